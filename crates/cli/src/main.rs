@@ -1,1 +1,55 @@
-fn main() {}
+//! `tdibt`, the command-line front of tdibt-core: parses the command line, sets up logging,
+//! runs one command and turns its outcome into an exit code. The work itself lives in the
+//! library crates.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+mod exit;
+mod logging;
+mod output;
+mod settings;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, ConfigCommand};
+use crate::exit::{CliResult, ExitCode};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.verbose, cli.quiet);
+    match run(&cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            output::report_error(cli.json, &e);
+            std::process::ExitCode::from(e.code as u8)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> CliResult {
+    match &cli.command {
+        Command::Config(ConfigCommand::Check { file }) => commands::config_check::run(cli, file),
+        Command::Stats => commands::stats::run(cli),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn exit_codes_are_stable() {
+        assert_eq!(ExitCode::Success as u8, 0);
+        assert_eq!(ExitCode::Failure as u8, 1);
+        assert_eq!(ExitCode::Usage as u8, 2);
+        assert_eq!(ExitCode::Config as u8, 3);
+        assert_eq!(ExitCode::Checkpoint as u8, 4);
+    }
+}

@@ -97,7 +97,10 @@ pub enum BlockModelError {
     #[error("block span must be positive, got {0}")]
     NonPositiveSpan(i64),
     #[error("block span {span:?} is not a whole number of {precision} units or is too large")]
-    SpanNotRepresentable { span: Duration, precision: Precision },
+    SpanNotRepresentable {
+        span: Duration,
+        precision: Precision,
+    },
     #[error("invalid block span {input:?}: {reason}")]
     SpanSyntax { input: String, reason: String },
 }
@@ -141,10 +144,11 @@ impl BlockSpan {
 
     /// Parses a human duration such as `1h`, `30m`, `1d`, `90s`, `500ms`.
     pub fn parse_duration(input: &str) -> Result<Duration, BlockModelError> {
-        let d = humantime::parse_duration(input.trim()).map_err(|e| BlockModelError::SpanSyntax {
-            input: input.to_string(),
-            reason: e.to_string(),
-        })?;
+        let d =
+            humantime::parse_duration(input.trim()).map_err(|e| BlockModelError::SpanSyntax {
+                input: input.to_string(),
+                reason: e.to_string(),
+            })?;
         if d.is_zero() {
             return Err(BlockModelError::SpanSyntax {
                 input: input.to_string(),
@@ -355,7 +359,17 @@ mod tests {
 
     #[test]
     fn window_codes_preserve_order_and_round_trip() {
-        let windows = [i32::MIN, i32::MIN + 1, -2, -1, 0, 1, 2, i32::MAX - 1, i32::MAX];
+        let windows = [
+            i32::MIN,
+            i32::MIN + 1,
+            -2,
+            -1,
+            0,
+            1,
+            2,
+            i32::MAX - 1,
+            i32::MAX,
+        ];
         for pair in windows.windows(2) {
             assert!(Window(pair[0]).code() < Window(pair[1]).code());
         }
@@ -378,7 +392,10 @@ mod tests {
             }
         }
         assert_eq!(BlockId::new(TableId(0), Window::MIN).as_u64(), 0);
-        assert_eq!(BlockId::new(TableId(u32::MAX), Window::MAX).as_u64(), u64::MAX);
+        assert_eq!(
+            BlockId::new(TableId(u32::MAX), Window::MAX).as_u64(),
+            u64::MAX
+        );
     }
 
     #[test]
@@ -431,13 +448,28 @@ mod tests {
     #[test]
     fn spans_parse_in_every_precision() {
         let d = BlockSpan::parse_duration("1h").unwrap();
-        assert_eq!(BlockSpan::from_duration(d, Precision::Millis).unwrap().units(), 3_600_000);
-        assert_eq!(BlockSpan::from_duration(d, Precision::Micros).unwrap().units(), 3_600_000_000);
         assert_eq!(
-            BlockSpan::from_duration(d, Precision::Nanos).unwrap().units(),
+            BlockSpan::from_duration(d, Precision::Millis)
+                .unwrap()
+                .units(),
+            3_600_000
+        );
+        assert_eq!(
+            BlockSpan::from_duration(d, Precision::Micros)
+                .unwrap()
+                .units(),
+            3_600_000_000
+        );
+        assert_eq!(
+            BlockSpan::from_duration(d, Precision::Nanos)
+                .unwrap()
+                .units(),
             3_600_000_000_000
         );
-        assert_eq!(BlockSpan::one_hour(Precision::Nanos).units(), 3_600_000_000_000);
+        assert_eq!(
+            BlockSpan::one_hour(Precision::Nanos).units(),
+            3_600_000_000_000
+        );
         let half_ms = Duration::from_micros(500);
         assert!(BlockSpan::from_duration(half_ms, Precision::Millis).is_err());
         assert!(BlockSpan::parse_duration("0s").is_err());
@@ -453,7 +485,10 @@ mod tests {
         assert!(span.covers_window(TsRange::new(0, 100), Window(1)));
         assert!(!span.covers_window(TsRange::new(11, 19), Window(1)));
         assert!(!span.covers_window(TsRange::new(10, 18), Window(1)));
-        assert_eq!(span.windows_of(TsRange::new(-5, 25)), (Window(-1), Window(2)));
+        assert_eq!(
+            span.windows_of(TsRange::new(-5, 25)),
+            (Window(-1), Window(2))
+        );
     }
 
     #[test]

@@ -4,6 +4,9 @@
 #![forbid(unsafe_code)]
 
 pub mod block;
+pub mod config;
 pub mod durable;
 
-pub use block::{BlockId, BlockModelError, BlockSpan, BlockState, Precision, TableId, TsRange, Window};
+pub use block::{
+    BlockId, BlockModelError, BlockSpan, BlockState, Precision, TableId, TsRange, Window,
+};

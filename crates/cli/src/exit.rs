@@ -1,0 +1,46 @@
+//! Stable exit codes, and the error type that carries one to `main`.
+
+use std::fmt;
+
+/// The process exit codes tdibt promises (documented in the README and `--help`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitCode {
+    Success = 0,
+    /// The operation failed (I/O, or anything not covered below).
+    Failure = 1,
+    /// Bad command line (clap's own code).
+    Usage = 2,
+    /// The configuration file or an override is invalid.
+    Config = 3,
+    /// The checkpoint is missing, corrupt or unreadable.
+    Checkpoint = 4,
+}
+
+/// An error with the exit code it should end the process with.
+pub struct CliError {
+    pub code: ExitCode,
+    pub error: anyhow::Error,
+}
+
+impl CliError {
+    pub fn new(code: ExitCode, error: impl Into<anyhow::Error>) -> Self {
+        CliError {
+            code,
+            error: error.into(),
+        }
+    }
+}
+
+impl fmt::Debug for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {:#}", self.code, self.error)
+    }
+}
+
+impl From<tdibt_core::config::ConfigError> for CliError {
+    fn from(e: tdibt_core::config::ConfigError) -> Self {
+        CliError::new(ExitCode::Config, e)
+    }
+}
+
+pub type CliResult<T = ()> = Result<T, CliError>;

@@ -1,0 +1,129 @@
+//! Connecting to TDengine through taosAdapter's WebSocket endpoint.
+
+use taos::{AsyncQueryable, AsyncTBuilder, Taos, TaosBuilder};
+use tdibt_core::config::{DatabaseConfig, Secret};
+
+use crate::error::{codes, is_connection_error, TdError, TdResult};
+
+/// Where and as whom to connect. The password never appears in `Debug` or [`Self::target`].
+#[derive(Clone, Debug)]
+pub struct ConnectionSettings {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Secret,
+}
+
+impl ConnectionSettings {
+    pub fn from_config(db: &DatabaseConfig) -> Self {
+        ConnectionSettings {
+            host: db.host.clone(),
+            port: db.port,
+            user: db.user.clone(),
+            password: db.password.clone(),
+        }
+    }
+
+    /// The endpoint for messages: no password.
+    pub fn target(&self) -> String {
+        format!("ws://{}@{}:{}", self.user, self.host, self.port)
+    }
+
+    /// The connector's DSN, credentials URL-encoded (the connector decodes them). Contains the
+    /// password: never log it.
+    pub(crate) fn dsn(&self, query: &str) -> String {
+        let mut dsn = format!(
+            "ws://{}:{}@{}:{}",
+            urlencoding::encode(&self.user),
+            urlencoding::encode(self.password.expose()),
+            self.host,
+            self.port
+        );
+        if !query.is_empty() {
+            dsn.push('?');
+            dsn.push_str(query);
+        }
+        dsn
+    }
+
+    /// Classifies a failure to connect.
+    pub(crate) fn connect_error(&self, e: taos::Error) -> TdError {
+        let code = i32::from(e.code());
+        let auth_codes = [
+            codes::AUTH_FAILURE,
+            codes::USER_NOT_EXIST,
+            codes::INVALID_PASS,
+        ];
+        let text = e.to_string();
+        if auth_codes.contains(&(code & 0xffff))
+            || text.contains("Unauthorized")
+            || text.to_ascii_lowercase().contains("authentication")
+        {
+            TdError::LoginRefused {
+                target: self.target(),
+                user: self.user.clone(),
+                message: text,
+            }
+        } else if is_connection_error(&e) || code == 0xffff || code == 0 {
+            TdError::Unreachable {
+                target: self.target(),
+                message: text,
+            }
+        } else {
+            TdError::Unreachable {
+                target: self.target(),
+                message: format!("[0x{code:04X}] {text}"),
+            }
+        }
+    }
+}
+
+/// An open SQL connection.
+pub struct Connection {
+    taos: Taos,
+    settings: ConnectionSettings,
+}
+
+impl Connection {
+    /// Connects and checks the server answers.
+    pub async fn open(settings: &ConnectionSettings) -> TdResult<Self> {
+        let builder =
+            TaosBuilder::from_dsn(settings.dsn("")).map_err(|e| settings.connect_error(e))?;
+        let taos = builder
+            .build()
+            .await
+            .map_err(|e| settings.connect_error(e))?;
+        Ok(Connection {
+            taos,
+            settings: settings.clone(),
+        })
+    }
+
+    pub fn settings(&self) -> &ConnectionSettings {
+        &self.settings
+    }
+
+    /// The connector's handle, for queries this crate does not wrap.
+    pub fn taos(&self) -> &Taos {
+        &self.taos
+    }
+
+    /// The server's version string.
+    pub async fn server_version(&self) -> TdResult<String> {
+        self.taos
+            .server_version()
+            .await
+            .map(|v| v.to_string())
+            .map_err(|e| TdError::sql("server_version()", e))
+    }
+
+    /// Runs a statement, returning affected rows.
+    pub async fn exec(&self, sql: &str) -> TdResult<usize> {
+        self.taos.exec(sql).await.map_err(|e| TdError::sql(sql, e))
+    }
+
+    /// Runs a query, returning its column names and rows.
+    pub async fn query(&self, sql: &str) -> TdResult<crate::rows::Rows> {
+        crate::rows::Rows::query(&self.taos, sql).await
+    }
+}

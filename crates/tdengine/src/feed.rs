@@ -1,0 +1,228 @@
+//! The change feed: a TMQ consumer on tdibt's topic, turned into [`ChangeEvent`]s.
+//!
+//! The WebSocket consumer of `taos` 0.12 does not hand out a message's WAL offset, so the cut
+//! is read per vgroup with `position()` after the messages before it were applied, and
+//! committed explicitly with `commit_offset` (auto-commit is off) once they are durable.
+
+use std::time::{Duration, Instant};
+
+use taos::{
+    AsAsyncConsumer, AsyncTBuilder, ColumnView, IsAsyncData, IsAsyncMeta, IsOffset, MessageSet,
+    RawBlock, Timeout, TmqBuilder,
+};
+
+use crate::changes::{events_from_meta, ChangeEvent};
+use crate::connection::ConnectionSettings;
+use crate::error::{TdError, TdResult};
+
+/// Where to start when the group has no committed offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartFrom {
+    Earliest,
+    Latest,
+}
+
+/// The consumer's identity and start.
+#[derive(Clone, Debug)]
+pub struct FeedSettings {
+    pub topic: String,
+    pub group_id: String,
+    pub client_id: String,
+    pub start_from: StartFrom,
+}
+
+/// One TMQ message, decoded.
+#[derive(Debug)]
+pub struct FeedMessage {
+    pub vgroup_id: i32,
+    pub events: Vec<ChangeEvent>,
+    /// Rows in the message's data blocks.
+    pub rows: usize,
+    /// When the message arrived from the server (for detection latency).
+    pub received_at: Instant,
+}
+
+/// A vgroup's offsets as the server reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VgroupProgress {
+    pub vgroup_id: i32,
+    /// The consumer's current position (next version to read).
+    pub position: i64,
+    /// The first WAL version still kept.
+    pub begin: i64,
+    /// The last WAL version written.
+    pub end: i64,
+}
+
+/// A subscribed consumer.
+pub struct ChangeFeed {
+    consumer: taos::Consumer,
+    topic: String,
+}
+
+impl ChangeFeed {
+    /// Connects a consumer (auto-commit off) and subscribes to the topic.
+    pub async fn subscribe(conn: &ConnectionSettings, feed: &FeedSettings) -> TdResult<Self> {
+        let reset = match feed.start_from {
+            StartFrom::Earliest => "earliest",
+            StartFrom::Latest => "latest",
+        };
+        let query = format!(
+            "group.id={}&client.id={}&auto.offset.reset={reset}&enable.auto.commit=false\
+             &experimental.snapshot.enable=false",
+            urlencoding::encode(&feed.group_id),
+            urlencoding::encode(&feed.client_id),
+        );
+        let builder = TmqBuilder::from_dsn(conn.dsn(&query)).map_err(|e| conn.connect_error(e))?;
+        let mut consumer = builder.build().await.map_err(|e| conn.connect_error(e))?;
+        consumer
+            .subscribe([feed.topic.clone()])
+            .await
+            .map_err(|e| TdError::tmq("subscribe", e))?;
+        Ok(ChangeFeed {
+            consumer,
+            topic: feed.topic.clone(),
+        })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Waits up to `timeout` for the next message and decodes it whole.
+    pub async fn next(&self, timeout: Duration) -> TdResult<Option<FeedMessage>> {
+        let received = self
+            .consumer
+            .recv_timeout(Timeout::Duration(timeout))
+            .await
+            .map_err(|e| TdError::tmq("poll", e))?;
+        let Some((offset, message)) = received else {
+            return Ok(None);
+        };
+        let received_at = Instant::now();
+        let vgroup_id = offset.vgroup_id();
+        let mut events = Vec::new();
+        let mut rows = 0;
+        let data = match message {
+            MessageSet::Meta(meta) => {
+                events.extend(meta_events(&meta).await?);
+                None
+            }
+            MessageSet::Data(data) => Some(data),
+            MessageSet::MetaData(meta, data) => {
+                // The create comes before the rows it carries.
+                events.extend(meta_events(&meta).await?);
+                Some(data)
+            }
+        };
+        if let Some(data) = data {
+            while let Some(block) = data
+                .fetch_raw_block()
+                .await
+                .map_err(|e| TdError::tmq("fetch_block", e))?
+            {
+                let event = rows_event(&block)?;
+                if let ChangeEvent::Rows { timestamps, .. } = &event {
+                    rows += timestamps.len();
+                }
+                events.push(event);
+            }
+        }
+        Ok(Some(FeedMessage {
+            vgroup_id,
+            events,
+            rows,
+            received_at,
+        }))
+    }
+
+    /// Per vgroup: position, first and last WAL version.
+    pub async fn progress(&self) -> TdResult<Vec<VgroupProgress>> {
+        let assignments = self.consumer.topic_assignment(&self.topic).await;
+        let mut out: Vec<VgroupProgress> = assignments
+            .into_iter()
+            .map(|a| VgroupProgress {
+                vgroup_id: a.vgroup_id(),
+                position: a.current_offset(),
+                begin: a.begin(),
+                end: a.end(),
+            })
+            .collect();
+        out.sort_by_key(|p| p.vgroup_id);
+        Ok(out)
+    }
+
+    /// The consumer's position in one vgroup.
+    pub async fn position(&self, vgroup_id: i32) -> TdResult<i64> {
+        self.consumer
+            .position(&self.topic, vgroup_id)
+            .await
+            .map_err(|e| TdError::tmq("position", e))
+    }
+
+    /// The group's committed offset in one vgroup.
+    pub async fn committed(&self, vgroup_id: i32) -> TdResult<i64> {
+        self.consumer
+            .committed(&self.topic, vgroup_id)
+            .await
+            .map_err(|e| TdError::tmq("committed", e))
+    }
+
+    /// Commits `offset` for a vgroup: call only once what it covers is durable.
+    pub async fn commit(&self, vgroup_id: i32, offset: i64) -> TdResult<()> {
+        self.consumer
+            .commit_offset(&self.topic, vgroup_id, offset)
+            .await
+            .map_err(|e| TdError::tmq("commit_offset", e))
+    }
+
+    /// Moves the consumer in one vgroup.
+    pub async fn seek(&mut self, vgroup_id: i32, offset: i64) -> TdResult<()> {
+        self.consumer
+            .offset_seek(&self.topic, vgroup_id, offset)
+            .await
+            .map_err(|e| TdError::tmq("seek", e))
+    }
+
+    /// Leaves the group.
+    pub async fn close(self) {
+        self.consumer.unsubscribe().await;
+    }
+}
+
+async fn meta_events(
+    meta: &<taos::Consumer as AsAsyncConsumer>::Meta,
+) -> TdResult<Vec<ChangeEvent>> {
+    let json_meta = meta
+        .as_json_meta()
+        .await
+        .map_err(|e| TdError::tmq("fetch_json_meta", e))?;
+    let json = serde_json::to_value(&json_meta)
+        .map_err(|e| TdError::bad_answer("TMQ meta message", e.to_string()))?;
+    events_from_meta(&json)
+}
+
+/// A data block's table and primary timestamps (column 0 is always the primary key).
+fn rows_event(block: &RawBlock) -> TdResult<ChangeEvent> {
+    let table = block
+        .table_name()
+        .ok_or_else(|| TdError::bad_answer("TMQ data block", "no table name"))?
+        .to_string();
+    let timestamps = match block.column_views().first() {
+        Some(ColumnView::Timestamp(view)) => view.as_raw_slice().to_vec(),
+        Some(other) => {
+            return Err(TdError::bad_answer(
+                "TMQ data block",
+                format!("first column of {table} is not a timestamp: {other:?}"),
+            ))
+        }
+        None if block.nrows() == 0 => Vec::new(),
+        None => {
+            return Err(TdError::bad_answer(
+                "TMQ data block",
+                "block has no columns",
+            ))
+        }
+    };
+    Ok(ChangeEvent::Rows { table, timestamps })
+}

@@ -1,0 +1,19 @@
+//! tdibt's access to TDengine, through the official `taos` connector over WebSocket
+//! (taosAdapter): connections with classified errors, catalog discovery from
+//! `information_schema`, the tdibt topic, and the TMQ change feed as typed events.
+#![forbid(unsafe_code)]
+
+pub mod changes;
+pub mod connection;
+pub mod delete_sql;
+pub mod discovery;
+pub mod error;
+pub mod feed;
+mod rows;
+pub mod topic;
+
+pub use changes::{ChangeEvent, CreatedKind};
+pub use connection::{Connection, ConnectionSettings};
+pub use error::{TdError, TdResult};
+pub use feed::{ChangeFeed, FeedMessage, FeedSettings, StartFrom, VgroupProgress};
+pub use rows::Rows;
