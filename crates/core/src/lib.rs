@@ -4,9 +4,19 @@
 #![forbid(unsafe_code)]
 
 pub mod block;
+pub mod blockset;
+pub mod catalog;
+pub mod checkpoint;
 pub mod config;
+pub mod cut;
 pub mod durable;
+pub mod engine;
 
 pub use block::{
     BlockId, BlockModelError, BlockSpan, BlockState, Precision, TableId, TsRange, Window,
 };
+pub use blockset::BlockSet;
+pub use catalog::{Catalog, CatalogError};
+pub use checkpoint::{Checkpoint, CheckpointError};
+pub use cut::Cut;
+pub use engine::{ChangeKind, Engine, StateCounts, WindowRun};

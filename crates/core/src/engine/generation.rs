@@ -1,0 +1,137 @@
+//! Generations: a backup freezes the current changes and works from them while new events
+//! go to a fresh generation; success folds the frozen one into `present`, failure merges it
+//! back so that nothing is lost.
+//!
+//! Events arriving while frozen are judged against the effective present `P' = P ∪ F.new ∪
+//! F.dirty − F.deleted` (what the chain holds once the backup succeeds), so on success the
+//! current generation is already right and `present` simply becomes `P'`.
+//!
+//! On failure, the frozen generation F and the current C must merge into what one
+//! uninterrupted generation would have been against the old present P. Per block:
+//!
+//! | C | in P | result |
+//! | --- | --- | --- |
+//! | CLEAN | either | F |
+//! | NEW or DIRTY | yes | DIRTY |
+//! | NEW or DIRTY | no | NEW |
+//! | DELETED | yes | DELETED |
+//! | DELETED | no | CLEAN |
+//!
+//! (C's own NEW/DIRTY split was relative to P', which differs from P exactly where F
+//! changed the chain; C's latest event decides the outcome, and only whether the block is
+//! in P decides its name.)
+
+use crate::block::BlockState;
+use crate::blockset::BlockSet;
+
+use super::{Engine, Generation};
+
+/// Why a generation operation was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GenerationError {
+    #[error("a generation is already frozen for a backup in progress")]
+    AlreadyFrozen,
+    #[error("no generation is frozen")]
+    NotFrozen,
+}
+
+/// Read access to the frozen generation, for the backup planner.
+pub struct FrozenGeneration<'a> {
+    generation: &'a Generation,
+    present: &'a BlockSet,
+}
+
+impl<'a> FrozenGeneration<'a> {
+    pub fn new_blocks(&self) -> &'a BlockSet {
+        &self.generation.new
+    }
+
+    pub fn dirty_blocks(&self) -> &'a BlockSet {
+        &self.generation.dirty
+    }
+
+    pub fn deleted_blocks(&self) -> &'a BlockSet {
+        &self.generation.deleted
+    }
+
+    /// The chain's blocks before this backup.
+    pub fn present_before(&self) -> &'a BlockSet {
+        self.present
+    }
+
+    pub fn state(&self, id: crate::block::BlockId) -> BlockState {
+        self.generation.state(id)
+    }
+}
+
+impl Engine {
+    /// Starts a backup: the current changes are frozen and a new generation takes events.
+    pub fn freeze(&mut self) -> Result<FrozenGeneration<'_>, GenerationError> {
+        if self.frozen.is_some() {
+            return Err(GenerationError::AlreadyFrozen);
+        }
+        self.frozen = Some(std::mem::take(&mut self.current));
+        self.frozen_generation().ok_or(GenerationError::NotFrozen)
+    }
+
+    /// The frozen generation, if a backup is in progress.
+    pub fn frozen_generation(&self) -> Option<FrozenGeneration<'_>> {
+        self.frozen.as_ref().map(|generation| FrozenGeneration {
+            generation,
+            present: &self.present,
+        })
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.is_some()
+    }
+
+    /// The frozen generation's sets (for the checkpoint).
+    pub fn frozen(&self) -> Option<&Generation> {
+        self.frozen.as_ref()
+    }
+
+    /// The backup succeeded: the chain now holds `P ∪ F.new ∪ F.dirty − F.deleted`.
+    pub fn fold_frozen(&mut self) -> Result<(), GenerationError> {
+        let f = self.frozen.take().ok_or(GenerationError::NotFrozen)?;
+        self.present.union_with(&f.new);
+        self.present.union_with(&f.dirty);
+        self.present.subtract(&f.deleted);
+        Ok(())
+    }
+
+    /// The backup failed: merge the frozen changes back (see the module docs for the rule).
+    pub fn restore_frozen(&mut self) -> Result<(), GenerationError> {
+        let f = self.frozen.take().ok_or(GenerationError::NotFrozen)?;
+        let c = std::mem::take(&mut self.current);
+        let p = &self.present;
+        // Blocks C touched: C decides, named against P.
+        let mut touched = c.new.clone();
+        touched.union_with(&c.dirty);
+        let mut merged = Generation::default();
+        for (table, codes) in touched.tables() {
+            let in_p = p.table(table).map(|b| codes & b).unwrap_or_default();
+            let not_p = codes - &in_p;
+            merged.dirty.set_table(table, in_p);
+            merged.new.set_table(table, not_p);
+        }
+        for (table, codes) in c.deleted.tables() {
+            let in_p = p.table(table).map(|b| codes & b).unwrap_or_default();
+            merged.deleted.set_table(table, in_p);
+        }
+        // Blocks C did not touch keep F's state.
+        let mut c_all = touched;
+        c_all.union_with(&c.deleted);
+        for (mine, theirs) in [
+            (&mut merged.new, &f.new),
+            (&mut merged.dirty, &f.dirty),
+            (&mut merged.deleted, &f.deleted),
+        ] {
+            let mut keep = theirs.clone();
+            keep.subtract(&c_all);
+            mine.union_with(&keep);
+        }
+        self.current = merged;
+        Ok(())
+    }
+}
