@@ -8,7 +8,8 @@ pub enum ExitCode {
     Success = 0,
     /// The operation failed (I/O, or anything not covered below).
     Failure = 1,
-    /// Bad command line (clap's own code).
+    /// Bad command line: clap exits with it before any command runs.
+    #[allow(dead_code)]
     Usage = 2,
     /// The configuration file or an override is invalid.
     Config = 3,

@@ -19,7 +19,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     logging::init(cli.verbose, cli.quiet);
     match run(&cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => std::process::ExitCode::from(ExitCode::Success as u8),
         Err(e) => {
             output::report_error(cli.json, &e);
             std::process::ExitCode::from(e.code as u8)

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 //! Property test: the engine against a simple model over random event sequences, including
 //! backups that freeze, then succeed (fold) or fail (restore).
 //!
