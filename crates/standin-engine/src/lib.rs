@@ -1,1 +1,381 @@
-//! In progress.
+//! The engine behind `taos-standin`, tdibt's stand-in for TDengine 3.x in tests and demos:
+//! databases, tables and rows in memory, a SQL subset, one write-ahead log per vgroup, and
+//! TMQ consumers over it. Test equipment, never a database for production.
+//!
+//! Pure and synchronous: the server crate speaks the protocol and calls [`Engine`].
+#![forbid(unsafe_code)]
+
+pub mod ast;
+mod convert;
+mod ddl;
+pub mod error;
+mod lexer;
+pub mod parser;
+mod query;
+pub mod result;
+pub mod store;
+pub mod tmq;
+pub mod value;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub use error::TaosError;
+pub use result::{QueryResult, ResultSet};
+pub use store::Precision;
+pub use tmq::{Assignment, ConsumerId, MessageBody, OffsetReset, TableRows, TmqMessage};
+pub use value::{Cell, ColDef, ColType, Column};
+
+use ast::Stmt;
+use store::Store;
+use tmq::Consumers;
+
+/// A SQL connection's state.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub user: String,
+    pub current_db: Option<String>,
+}
+
+struct Inner {
+    store: Store,
+    consumers: Consumers,
+    dirty: bool,
+}
+
+/// The engine: shared by every connection of a server.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Mutex<Inner>>,
+    version: String,
+    data_dir: Option<PathBuf>,
+}
+
+const SNAPSHOT: &str = "standin.json";
+
+/// `s` with the cell as SQL text (numbers, booleans).
+pub(crate) fn ddl_value_text(c: &Cell) -> String {
+    match c {
+        Cell::Null => "NULL".into(),
+        Cell::Bool(b) => b.to_string(),
+        Cell::Int(v) => v.to_string(),
+        Cell::UInt(v) => v.to_string(),
+        Cell::Float(v) => v.to_string(),
+        Cell::Str(s) => s.clone(),
+        Cell::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+impl Engine {
+    /// An empty in-memory engine reporting `server_version`.
+    pub fn new(server_version: &str) -> Engine {
+        Engine {
+            inner: Arc::new(Mutex::new(Inner {
+                store: Store::default(),
+                consumers: Consumers::default(),
+                dirty: false,
+            })),
+            version: server_version.to_string(),
+            data_dir: None,
+        }
+    }
+
+    /// An engine persisted in `data_dir` (loaded from its snapshot when there is one).
+    pub fn open(data_dir: &Path, server_version: &str) -> Result<Engine, TaosError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            TaosError::new(0x000B, format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        let path = data_dir.join(SNAPSHOT);
+        let store = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                TaosError::new(0x000B, format!("corrupt snapshot {}: {e}", path.display()))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Store::default(),
+            Err(e) => {
+                return Err(TaosError::new(
+                    0x000B,
+                    format!("cannot read {}: {e}", path.display()),
+                ))
+            }
+        };
+        Ok(Engine {
+            inner: Arc::new(Mutex::new(Inner {
+                store,
+                consumers: Consumers::default(),
+                dirty: false,
+            })),
+            version: server_version.to_string(),
+            data_dir: Some(data_dir.to_path_buf()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock would be a bug in the stand-in; keep serving.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn server_version(&self) -> String {
+        self.version.clone()
+    }
+
+    /// Writes the snapshot if anything changed (atomically: temp file, fsync, rename).
+    pub fn flush(&self) -> Result<(), TaosError> {
+        let Some(dir) = &self.data_dir else {
+            return Ok(());
+        };
+        let bytes = {
+            let mut inner = self.lock();
+            if !inner.dirty {
+                return Ok(());
+            }
+            inner.dirty = false;
+            serde_json::to_vec(&inner.store).map_err(|e| TaosError::new(0x000B, e.to_string()))?
+        };
+        let tmp = dir.join(format!("{SNAPSHOT}.tmp"));
+        let io = |e: std::io::Error| TaosError::new(0x000B, format!("cannot write snapshot: {e}"));
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            f.write_all(&bytes).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, dir.join(SNAPSHOT)).map_err(io)?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+        Ok(())
+    }
+
+    /// Checks credentials: the stand-in knows one user, root with password taosdata.
+    pub fn login(
+        &self,
+        user: &str,
+        password: &str,
+        db: Option<&str>,
+    ) -> Result<Session, TaosError> {
+        if user != "root" || password != "taosdata" {
+            return Err(TaosError::auth());
+        }
+        let db = db.filter(|d| !d.is_empty()).map(str::to_string);
+        if let Some(d) = &db {
+            self.lock().store.db(d)?;
+        }
+        Ok(Session {
+            user: user.to_string(),
+            current_db: db,
+        })
+    }
+
+    /// Runs one SQL statement.
+    pub fn execute(&self, session: &mut Session, sql: &str) -> Result<QueryResult, TaosError> {
+        let stmt = parser::parse(sql)?;
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let store = &mut inner.store;
+        let db = session.current_db.clone();
+        let need_db = |name: &Option<String>| -> Result<String, TaosError> {
+            name.clone()
+                .or_else(|| db.clone())
+                .ok_or_else(TaosError::no_db)
+        };
+        let affected = |n: usize| Ok(QueryResult::Affected(n));
+        let result = match stmt {
+            Stmt::Select(s) => return query::select(store, db.as_deref(), &s, &self.version),
+            Stmt::Show(s) => return query::show(store, db.as_deref(), &s),
+            Stmt::Describe(n) => return query::describe(store, db.as_deref(), &n),
+            Stmt::Use(name) => {
+                store.db(&name)?;
+                session.current_db = Some(name);
+                return affected(0);
+            }
+            Stmt::CreateDatabase {
+                name,
+                if_not_exists,
+                options,
+            } => ddl::create_database(store, &name, if_not_exists, &options).map(|_| 0),
+            Stmt::DropDatabase { name, if_exists } => {
+                ddl::drop_database(store, &name, if_exists).map(|_| 0)
+            }
+            Stmt::CreateSTable {
+                name,
+                if_not_exists,
+                columns,
+                tags,
+            } => {
+                let d = need_db(&name.db)?;
+                ddl::create_stable(store.db_mut(&d)?, &name.name, if_not_exists, columns, tags)
+                    .map(|_| 0)
+            }
+            Stmt::CreateTables {
+                if_not_exists,
+                tables,
+            } => {
+                let d = match tables.first().and_then(|t| t.0.db.clone()) {
+                    Some(d) => d,
+                    None => need_db(&None)?,
+                };
+                ddl::create_tables(store, &d, if_not_exists, tables).map(|_| 0)
+            }
+            Stmt::DropTables { names, if_exists } => {
+                let d = db.clone().unwrap_or_default();
+                if d.is_empty() && names.iter().any(|n| n.db.is_none()) {
+                    return Err(TaosError::no_db());
+                }
+                ddl::drop_tables(store, &d, &names, if_exists).map(|_| 0)
+            }
+            Stmt::DropSTable { name, if_exists } => {
+                let d = need_db(&name.db)?;
+                ddl::drop_stable(store, &d, &name, if_exists).map(|_| 0)
+            }
+            Stmt::Alter { name, op } => {
+                let d = need_db(&name.db)?;
+                ddl::alter(store, &d, &name, op).map(|_| 0)
+            }
+            Stmt::Insert(items) => write::insert(store, db.as_deref(), items),
+            Stmt::Delete { table, preds } => {
+                let d = need_db(&table.db)?;
+                write::delete(store, &d, &table.name, &preds)
+            }
+            Stmt::CreateTopic {
+                name,
+                if_not_exists,
+                with_meta,
+                source,
+            } => ddl::create_topic(store, &name, if_not_exists, with_meta, source).map(|_| 0),
+            Stmt::DropTopic { name, if_exists } => {
+                ddl::drop_topic(store, &name, if_exists).map(|_| 0)
+            }
+        }?;
+        inner.dirty = true;
+        affected(result)
+    }
+
+    /// Rows decoded from a raw block (write_raw_block); `table` may be `db.table`.
+    pub fn write_rows(
+        &self,
+        session: &Session,
+        table: &str,
+        columns: &[Column],
+        rows: Vec<Vec<Cell>>,
+    ) -> Result<usize, TaosError> {
+        let (db, table) = match table.split_once('.') {
+            Some((d, t)) => (d.to_string(), t.to_string()),
+            None => (
+                session.current_db.clone().ok_or_else(TaosError::no_db)?,
+                table.to_string(),
+            ),
+        };
+        let defs: Vec<ColDef> = columns
+            .iter()
+            .map(|c| ColDef {
+                name: c.name.clone(),
+                ty: c.ty,
+                len: c.len,
+            })
+            .collect();
+        let mut inner = self.lock();
+        let n = write::write_rows(&mut inner.store, &db, &table, &defs, rows)?;
+        inner.dirty = true;
+        Ok(n)
+    }
+
+    /// The precision of the database a table (`table` or `db.table`) lives in.
+    pub fn precision_of(&self, session: &Session, table: &str) -> Result<Precision, TaosError> {
+        let db = match table.split_once('.') {
+            Some((d, _)) => d.to_string(),
+            None => session.current_db.clone().ok_or_else(TaosError::no_db)?,
+        };
+        Ok(self.lock().store.db(&db)?.precision)
+    }
+
+    pub fn subscribe(
+        &self,
+        group: &str,
+        topics: Vec<String>,
+        reset: OffsetReset,
+    ) -> Result<ConsumerId, TaosError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner
+            .consumers
+            .subscribe(&inner.store, group, topics, reset)
+    }
+
+    pub fn poll(&self, c: ConsumerId) -> Result<Option<TmqMessage>, TaosError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner.consumers.poll(&inner.store, c)
+    }
+
+    pub fn commit(
+        &self,
+        c: ConsumerId,
+        topic: &str,
+        vgroup_id: i32,
+        offset: i64,
+    ) -> Result<(), TaosError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner
+            .consumers
+            .commit(&mut inner.store, c, topic, vgroup_id, offset)?;
+        inner.dirty = true;
+        Ok(())
+    }
+
+    pub fn committed(&self, c: ConsumerId, topic: &str, vgroup_id: i32) -> Result<i64, TaosError> {
+        let guard = self.lock();
+        guard.consumers.committed(&guard.store, c, topic, vgroup_id)
+    }
+
+    pub fn position(&self, c: ConsumerId, topic: &str, vgroup_id: i32) -> Result<i64, TaosError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner.consumers.position(&inner.store, c, topic, vgroup_id)
+    }
+
+    pub fn assignment(&self, c: ConsumerId, topic: &str) -> Result<Vec<Assignment>, TaosError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner.consumers.assignment(&inner.store, c, topic)
+    }
+
+    pub fn seek(
+        &self,
+        c: ConsumerId,
+        topic: &str,
+        vgroup_id: i32,
+        offset: i64,
+    ) -> Result<(), TaosError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner
+            .consumers
+            .seek(&inner.store, c, topic, vgroup_id, offset)
+    }
+
+    pub fn unsubscribe(&self, c: ConsumerId) {
+        self.lock().consumers.unsubscribe(c);
+    }
+
+    /// Test hook: the WAL of a vgroup loses every version before `before` (as when
+    /// `WAL_RETENTION_PERIOD` passes).
+    pub fn expire_wal(&self, db: &str, vgroup_id: i32, before: i64) -> Result<(), TaosError> {
+        let mut inner = self.lock();
+        let d = inner.store.db_mut(db)?;
+        let wal = d.wal.entry(vgroup_id).or_default();
+        while wal.first < before && !wal.entries.is_empty() {
+            wal.entries.pop_front();
+            wal.first += 1;
+        }
+        if wal.entries.is_empty() && wal.first < before {
+            wal.first = before;
+        }
+        inner.dirty = true;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

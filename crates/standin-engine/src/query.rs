@@ -1,0 +1,791 @@
+//! SELECT over tables, super tables and information_schema; SHOW and DESCRIBE.
+
+use crate::ast::{Expr, Name, Pred, SelItem, Select, Show};
+use crate::convert::{now_ms, timestamp};
+use crate::error::TaosError;
+use crate::result::{col, QueryResult, ResultSet};
+use crate::store::{Database, Precision, Store, Table};
+use crate::value::{Cell, ColDef, ColType, Column};
+
+/// The inclusive timestamp bounds the predicates put on the timestamp column (`_c0`,
+/// `_rowts` or its own name). With `only_ts`, any other predicate is an error (DELETE).
+pub fn ts_bounds(
+    preds: &[Pred],
+    ts_col: &str,
+    p: Precision,
+    only_ts: bool,
+) -> Result<(i64, i64), TaosError> {
+    let (mut lo, mut hi) = (i64::MIN, i64::MAX);
+    for pred in preds {
+        let is_ts = |c: &str| c == ts_col || c == "_c0" || c == "_rowts";
+        match pred {
+            Pred::Cmp(c, op, e) if is_ts(c) => {
+                let v = timestamp(e, p)?;
+                match *op {
+                    ">=" => lo = lo.max(v),
+                    ">" => lo = lo.max(v.saturating_add(1)),
+                    "<=" => hi = hi.min(v),
+                    "<" => hi = hi.min(v.saturating_sub(1)),
+                    "=" => {
+                        lo = lo.max(v);
+                        hi = hi.min(v);
+                    }
+                    _ => return Err(TaosError::unsupported("!= on the timestamp")),
+                }
+            }
+            Pred::Between(c, a, b) if is_ts(c) => {
+                lo = lo.max(timestamp(a, p)?);
+                hi = hi.min(timestamp(b, p)?);
+            }
+            _ if only_ts => {
+                return Err(TaosError::new(
+                    0x2664,
+                    "The DELETE statement must only have a definite time window range",
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok((lo, hi))
+}
+
+/// A row in flight: its table name and every value (columns, then tags).
+type Row = (String, Vec<Cell>);
+
+struct Source {
+    columns: Vec<Column>,
+    /// Index of the first tag column (== columns.len() when none).
+    precision: Precision,
+    rows: Vec<(String, Vec<Cell>)>,
+    ts_col: Option<String>,
+}
+
+pub fn select(
+    store: &Store,
+    session_db: Option<&str>,
+    s: &Select,
+    version: &str,
+) -> Result<QueryResult, TaosError> {
+    let Some(from) = &s.from else {
+        return constant_select(s, session_db, version);
+    };
+    let source = if from.db.as_deref() == Some("information_schema")
+        || from.db.as_deref() == Some("performance_schema")
+    {
+        info_schema(store, &from.name)?
+    } else {
+        let db_name = from
+            .db
+            .as_deref()
+            .or(session_db)
+            .ok_or_else(TaosError::no_db)?;
+        let db = store.db(db_name)?;
+        table_source(db, &from.name, &s.preds)?
+    };
+    let mut rows = filter(&source, &s.preds)?;
+    if let Some(desc) = s.order_desc {
+        if let Some(i) = source
+            .ts_col
+            .as_ref()
+            .and_then(|c| source.columns.iter().position(|x| &x.name == c))
+        {
+            rows.sort_by(|a, b| a.1[i].cmp_same(&b.1[i]));
+            if desc {
+                rows.reverse();
+            }
+        }
+    }
+    project(&source, rows, s)
+}
+
+fn constant_select(
+    s: &Select,
+    session_db: Option<&str>,
+    version: &str,
+) -> Result<QueryResult, TaosError> {
+    let mut rs = ResultSet::new(Vec::new(), Precision::Millis);
+    let mut row = Vec::new();
+    for item in &s.items {
+        let (c, v) = match item {
+            SelItem::ServerVersion => (
+                col("server_version()", ColType::VarChar, 64),
+                Cell::Str(version.to_string()),
+            ),
+            SelItem::ServerStatus => (col("server_status()", ColType::Int, 4), Cell::Int(1)),
+            SelItem::Database => (
+                col("database()", ColType::VarChar, 64),
+                session_db
+                    .map(|d| Cell::Str(d.to_string()))
+                    .unwrap_or(Cell::Null),
+            ),
+            _ => return Err(TaosError::syntax("SELECT without FROM")),
+        };
+        rs.columns.push(c);
+        row.push(v);
+    }
+    rs.rows.push(row);
+    Ok(QueryResult::Rows(rs))
+}
+
+fn table_source(db: &Database, name: &str, preds: &[Pred]) -> Result<Source, TaosError> {
+    let (children, columns, tags): (Vec<&Table>, Vec<ColDef>, Vec<ColDef>) =
+        if let Some(st) = db.stables.get(name) {
+            let kids = db
+                .tables
+                .values()
+                .filter(|t| t.stable.as_deref() == Some(name))
+                .collect();
+            (kids, st.columns.clone(), st.tags.clone())
+        } else if let Some(t) = db.tables.get(name) {
+            (vec![t], db.columns_of(t), Vec::new())
+        } else {
+            return Err(TaosError::table_not_exist(name));
+        };
+    let ts_col = columns[0].name.clone();
+    let (lo, hi) = ts_bounds(preds, &ts_col, db.precision, false)?;
+    let mut out: Vec<Column> = columns.iter().map(Column::from).collect();
+    out.extend(tags.iter().map(Column::from));
+    let with_tags = !tags.is_empty();
+    let mut rows = Vec::new();
+    if lo <= hi {
+        for t in children {
+            for row in t.rows.range(lo..=hi).map(|(_, r)| r) {
+                let mut r = row.clone();
+                if with_tags {
+                    r.extend(t.tags.iter().cloned());
+                }
+                rows.push((t.name.clone(), r));
+            }
+        }
+    }
+    if db.stables.contains_key(name) {
+        rows.sort_by(|a, b| a.1[0].cmp_same(&b.1[0]));
+    }
+    Ok(Source {
+        columns: out,
+        precision: db.precision,
+        rows,
+        ts_col: Some(ts_col),
+    })
+}
+
+fn filter(source: &Source, preds: &[Pred]) -> Result<Vec<(String, Vec<Cell>)>, TaosError> {
+    type Test = Box<dyn Fn(&Cell) -> bool>;
+    let mut resolved: Vec<(Option<usize>, Test)> = Vec::new();
+    for pred in preds {
+        match pred {
+            Pred::Cmp(c, op, e) => {
+                let (i, v) = target(source, c, e)?;
+                let op = *op;
+                resolved.push((i, Box::new(move |x: &Cell| compare(x, op, &v))));
+            }
+            Pred::In(c, list) => {
+                let mut vals = Vec::new();
+                let mut idx = None;
+                for e in list {
+                    let (i, v) = target(source, c, e)?;
+                    idx = Some(i);
+                    vals.push(v);
+                }
+                let i = match idx {
+                    Some(i) => i,
+                    None => continue,
+                };
+                resolved.push((
+                    i,
+                    Box::new(move |x: &Cell| vals.iter().any(|v| compare(x, "=", v))),
+                ));
+            }
+            Pred::Between(c, a, b) => {
+                let (i, lo) = target(source, c, a)?;
+                let (_, hi) = target(source, c, b)?;
+                resolved.push((
+                    i,
+                    Box::new(move |x: &Cell| compare(x, ">=", &lo) && compare(x, "<=", &hi)),
+                ));
+            }
+        }
+    }
+    Ok(source
+        .rows
+        .iter()
+        .filter(|(tb, r)| {
+            resolved.iter().all(|(i, test)| match i {
+                None => test(&Cell::Str(tb.clone())),
+                Some(i) => r.get(*i).is_some_and(test),
+            })
+        })
+        .cloned()
+        .collect())
+}
+
+/// The column a predicate names (None: tbname) and its literal as a cell of that column.
+fn target(source: &Source, column: &str, e: &Expr) -> Result<(Option<usize>, Cell), TaosError> {
+    if column == "tbname" {
+        return match e {
+            Expr::Str(s) => Ok((None, Cell::Str(s.clone()))),
+            _ => Err(TaosError::bad_value("tbname compares with a string")),
+        };
+    }
+    let i = if column == "_c0" || column == "_rowts" {
+        Some(0)
+    } else {
+        source.columns.iter().position(|c| c.name == column)
+    }
+    .ok_or_else(|| TaosError::invalid_column(column))?;
+    let def = ColDef {
+        name: column.to_string(),
+        ty: source.columns[i].ty,
+        len: u32::MAX,
+    };
+    Ok((Some(i), crate::convert::cell(e, &def, source.precision)?))
+}
+
+fn compare(x: &Cell, op: &str, v: &Cell) -> bool {
+    if matches!(x, Cell::Null) {
+        return false;
+    }
+    let o = x.cmp_same(v);
+    match op {
+        "=" => o.is_eq(),
+        "!=" => o.is_ne(),
+        "<" => o.is_lt(),
+        "<=" => o.is_le(),
+        ">" => o.is_gt(),
+        ">=" => o.is_ge(),
+        _ => false,
+    }
+}
+
+fn project(
+    source: &Source,
+    rows: Vec<(String, Vec<Cell>)>,
+    s: &Select,
+) -> Result<QueryResult, TaosError> {
+    let aggregate = s
+        .items
+        .iter()
+        .any(|i| matches!(i, SelItem::Count | SelItem::First(_) | SelItem::Last(_)));
+    let column_index = |name: &str| -> Result<usize, TaosError> {
+        if name == "_c0" || name == "_rowts" {
+            return Ok(0);
+        }
+        source
+            .columns
+            .iter()
+            .position(|c| c.name == name)
+            .ok_or_else(|| TaosError::invalid_column(name))
+    };
+    let mut columns = Vec::new();
+    for item in &s.items {
+        match item {
+            SelItem::Star => columns.extend(source.columns.iter().cloned()),
+            SelItem::Column(c) if c == "tbname" => {
+                columns.push(col("tbname", ColType::VarChar, 192))
+            }
+            SelItem::Column(c) => columns.push(source.columns[column_index(c)?].clone()),
+            SelItem::Count => columns.push(col("count(*)", ColType::BigInt, 8)),
+            SelItem::First(c) => {
+                let base = &source.columns[column_index(c)?];
+                columns.push(Column {
+                    name: format!("first({c})"),
+                    ..base.clone()
+                });
+            }
+            SelItem::Last(c) => {
+                let base = &source.columns[column_index(c)?];
+                columns.push(Column {
+                    name: format!("last({c})"),
+                    ..base.clone()
+                });
+            }
+            _ => return Err(TaosError::unsupported("function in a table query")),
+        }
+    }
+    let mut rs = ResultSet::new(columns, source.precision);
+    let row_of =
+        |tb: &str, r: &[Cell], group: &[&(String, Vec<Cell>)]| -> Result<Vec<Cell>, TaosError> {
+            let mut out = Vec::new();
+            for item in &s.items {
+                match item {
+                    SelItem::Star => out.extend(r.iter().cloned()),
+                    SelItem::Column(c) if c == "tbname" => out.push(Cell::Str(tb.to_string())),
+                    SelItem::Column(c) => out.push(r[column_index(c)?].clone()),
+                    SelItem::Count => out.push(Cell::Int(group.len() as i64)),
+                    SelItem::First(c) => {
+                        let i = column_index(c)?;
+                        out.push(
+                            group
+                                .iter()
+                                .map(|g| &g.1[i])
+                                .find(|v| **v != Cell::Null)
+                                .cloned()
+                                .unwrap_or(Cell::Null),
+                        );
+                    }
+                    SelItem::Last(c) => {
+                        let i = column_index(c)?;
+                        out.push(
+                            group
+                                .iter()
+                                .rev()
+                                .map(|g| &g.1[i])
+                                .find(|v| **v != Cell::Null)
+                                .cloned()
+                                .unwrap_or(Cell::Null),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            Ok(out)
+        };
+    if aggregate {
+        let by_table = s
+            .items
+            .iter()
+            .any(|i| matches!(i, SelItem::Column(c) if c == "tbname"));
+        let mut groups: Vec<(String, Vec<&Row>)> = Vec::new();
+        if by_table {
+            let mut map: std::collections::BTreeMap<&str, Vec<&(String, Vec<Cell>)>> =
+                Default::default();
+            for r in &rows {
+                map.entry(r.0.as_str()).or_default().push(r);
+            }
+            groups = map.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        } else if !rows.is_empty() || s.items.iter().all(|i| matches!(i, SelItem::Count)) {
+            groups.push((String::new(), rows.iter().collect()));
+        }
+        for (tb, g) in groups {
+            let empty = Vec::new();
+            let first = g.first().map(|r| &r.1).unwrap_or(&empty);
+            let first = if first.is_empty() {
+                vec![Cell::Null; source.columns.len()]
+            } else {
+                first.clone()
+            };
+            rs.rows.push(row_of(&tb, &first, &g)?);
+        }
+    } else {
+        let skip = s.offset as usize;
+        let take = s.limit.map(|l| l as usize).unwrap_or(usize::MAX);
+        for (tb, r) in rows.iter().skip(skip).take(take) {
+            rs.rows.push(row_of(tb, r, &[])?);
+        }
+    }
+    Ok(QueryResult::Rows(rs))
+}
+
+fn text(s: &str) -> Cell {
+    Cell::Str(s.to_string())
+}
+
+/// information_schema's views, with TDengine 3's column names.
+fn info_schema(store: &Store, view: &str) -> Result<Source, TaosError> {
+    let columns;
+    let mut rows = Vec::new();
+    match view {
+        "ins_databases" => {
+            columns = vec![
+                col("name", ColType::VarChar, 64),
+                col("create_time", ColType::Timestamp, 8),
+                col("vgroups", ColType::SmallInt, 2),
+                col("ntables", ColType::BigInt, 8),
+                col("replica", ColType::TinyInt, 1),
+                col("duration", ColType::VarChar, 10),
+                col("keep", ColType::VarChar, 32),
+                col("precision", ColType::VarChar, 2),
+                col("status", ColType::VarChar, 10),
+                col("wal_retention_period", ColType::Int, 4),
+                col("wal_retention_size", ColType::BigInt, 8),
+            ];
+            for sys in ["information_schema", "performance_schema"] {
+                rows.push((
+                    String::new(),
+                    vec![
+                        text(sys),
+                        Cell::Null,
+                        Cell::Int(0),
+                        Cell::Int(0),
+                        Cell::Int(1),
+                        Cell::Null,
+                        Cell::Null,
+                        text("ms"),
+                        text("ready"),
+                        Cell::Int(0),
+                        Cell::Int(0),
+                    ],
+                ));
+            }
+            for db in store.databases.values() {
+                rows.push((
+                    String::new(),
+                    vec![
+                        text(&db.name),
+                        Cell::Int(db.create_time_ms),
+                        Cell::Int(db.vgroups.len() as i64),
+                        Cell::Int(db.tables.len() as i64),
+                        Cell::Int(1),
+                        text(&db.duration),
+                        text(&db.keep),
+                        text(db.precision.name()),
+                        text("ready"),
+                        Cell::Int(db.wal_retention_period),
+                        Cell::Int(-1),
+                    ],
+                ));
+            }
+        }
+        "ins_stables" => {
+            columns = vec![
+                col("stable_name", ColType::VarChar, 192),
+                col("db_name", ColType::VarChar, 64),
+                col("create_time", ColType::Timestamp, 8),
+                col("columns", ColType::Int, 4),
+                col("tags", ColType::Int, 4),
+            ];
+            for db in store.databases.values() {
+                for st in db.stables.values() {
+                    rows.push((
+                        String::new(),
+                        vec![
+                            text(&st.name),
+                            text(&db.name),
+                            Cell::Int(st.create_time_ms),
+                            Cell::Int(st.columns.len() as i64),
+                            Cell::Int(st.tags.len() as i64),
+                        ],
+                    ));
+                }
+            }
+        }
+        "ins_tables" => {
+            columns = vec![
+                col("table_name", ColType::VarChar, 192),
+                col("db_name", ColType::VarChar, 64),
+                col("create_time", ColType::Timestamp, 8),
+                col("columns", ColType::Int, 4),
+                col("stable_name", ColType::VarChar, 192),
+                col("uid", ColType::BigInt, 8),
+                col("vgroup_id", ColType::Int, 4),
+                col("ttl", ColType::Int, 4),
+                col("table_comment", ColType::VarChar, 1024),
+                col("type", ColType::VarChar, 21),
+            ];
+            for db in store.databases.values() {
+                for t in db.tables.values() {
+                    let (stable, kind) = match &t.stable {
+                        Some(s) => (text(s), "CHILD_TABLE"),
+                        None => (Cell::Null, "NORMAL_TABLE"),
+                    };
+                    rows.push((
+                        String::new(),
+                        vec![
+                            text(&t.name),
+                            text(&db.name),
+                            Cell::Int(t.create_time_ms),
+                            Cell::Int(db.columns_of(t).len() as i64),
+                            stable,
+                            Cell::Int(t.uid),
+                            Cell::Int(t.vgroup as i64),
+                            Cell::Int(0),
+                            Cell::Null,
+                            text(kind),
+                        ],
+                    ));
+                }
+            }
+        }
+        "ins_vgroups" => {
+            columns = vec![
+                col("vgroup_id", ColType::Int, 4),
+                col("db_name", ColType::VarChar, 32),
+                col("tables", ColType::Int, 4),
+                col("status", ColType::VarChar, 12),
+            ];
+            for db in store.databases.values() {
+                for vg in &db.vgroups {
+                    let n = db.tables.values().filter(|t| t.vgroup == *vg).count();
+                    rows.push((
+                        String::new(),
+                        vec![
+                            Cell::Int(*vg as i64),
+                            text(&db.name),
+                            Cell::Int(n as i64),
+                            text("ready"),
+                        ],
+                    ));
+                }
+            }
+        }
+        "ins_tags" => {
+            columns = vec![
+                col("table_name", ColType::VarChar, 192),
+                col("db_name", ColType::VarChar, 64),
+                col("stable_name", ColType::VarChar, 192),
+                col("tag_name", ColType::VarChar, 64),
+                col("tag_type", ColType::VarChar, 64),
+                col("tag_value", ColType::VarChar, 16384),
+            ];
+            for db in store.databases.values() {
+                for t in db.tables.values() {
+                    let Some(st) = t.stable.as_ref().and_then(|s| db.stables.get(s)) else {
+                        continue;
+                    };
+                    for (d, v) in st.tags.iter().zip(&t.tags) {
+                        let value = match v {
+                            Cell::Null => Cell::Null,
+                            Cell::Str(s) => text(s),
+                            other => text(&crate::ddl_value_text(other)),
+                        };
+                        rows.push((
+                            String::new(),
+                            vec![
+                                text(&t.name),
+                                text(&db.name),
+                                text(&st.name),
+                                text(&d.name),
+                                text(d.ty.sql_name()),
+                                value,
+                            ],
+                        ));
+                    }
+                }
+            }
+        }
+        "ins_topics" => {
+            columns = vec![
+                col("topic_name", ColType::VarChar, 192),
+                col("db_name", ColType::VarChar, 64),
+                col("create_time", ColType::Timestamp, 8),
+                col("sql", ColType::VarChar, 1024),
+            ];
+            for t in store.topics.values() {
+                let sql = match &t.stable {
+                    Some(s) => format!(
+                        "create topic {}{} as stable {}.{}",
+                        t.name,
+                        if t.with_meta { " with meta" } else { "" },
+                        t.db,
+                        s
+                    ),
+                    None => format!(
+                        "create topic {}{} as database {}",
+                        t.name,
+                        if t.with_meta { " with meta" } else { "" },
+                        t.db
+                    ),
+                };
+                rows.push((
+                    String::new(),
+                    vec![
+                        text(&t.name),
+                        text(&t.db),
+                        Cell::Int(t.create_time_ms),
+                        text(&sql),
+                    ],
+                ));
+            }
+        }
+        other => return Err(TaosError::table_not_exist(other)),
+    }
+    Ok(Source {
+        columns,
+        precision: Precision::Millis,
+        rows,
+        ts_col: None,
+    })
+}
+
+pub fn show(
+    store: &Store,
+    session_db: Option<&str>,
+    show: &Show,
+) -> Result<QueryResult, TaosError> {
+    let pick = |view: &str,
+                keep: &[&str],
+                db: Option<&str>,
+                db_col: &str|
+     -> Result<QueryResult, TaosError> {
+        let src = info_schema(store, view)?;
+        let idx: Vec<usize> = keep
+            .iter()
+            .filter_map(|k| src.columns.iter().position(|c| c.name == *k))
+            .collect();
+        let db_idx = src.columns.iter().position(|c| c.name == db_col);
+        let mut rs = ResultSet::new(
+            idx.iter().map(|i| src.columns[*i].clone()).collect(),
+            Precision::Millis,
+        );
+        for (_, r) in &src.rows {
+            if let (Some(db), Some(di)) = (db, db_idx) {
+                if r[di] != Cell::Str(db.to_string()) {
+                    continue;
+                }
+            }
+            rs.rows.push(idx.iter().map(|i| r[*i].clone()).collect());
+        }
+        Ok(QueryResult::Rows(rs))
+    };
+    let need_db = |db: &Option<String>| -> Result<String, TaosError> {
+        let name = db
+            .clone()
+            .or_else(|| session_db.map(str::to_string))
+            .ok_or_else(TaosError::no_db)?;
+        store.db(&name)?;
+        Ok(name)
+    };
+    match show {
+        Show::Databases => pick(
+            "ins_databases",
+            &[
+                "name",
+                "create_time",
+                "vgroups",
+                "ntables",
+                "precision",
+                "status",
+            ],
+            None,
+            "",
+        ),
+        Show::STables(db) => pick(
+            "ins_stables",
+            &["stable_name"],
+            Some(&need_db(db)?),
+            "db_name",
+        ),
+        Show::Tables(db) => pick(
+            "ins_tables",
+            &["table_name"],
+            Some(&need_db(db)?),
+            "db_name",
+        ),
+        Show::VGroups(db) => pick(
+            "ins_vgroups",
+            &["vgroup_id", "db_name", "tables", "status"],
+            Some(&need_db(db)?),
+            "db_name",
+        ),
+        Show::Topics => pick("ins_topics", &["topic_name"], None, ""),
+        Show::CreateDatabase(name) => {
+            let db = store.db(name)?;
+            let sql = format!(
+                "CREATE DATABASE `{}` BUFFER 256 CACHESIZE 1 CACHEMODEL 'none' COMP 2 DURATION {} WAL_FSYNC_PERIOD 3000 MAXROWS 4096 MINROWS 100 KEEP {} PAGES 256 PAGESIZE 4 PRECISION '{}' REPLICA 1 WAL_LEVEL 1 VGROUPS {} SINGLE_STABLE 0 WAL_RETENTION_PERIOD {}",
+                db.name, db.duration, db.keep, db.precision.name(), db.vgroups.len(), db.wal_retention_period
+            );
+            two_text("Database", "Create Database", &db.name, &sql)
+        }
+        Show::CreateSTable(name) | Show::CreateTable(name) => {
+            let db = store.db(&need_db(&name.db)?)?;
+            let sql = create_sql(db, &name.name)?;
+            two_text("Table", "Create Table", &name.name, &sql)
+        }
+    }
+}
+
+fn two_text(a: &str, b: &str, x: &str, y: &str) -> Result<QueryResult, TaosError> {
+    let mut rs = ResultSet::new(
+        vec![
+            col(a, ColType::VarChar, 192),
+            col(b, ColType::VarChar, 65536),
+        ],
+        Precision::Millis,
+    );
+    rs.rows.push(vec![text(x), text(y)]);
+    Ok(QueryResult::Rows(rs))
+}
+
+/// SHOW CREATE's statement for a super, child or normal table.
+pub fn create_sql(db: &Database, name: &str) -> Result<String, TaosError> {
+    let cols = |c: &[ColDef]| c.iter().map(ColDef::sql).collect::<Vec<_>>().join(", ");
+    if let Some(st) = db.stables.get(name) {
+        return Ok(format!(
+            "CREATE STABLE `{}` ({}) TAGS ({})",
+            name,
+            cols(&st.columns),
+            cols(&st.tags)
+        ));
+    }
+    let t = db
+        .tables
+        .get(name)
+        .ok_or_else(|| TaosError::table_not_exist(name))?;
+    match &t.stable {
+        None => Ok(format!("CREATE TABLE `{}` ({})", name, cols(&t.columns))),
+        Some(s) => {
+            let st = db.stables.get(s).ok_or_else(TaosError::stable_not_exist)?;
+            let names: Vec<String> = st.tags.iter().map(|t| format!("`{}`", t.name)).collect();
+            let values: Vec<String> = t.tags.iter().map(sql_literal).collect();
+            Ok(format!(
+                "CREATE TABLE `{}` USING `{}` ({}) TAGS ({})",
+                name,
+                s,
+                names.join(","),
+                values.join(",")
+            ))
+        }
+    }
+}
+
+fn sql_literal(c: &Cell) -> String {
+    match c {
+        Cell::Null => "NULL".into(),
+        Cell::Str(s) => format!("\"{}\"", s.replace('"', "\\\"")),
+        Cell::Bytes(b) => format!(
+            "\"\\x{}\"",
+            b.iter().map(|x| format!("{x:02X}")).collect::<String>()
+        ),
+        other => crate::ddl_value_text(other),
+    }
+}
+
+pub fn describe(
+    store: &Store,
+    session_db: Option<&str>,
+    name: &Name,
+) -> Result<QueryResult, TaosError> {
+    let db = store.db(name
+        .db
+        .as_deref()
+        .or(session_db)
+        .ok_or_else(TaosError::no_db)?)?;
+    let (cols, tags) = if let Some(st) = db.stables.get(&name.name) {
+        (st.columns.clone(), st.tags.clone())
+    } else {
+        let t = db
+            .tables
+            .get(&name.name)
+            .ok_or_else(|| TaosError::table_not_exist(&name.name))?;
+        let tags = t
+            .stable
+            .as_ref()
+            .and_then(|s| db.stables.get(s))
+            .map(|s| s.tags.clone())
+            .unwrap_or_default();
+        (db.columns_of(t), tags)
+    };
+    let mut rs = ResultSet::new(
+        vec![
+            col("field", ColType::VarChar, 64),
+            col("type", ColType::VarChar, 32),
+            col("length", ColType::Int, 4),
+            col("note", ColType::VarChar, 8),
+        ],
+        Precision::Millis,
+    );
+    for (c, note) in cols
+        .iter()
+        .map(|c| (c, ""))
+        .chain(tags.iter().map(|c| (c, "TAG")))
+    {
+        rs.rows.push(vec![
+            text(&c.name),
+            text(c.ty.sql_name()),
+            Cell::Int(c.len as i64),
+            text(note),
+        ]);
+    }
+    let _ = now_ms;
+    Ok(QueryResult::Rows(rs))
+}
