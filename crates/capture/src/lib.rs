@@ -2,4 +2,13 @@
 //! bitmap engine in step with them, durably (checkpoint first, then commit offsets).
 #![forbid(unsafe_code)]
 
+pub mod apply;
+pub mod error;
+pub mod init;
+pub mod monitor;
+pub mod poller;
 pub mod stats;
+
+pub use error::CaptureError;
+pub use init::{init, InitReport};
+pub use monitor::{run_monitor, MonitorOptions, MonitorReport, STATS_FILE};

@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand};
 /// tdibt: incremental backup for TDengine 3.x.
 ///
 /// Exit codes: 0 success; 1 the operation failed; 2 bad command line; 3 invalid
-/// configuration; 4 checkpoint missing, corrupt or unreadable.
+/// configuration; 4 checkpoint missing, corrupt or unreadable; 5 TDengine unreachable,
+/// login refused, database missing or refusing.
 #[derive(Debug, Parser)]
 #[command(name = "tdibt", version, about, long_about = None)]
 pub struct Cli {
@@ -80,9 +81,22 @@ pub enum Command {
     /// Configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Connect, check the database, create the change-feed topic, read the catalog and
+    /// write the first checkpoint. Safe to run again.
+    Init,
+    /// Capture changes into the engine, checkpointing and committing as it goes; stops on
+    /// SIGINT/SIGTERM after a last checkpoint.
+    Monitor(MonitorArgs),
     /// Show the change engine's state from its checkpoint: blocks per state, tables,
-    /// memory and checkpoint age.
+    /// memory and checkpoint age, and capture's figures when a monitor has run.
     Stats,
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// Drain what is pending, checkpoint, commit and exit.
+    #[arg(long)]
+    pub once: bool,
 }
 
 #[derive(Debug, Subcommand)]

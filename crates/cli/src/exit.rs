@@ -15,6 +15,8 @@ pub enum ExitCode {
     Config = 3,
     /// The checkpoint is missing, corrupt or unreadable.
     Checkpoint = 4,
+    /// TDengine is unreachable, refused the login, or lacks the database.
+    TDengine = 5,
 }
 
 /// An error with the exit code it should end the process with.
@@ -41,6 +43,19 @@ impl fmt::Debug for CliError {
 impl From<tdibt_core::config::ConfigError> for CliError {
     fn from(e: tdibt_core::config::ConfigError) -> Self {
         CliError::new(ExitCode::Config, e)
+    }
+}
+
+impl From<tdibt_capture::CaptureError> for CliError {
+    fn from(e: tdibt_capture::CaptureError) -> Self {
+        use tdibt_capture::CaptureError as E;
+        let code = match &e {
+            E::Config(_) => ExitCode::Config,
+            E::Checkpoint(_) => ExitCode::Checkpoint,
+            E::TDengine(_) | E::NoWalRetention { .. } | E::UnknownDatabase(_) => ExitCode::TDengine,
+            _ => ExitCode::Failure,
+        };
+        CliError::new(code, e)
     }
 }
 

@@ -30,6 +30,8 @@ fn main() -> std::process::ExitCode {
 fn run(cli: &Cli) -> CliResult {
     match &cli.command {
         Command::Config(ConfigCommand::Check { file }) => commands::config_check::run(cli, file),
+        Command::Init => commands::init::run(cli),
+        Command::Monitor(args) => commands::monitor::run(cli, args),
         Command::Stats => commands::stats::run(cli),
     }
 }
@@ -51,5 +53,6 @@ mod tests {
         assert_eq!(ExitCode::Usage as u8, 2);
         assert_eq!(ExitCode::Config as u8, 3);
         assert_eq!(ExitCode::Checkpoint as u8, 4);
+        assert_eq!(ExitCode::TDengine as u8, 5);
     }
 }

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod block;
+mod quickack;
 mod sql;
 mod tmq;
 
@@ -173,6 +174,9 @@ enum Endpoint {
 }
 
 async fn connection(stream: TcpStream, engine: Engine, mut stop: watch::Receiver<bool>) {
+    // Small request/reply frames: without TCP_NODELAY every reply waits ~40 ms for the
+    // client's delayed ACK. taosAdapter is written in Go, whose sockets are NODELAY by default.
+    let _ = stream.set_nodelay(true);
     let mut path = String::new();
     // The signature is tungstenite's callback type; its error type is not ours to shrink.
     #[allow(clippy::result_large_err)]
@@ -187,7 +191,7 @@ async fn connection(stream: TcpStream, engine: Engine, mut stop: watch::Receiver
             }
         }
     };
-    let ws = match tokio_tungstenite::accept_hdr_async(stream, callback).await {
+    let ws = match tokio_tungstenite::accept_hdr_async(quickack::QuickAck(stream), callback).await {
         Ok(ws) => ws,
         Err(e) => {
             debug!("handshake refused: {e}");

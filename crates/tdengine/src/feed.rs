@@ -209,7 +209,18 @@ fn rows_event(block: &RawBlock) -> TdResult<ChangeEvent> {
         .ok_or_else(|| TdError::bad_answer("TMQ data block", "no table name"))?
         .to_string();
     let timestamps = match block.column_views().first() {
-        Some(ColumnView::Timestamp(view)) => view.as_raw_slice().to_vec(),
+        // Element by element: `as_raw_slice` assumes an aligned buffer, which a block
+        // received from the network does not promise (the views read unaligned).
+        Some(ColumnView::Timestamp(view)) => view
+            .iter()
+            .map(|ts| ts.map(|t| t.as_raw_i64()))
+            .collect::<Option<Vec<i64>>>()
+            .ok_or_else(|| {
+                TdError::bad_answer(
+                    "TMQ data block",
+                    format!("NULL primary timestamp in {table}"),
+                )
+            })?,
         Some(other) => {
             return Err(TdError::bad_answer(
                 "TMQ data block",

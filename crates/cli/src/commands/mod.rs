@@ -1,4 +1,17 @@
 //! One module per subcommand; each drives the library crates and prints.
 
 pub mod config_check;
+pub mod init;
+pub mod monitor;
 pub mod stats;
+
+use crate::exit::{CliError, CliResult, ExitCode};
+
+/// A multi-threaded runtime for the commands that talk to TDengine.
+pub fn runtime() -> CliResult<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(ExitCode::Failure, e))
+}
