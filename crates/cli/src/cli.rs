@@ -90,6 +90,9 @@ pub enum Command {
     /// Show the change engine's state from its checkpoint: blocks per state, tables,
     /// memory and checkpoint age, and capture's figures when a monitor has run.
     Stats,
+    /// Run the capture path end to end on the built-in TDengine stand-in (no TDengine
+    /// needed): workload, init, monitor, and a check that every changed block is marked.
+    Demo(crate::commands::demo::DemoArgs),
 }
 
 #[derive(Debug, Args)]

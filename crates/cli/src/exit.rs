@@ -59,4 +59,16 @@ impl From<tdibt_capture::CaptureError> for CliError {
     }
 }
 
+impl From<tdibt_tdengine::TdError> for CliError {
+    fn from(e: tdibt_tdengine::TdError) -> Self {
+        CliError::new(ExitCode::TDengine, e)
+    }
+}
+
+impl From<tdibt_core::CheckpointError> for CliError {
+    fn from(e: tdibt_core::CheckpointError) -> Self {
+        CliError::new(ExitCode::Checkpoint, e)
+    }
+}
+
 pub type CliResult<T = ()> = Result<T, CliError>;

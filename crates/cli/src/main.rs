@@ -33,6 +33,7 @@ fn run(cli: &Cli) -> CliResult {
         Command::Init => commands::init::run(cli),
         Command::Monitor(args) => commands::monitor::run(cli, args),
         Command::Stats => commands::stats::run(cli),
+        Command::Demo(args) => commands::demo::run(cli, args),
     }
 }
 

@@ -108,22 +108,45 @@ impl Connection {
         &self.taos
     }
 
+    /// The connector logs in lazily, on the first statement: a refused login can surface
+    /// from any call, and is reported as a refused login wherever it does.
+    fn classify(&self, sql: &str, e: taos::Error) -> TdError {
+        let code = i32::from(e.code()) & 0xffff;
+        if [
+            codes::AUTH_FAILURE,
+            codes::USER_NOT_EXIST,
+            codes::INVALID_PASS,
+        ]
+        .contains(&code)
+            || is_connection_error(&e)
+        {
+            self.settings.connect_error(e)
+        } else {
+            TdError::sql(sql, e)
+        }
+    }
+
     /// The server's version string.
     pub async fn server_version(&self) -> TdResult<String> {
         self.taos
             .server_version()
             .await
             .map(|v| v.to_string())
-            .map_err(|e| TdError::sql("server_version()", e))
+            .map_err(|e| self.classify("server_version()", e))
     }
 
     /// Runs a statement, returning affected rows.
     pub async fn exec(&self, sql: &str) -> TdResult<usize> {
-        self.taos.exec(sql).await.map_err(|e| TdError::sql(sql, e))
+        self.taos.exec(sql).await.map_err(|e| self.classify(sql, e))
     }
 
     /// Runs a query, returning its column names and rows.
     pub async fn query(&self, sql: &str) -> TdResult<crate::rows::Rows> {
-        crate::rows::Rows::query(&self.taos, sql).await
+        crate::rows::Rows::query(&self.taos, sql)
+            .await
+            .map_err(|e| match e {
+                TdError::Sql { sql, source } => self.classify(&sql, source),
+                other => other,
+            })
     }
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand; each drives the library crates and prints.
 
 pub mod config_check;
+pub mod demo;
 pub mod init;
 pub mod monitor;
 pub mod stats;

@@ -28,6 +28,9 @@ struct Stats {
     memory_limit_bytes: u64,
     engine: EngineCounters,
     cut: tdibt_core::Cut,
+    /// What the last monitor run reported (capture-stats.json), if any ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capture: Option<tdibt_capture::stats::CaptureStats>,
 }
 
 pub fn run(cli: &Cli) -> CliResult {
@@ -56,12 +59,25 @@ pub fn run(cli: &Cli) -> CliResult {
         memory_limit_bytes: config.memory_limit_bytes(),
         engine: engine.counters(),
         cut: checkpoint.cut.clone(),
+        capture: read_capture_stats(&config.bitmap_engine.persistence_path),
     };
     if cli.json {
         return output::print_json(&stats);
     }
     print_human(&stats);
     Ok(())
+}
+
+/// The monitor's figures; a missing or unreadable file just means no monitor ran yet.
+fn read_capture_stats(dir: &std::path::Path) -> Option<tdibt_capture::stats::CaptureStats> {
+    let bytes = std::fs::read(dir.join(tdibt_capture::STATS_FILE)).ok()?;
+    match serde_json::from_slice(&bytes) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!("ignoring unreadable {}: {e}", tdibt_capture::STATS_FILE);
+            None
+        }
+    }
 }
 
 fn print_human(s: &Stats) {
@@ -102,5 +118,22 @@ fn print_human(s: &Stats) {
             .map(|(vg, off)| format!("vg{vg}={off}"))
             .collect();
         println!("cut             {}", offsets.join(" "));
+    }
+    if let Some(c) = &s.capture {
+        println!(
+            "capture         {} events ({:.0}/s), {} block marks ({:.0}/s), {} rows; {} checkpoints, {} resyncs, {} reconnects",
+            c.events, c.events_per_second, c.blocks_marked, c.blocks_marked_per_second, c.rows,
+            c.checkpoints, c.resyncs, c.reconnects
+        );
+        println!(
+            "latency         p50 {:.0} us, p99 {:.0} us, max {:.0} us (message arrival to marks)",
+            c.latency.p50_us, c.latency.p99_us, c.latency.max_us
+        );
+        for v in &c.vgroups {
+            println!(
+                "vgroup {:<8} position {} committed {} end {} lag {}",
+                v.vgroup_id, v.position, v.committed, v.end, v.lag
+            );
+        }
     }
 }
