@@ -147,6 +147,10 @@ fn taos_standin_engine_text(c: &Cell) -> String {
 }
 
 /// Decodes a raw block a client wrote (write_raw_block) into columns and rows.
+///
+/// What follows the block in `bytes` is, for `write_raw_block_with_fields`, one 72-byte C
+/// `TAOS_FIELD_E`-like record per column (name[65], type u8, pad, bytes i32) naming them.
+/// Columns are matched to the table by position either way, as taosd does for raw blocks.
 pub fn decode(
     bytes: &[u8],
     precision: Precision,
@@ -162,8 +166,15 @@ pub fn decode(
             "raw block length does not match its header",
         ));
     }
-    let block =
+    let mut block =
         RawBlock::parse_from_raw_block(bytes[..total as usize].to_vec(), taos_precision(precision));
+    // A block parsed from bytes carries no names, and taos-query's row iterators index the
+    // names without bounds checks: name every column before reading rows.
+    let names = field_names(&bytes[total as usize..]);
+    let ncols = block.ncols();
+    block.with_field_names(
+        (0..ncols).map(|i| names.get(i).cloned().unwrap_or_else(|| format!("c{i}"))),
+    );
     let mut columns = Vec::new();
     for f in block.fields() {
         let ty = ColType::from_ty(f.ty()).ok_or_else(|| {
@@ -181,6 +192,18 @@ pub fn decode(
         .map(|r| r.into_iter().map(cell).collect())
         .collect();
     Ok((columns, rows))
+}
+
+/// Column names from the trailing field records of `write_raw_block_with_fields`.
+fn field_names(trailer: &[u8]) -> Vec<String> {
+    trailer
+        .chunks_exact(72)
+        .map(|f| {
+            let name = &f[..65];
+            let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+            String::from_utf8_lossy(&name[..end]).into_owned()
+        })
+        .collect()
 }
 
 fn cell(v: Value) -> Cell {

@@ -1,0 +1,202 @@
+//! TMQ groups, restarts with a data folder, write_raw_block, and bad requests, through the
+//! unmodified connector (and raw WebSocket frames for what the connector never sends).
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+
+use futures_util::{SinkExt, StreamExt};
+use taos::*;
+use taos_standin::StandinServer;
+use tokio_tungstenite::tungstenite::Message;
+
+async fn connect(dsn: &str) -> Taos {
+    TaosBuilder::from_dsn(dsn).unwrap().build().await.unwrap()
+}
+
+async fn consumer(dsn: &str, group: &str) -> Consumer {
+    let dsn = format!("{dsn}?group.id={group}&auto.offset.reset=earliest&enable.auto.commit=false");
+    let mut c = TmqBuilder::from_dsn(dsn).unwrap().build().await.unwrap();
+    c.subscribe(["t"]).await.unwrap();
+    c
+}
+
+/// Drains a consumer: (table, ts) of every row, committing each message.
+async fn drain(c: &Consumer) -> Vec<(String, i64)> {
+    let mut rows = Vec::new();
+    let mut stream = c.stream_with_timeout(Timeout::from_millis(300));
+    while let Some((offset, message)) = stream.try_next().await.unwrap() {
+        if let Some(data) = message.into_data() {
+            while let Some(block) = data.fetch_raw_block().await.unwrap() {
+                let table = block.table_name().unwrap().to_string();
+                for r in 0..block.nrows() {
+                    if let Some(BorrowedValue::Timestamp(ts)) = block.get_ref(r, 0) {
+                        rows.push((table.clone(), ts.as_raw_i64()));
+                    }
+                }
+            }
+        }
+        c.commit(offset).await.unwrap();
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_resumes_from_committed_offsets() {
+    let data = tempfile::tempdir().unwrap();
+    let standin = StandinServer::builder()
+        .data_dir(data.path())
+        .start()
+        .await
+        .unwrap();
+    let addr = standin.addr().to_string();
+    let taos = connect(&standin.dsn()).await;
+    for s in [
+        "CREATE DATABASE db VGROUPS 2",
+        "CREATE STABLE db.m (ts TIMESTAMP, v INT) TAGS (g INT)",
+        "CREATE TOPIC t AS DATABASE db",
+        "INSERT INTO db.a USING db.m TAGS (1) VALUES (1, 1) (2, 2) db.b USING db.m TAGS (2) VALUES (3, 3)",
+    ] {
+        taos.exec(s).await.unwrap();
+    }
+    let c = consumer(&standin.dsn(), "g").await;
+    assert_eq!(drain(&c).await.len(), 3);
+    c.unsubscribe().await;
+    drop(taos);
+    standin.shutdown().await;
+
+    let standin = StandinServer::builder()
+        .data_dir(data.path())
+        .listen(&addr)
+        .start()
+        .await
+        .unwrap();
+    let taos = connect(&standin.dsn()).await;
+    taos.exec("INSERT INTO db.a VALUES (4, 4)").await.unwrap();
+    let mut rs = taos.query("SELECT count(*) FROM db.m").await.unwrap();
+    assert_eq!(rs.to_records().await.unwrap()[0][0], Value::BigInt(4));
+    let c = consumer(&standin.dsn(), "g").await;
+    assert_eq!(
+        drain(&c).await,
+        vec![("a".to_string(), 4)],
+        "only what came after the commit"
+    );
+    c.unsubscribe().await;
+    standin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consumers_in_a_group_share_the_vgroups() {
+    let standin = StandinServer::builder().start().await.unwrap();
+    let taos = connect(&standin.dsn()).await;
+    taos.exec("CREATE DATABASE db VGROUPS 4").await.unwrap();
+    taos.exec("CREATE STABLE db.m (ts TIMESTAMP, v INT) TAGS (g INT)")
+        .await
+        .unwrap();
+    taos.exec("CREATE TOPIC t AS DATABASE db").await.unwrap();
+    for i in 0..40 {
+        taos.exec(format!(
+            "INSERT INTO db.t{i} USING db.m TAGS ({i}) VALUES ({i}, {i})"
+        ))
+        .await
+        .unwrap();
+    }
+    let a = consumer(&standin.dsn(), "g").await;
+    let b = consumer(&standin.dsn(), "g").await;
+    let va: BTreeSet<i32> = a
+        .topic_assignment("t")
+        .await
+        .iter()
+        .map(|x| x.vgroup_id())
+        .collect();
+    let vb: BTreeSet<i32> = b
+        .topic_assignment("t")
+        .await
+        .iter()
+        .map(|x| x.vgroup_id())
+        .collect();
+    assert_eq!(va.len(), 2);
+    assert_eq!(vb.len(), 2);
+    assert!(va.is_disjoint(&vb));
+    let (ra, rb) = tokio::join!(drain(&a), drain(&b));
+    assert!(!ra.is_empty() && !rb.is_empty());
+    let mut all: Vec<_> = ra.into_iter().chain(rb).collect();
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!((before, all.len()), (40, 40), "each row once");
+    standin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_raw_block_round_trips() {
+    let standin = StandinServer::builder().start().await.unwrap();
+    let taos = connect(&standin.dsn()).await;
+    taos.exec("CREATE DATABASE db PRECISION 'us'")
+        .await
+        .unwrap();
+    taos.exec("USE db").await.unwrap();
+    taos.exec("CREATE TABLE src (ts TIMESTAMP, v INT, s VARCHAR(8))")
+        .await
+        .unwrap();
+    taos.exec("CREATE TABLE dst (ts TIMESTAMP, v INT, s VARCHAR(8))")
+        .await
+        .unwrap();
+    taos.exec("INSERT INTO src VALUES (1, 10, 'a') (2, NULL, 'b') (3, 30, NULL)")
+        .await
+        .unwrap();
+    let mut rs = taos.query("SELECT * FROM src").await.unwrap();
+    let mut block = rs.blocks().try_next().await.unwrap().unwrap();
+    block.with_table_name("dst");
+    taos.write_raw_block(&block).await.unwrap();
+    let mut rs = taos.query("SELECT * FROM dst").await.unwrap();
+    let dst = rs.to_records().await.unwrap();
+    let mut rs = taos.query("SELECT * FROM src").await.unwrap();
+    assert_eq!(dst, rs.to_records().await.unwrap());
+    assert_eq!(dst.len(), 3);
+    standin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_errors_and_others_are_still_served() {
+    let standin = StandinServer::builder().start().await.unwrap();
+    let url = format!("ws://{}/ws", standin.addr());
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    for (frame, code) in [
+        ("{not json", 0xFFFF),
+        (r#"{"action":"frobnicate","args":{"req_id":7}}"#, 0xFFFF),
+        (
+            r#"{"action":"query","args":{"req_id":8,"sql":"SELECT 1 FROM x"}}"#,
+            0x0218,
+        ),
+    ] {
+        ws.send(Message::Text(frame.into())).await.unwrap();
+        let reply = ws.next().await.unwrap().unwrap();
+        let v: serde_json::Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+        assert_eq!(v["code"], code, "{frame} -> {v}");
+        assert!(!v["message"].as_str().unwrap().is_empty());
+    }
+    ws.send(Message::Text(
+        r#"{"action":"conn","args":{"req_id":1,"user":"root","password":"taosdata","db":""}}"#
+            .into(),
+    ))
+    .await
+    .unwrap();
+    ws.next().await.unwrap().unwrap();
+    for (sql, code) in [("SELECT * FROM nodb.t", 0x0388), ("SHOW GRANTS", 0x2600)] {
+        let frame = serde_json::json!({"action":"query","args":{"req_id":2,"sql":sql}}).to_string();
+        ws.send(Message::Text(frame)).await.unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+        assert_eq!(v["code"], code, "{sql} -> {v}");
+    }
+    // An unknown path is a 404, like taosAdapter's.
+    assert!(
+        tokio_tungstenite::connect_async(format!("ws://{}/nope", standin.addr()))
+            .await
+            .is_err()
+    );
+    // Another client is served all along.
+    let taos = connect(&standin.dsn()).await;
+    taos.exec("CREATE DATABASE ok").await.unwrap();
+    standin.shutdown().await;
+}
