@@ -28,6 +28,14 @@ pub enum CaptureError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    WalWatch(#[from] crate::wal_watch::WalWatchError),
+    #[error("cannot serve metrics on {addr}: {source}")]
+    MetricsListen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the capture pipeline stopped unexpectedly: {0}")]
     Pipeline(String),
 }

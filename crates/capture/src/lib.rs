@@ -5,9 +5,11 @@
 pub mod apply;
 pub mod error;
 pub mod init;
+pub mod metrics;
 pub mod monitor;
 pub mod poller;
 pub mod stats;
+pub mod wal_watch;
 
 pub use error::CaptureError;
 pub use init::{init, InitReport};

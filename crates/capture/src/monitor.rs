@@ -6,10 +6,11 @@
 //! fills and polling waits: back-pressure, never a dropped message.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tdibt_core::checkpoint::{checkpoint_path, Checkpoint};
+use tdibt_core::checkpoint::{checkpoint_path, Checkpoint, CheckpointError};
 use tdibt_core::config::Config;
 use tdibt_core::durable;
 use tdibt_tdengine::{ConnectionSettings, FeedSettings, StartFrom, VgroupProgress};
@@ -18,8 +19,10 @@ use tracing::{error, info, warn};
 
 use crate::apply::apply_events;
 use crate::error::CaptureError;
+use crate::metrics::{self, MetricsSnapshot};
 use crate::poller::{run_poller, Command, FeedItem, PollerOptions};
 use crate::stats::{CaptureStats, LatencyStats, VgroupStats};
+use crate::wal_watch::WalWatcher;
 
 /// The file beside the checkpoint where the monitor leaves its figures for `tdibt stats`.
 pub const STATS_FILE: &str = "capture-stats.json";
@@ -33,6 +36,8 @@ pub struct MonitorOptions {
     pub poll_timeout: Duration,
     /// Give up when the server stays unreachable this long (`None`: retry forever).
     pub reconnect_deadline: Option<Duration>,
+    /// Serve Prometheus metrics on this address.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for MonitorOptions {
@@ -41,6 +46,7 @@ impl Default for MonitorOptions {
             once: false,
             poll_timeout: Duration::from_millis(500),
             reconnect_deadline: None,
+            metrics_listen: None,
         }
     }
 }
@@ -98,10 +104,32 @@ pub async fn run_monitor(
         resume_from: checkpoint.cut.vgroups.clone(),
         reconnect_deadline: options.reconnect_deadline,
     };
+    // Checked before anything connects, so a wrong path fails fast and changes nothing.
+    let wal = match &config.monitoring.wal_path {
+        Some(p) => Some(WalWatcher::start(
+            p,
+            Duration::from_millis(config.monitoring.wal_check_interval_ms),
+        )?),
+        None => None,
+    };
+    let (metrics_tx, metrics_rx) = watch::channel(MetricsSnapshot::default());
+    let metrics_server = match options.metrics_listen {
+        Some(addr) => {
+            let server = metrics::serve(addr, metrics_rx).await?;
+            info!(
+                "serving Prometheus metrics on http://{}/metrics",
+                server.addr
+            );
+            Some(server)
+        }
+        None => None,
+    };
     let (queue_tx, queue_rx) = mpsc::channel(config.monitoring.event_buffer_size);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let poller = tokio::spawn(run_poller(poller_options, queue_tx, cmd_rx, shutdown));
     let mut applier = Applier::new(&db, &path, &dir, checkpoint);
+    applier.wal = wal;
+    applier.metrics = Some(metrics_tx);
     let applied = applier.run(queue_rx, cmd_tx).await;
     let poller_result = poller
         .await
@@ -110,6 +138,9 @@ pub async fn run_monitor(
     let report = poller_result?;
     applier.stats.reconnects = report.reconnects;
     applier.write_stats()?;
+    if let Some(server) = metrics_server {
+        server.task.abort();
+    }
     info!(
         "monitor stopped: {} events, {} blocks marked, {} checkpoints",
         applier.stats.events, applier.stats.blocks_marked, applier.stats.checkpoints
@@ -131,6 +162,20 @@ struct Applier {
     scratch: Vec<u64>,
     events_since_checkpoint: u64,
     last_progress: Vec<VgroupProgress>,
+    wal: Option<WalWatcher>,
+    metrics: Option<watch::Sender<MetricsSnapshot>>,
+    last_checkpoint_unix_ms: Option<i64>,
+    /// The checkpoint being written, if one is.
+    pending: Option<PendingCheckpoint>,
+    /// A cut that came while a checkpoint was being written: the next one to write.
+    deferred_cut: Option<BTreeMap<i32, i64>>,
+}
+
+/// A checkpoint on its way to disk; its offsets are committed once it is there.
+struct PendingCheckpoint {
+    cut: BTreeMap<i32, i64>,
+    written_at: i64,
+    task: tokio::task::JoinHandle<Result<(), CheckpointError>>,
 }
 
 /// Latency samples kept for percentiles (the newest win).
@@ -149,6 +194,11 @@ impl Applier {
             scratch: Vec::new(),
             events_since_checkpoint: 0,
             last_progress: Vec::new(),
+            wal: None,
+            metrics: None,
+            last_checkpoint_unix_ms: None,
+            pending: None,
+            deferred_cut: None,
         }
     }
 
@@ -158,7 +208,24 @@ impl Applier {
         commands: mpsc::UnboundedSender<Command>,
     ) -> Result<(), CaptureError> {
         let mut first_progress = true;
-        while let Some(item) = queue.recv().await {
+        loop {
+            let pending = &mut self.pending;
+            let item = tokio::select! {
+                written = async {
+                    match pending.as_mut() {
+                        Some(p) => (&mut p.task).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    self.checkpoint_written(written, &commands)?;
+                    if let Some(cut) = self.deferred_cut.take() {
+                        self.start_checkpoint(cut);
+                    }
+                    continue;
+                }
+                item = queue.recv() => item,
+            };
+            let Some(item) = item else { break };
             match item {
                 FeedItem::Message(m) => {
                     let applied = apply_events(
@@ -191,9 +258,14 @@ impl Applier {
                         progress.iter().map(|p| (p.vgroup_id, p.position)).collect();
                     self.last_progress = progress;
                     if self.events_since_checkpoint > 0 || cut != self.checkpoint.cut.vgroups {
-                        self.save(cut.clone())?;
-                        // Durable first, then commit.
-                        let _ = commands.send(Command::Commit(cut));
+                        if self.pending.is_some() {
+                            // One write at a time, in order: this cut goes when it is done.
+                            self.deferred_cut = Some(cut);
+                        } else {
+                            self.start_checkpoint(cut);
+                        }
+                    } else {
+                        self.refresh_stats();
                     }
                 }
                 FeedItem::Connected(progress) => {
@@ -204,6 +276,19 @@ impl Applier {
                     self.last_progress = progress;
                 }
                 FeedItem::Finished => break,
+            }
+        }
+        // The last cut: wait for the write in flight, then write what followed it, and
+        // commit before the poller closes the consumer.
+        if let Some(p) = self.pending.as_mut() {
+            let written = (&mut p.task).await;
+            self.checkpoint_written(written, &commands)?;
+        }
+        if let Some(cut) = self.deferred_cut.take() {
+            self.start_checkpoint(cut);
+            if let Some(p) = self.pending.as_mut() {
+                let written = (&mut p.task).await;
+                self.checkpoint_written(written, &commands)?;
             }
         }
         Ok(())
@@ -238,18 +323,58 @@ impl Applier {
         }
     }
 
-    fn save(&mut self, cut: BTreeMap<i32, i64>) -> Result<(), CaptureError> {
-        self.checkpoint.cut.vgroups = cut;
-        self.checkpoint.save(&self.path, now_ms())?;
-        self.stats.checkpoints += 1;
+    /// Encodes the checkpoint for `cut` here (the engine cannot change under it) and writes
+    /// it on a blocking thread: the fsyncs take milliseconds, and marks keep flowing
+    /// meanwhile instead of queueing behind them. The stats file goes with it.
+    fn start_checkpoint(&mut self, cut: BTreeMap<i32, i64>) {
+        self.checkpoint.cut.vgroups = cut.clone();
+        let written_at = now_ms();
+        let bytes = self.checkpoint.encode(written_at);
         self.events_since_checkpoint = 0;
-        if let Err(e) = self.write_stats() {
-            warn!("{e}");
-        }
+        self.refresh_stats();
+        let stats = serde_json::to_vec_pretty(&self.stats).unwrap_or_default();
+        let path = self.path.clone();
+        let stats_path = self.dir.join(STATS_FILE);
+        let task = tokio::task::spawn_blocking(move || {
+            durable::write_atomic(&path, &bytes)
+                .map_err(|source| CheckpointError::Write { path, source })?;
+            if let Err(e) = durable::write_atomic(&stats_path, &stats) {
+                warn!("cannot write {}: {e}", stats_path.display());
+            }
+            Ok(())
+        });
+        self.pending = Some(PendingCheckpoint {
+            cut,
+            written_at,
+            task,
+        });
+    }
+
+    /// A checkpoint write ended: durable first, then commit what it covers.
+    fn checkpoint_written(
+        &mut self,
+        written: Result<Result<(), CheckpointError>, tokio::task::JoinError>,
+        commands: &mpsc::UnboundedSender<Command>,
+    ) -> Result<(), CaptureError> {
+        let Some(p) = self.pending.take() else {
+            return Ok(());
+        };
+        written.map_err(|e| CaptureError::Pipeline(format!("checkpoint writer: {e}")))??;
+        self.last_checkpoint_unix_ms = Some(p.written_at);
+        self.stats.checkpoints += 1;
+        let _ = commands.send(Command::Commit(p.cut));
         Ok(())
     }
 
     fn write_stats(&mut self) -> Result<(), CaptureError> {
+        self.refresh_stats();
+        let path = self.dir.join(STATS_FILE);
+        let bytes = serde_json::to_vec_pretty(&self.stats).unwrap_or_default();
+        durable::write_atomic(&path, &bytes).map_err(|source| CaptureError::Write { path, source })
+    }
+
+    /// Recomputes the figures and hands them to the metrics endpoint, if one runs.
+    fn refresh_stats(&mut self) {
         let elapsed = self.started.elapsed().as_secs_f64().max(1e-9);
         let s = &mut self.stats;
         s.taken_at_unix_ms = now_ms();
@@ -258,6 +383,11 @@ impl Applier {
         s.blocks_marked_per_second = s.blocks_marked as f64 / elapsed;
         s.rows_per_second = s.rows as f64 / elapsed;
         s.latency = latency_stats(&self.latencies_us);
+        let wal = self
+            .wal
+            .as_ref()
+            .map(WalWatcher::activity)
+            .unwrap_or_default();
         s.vgroups = self
             .last_progress
             .iter()
@@ -272,12 +402,19 @@ impl Applier {
                 begin: p.begin,
                 end: p.end,
                 lag: (p.end - p.position).max(0),
-                wal: None,
+                wal: wal.get(&p.vgroup_id).cloned(),
             })
             .collect();
-        let path = self.dir.join(STATS_FILE);
-        let bytes = serde_json::to_vec_pretty(&self.stats).unwrap_or_default();
-        durable::write_atomic(&path, &bytes).map_err(|source| CaptureError::Write { path, source })
+        if let Some(tx) = &self.metrics {
+            let engine = &self.checkpoint.engine;
+            tx.send_replace(MetricsSnapshot {
+                capture: self.stats.clone(),
+                engine: engine.counts(),
+                engine_heap_bytes: engine.heap_bytes(),
+                coarsened_tables: engine.counters().coarsened_tables,
+                checkpoint_unix_ms: self.last_checkpoint_unix_ms,
+            });
+        }
     }
 }
 

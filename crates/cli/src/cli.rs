@@ -100,6 +100,9 @@ pub struct MonitorArgs {
     /// Drain what is pending, checkpoint, commit and exit.
     #[arg(long)]
     pub once: bool,
+    /// Serve Prometheus metrics (text format) on this address, e.g. 127.0.0.1:9184.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -50,7 +50,7 @@ impl From<tdibt_capture::CaptureError> for CliError {
     fn from(e: tdibt_capture::CaptureError) -> Self {
         use tdibt_capture::CaptureError as E;
         let code = match &e {
-            E::Config(_) => ExitCode::Config,
+            E::Config(_) | E::WalWatch(_) => ExitCode::Config,
             E::Checkpoint(_) => ExitCode::Checkpoint,
             E::TDengine(_) | E::NoWalRetention { .. } | E::UnknownDatabase(_) => ExitCode::TDengine,
             _ => ExitCode::Failure,

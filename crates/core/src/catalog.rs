@@ -72,8 +72,8 @@ pub struct TableEntry {
 }
 
 /// The catalog. Serialises as its databases and its table list (index = id).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "CatalogData", into = "CatalogData")]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(try_from = "CatalogData")]
 pub struct Catalog {
     databases: BTreeMap<String, DatabaseEntry>,
     tables: Vec<TableEntry>,
@@ -121,12 +121,21 @@ impl TryFrom<CatalogData> for Catalog {
     }
 }
 
-impl From<Catalog> for CatalogData {
-    fn from(c: Catalog) -> Self {
-        CatalogData {
-            databases: c.databases,
-            tables: c.tables,
+/// The persisted shape, borrowed: a checkpoint serialises the catalog every few seconds, and
+/// cloning it (with its index) for that cost milliseconds at thousands of tables.
+#[derive(Serialize)]
+struct CatalogDataRef<'a> {
+    databases: &'a BTreeMap<String, DatabaseEntry>,
+    tables: &'a [TableEntry],
+}
+
+impl Serialize for Catalog {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        CatalogDataRef {
+            databases: &self.databases,
+            tables: &self.tables,
         }
+        .serialize(serializer)
     }
 }
 

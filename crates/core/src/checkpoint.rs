@@ -84,7 +84,17 @@ pub struct Checkpoint {
     pub written_at_unix_ms: i64,
 }
 
-#[derive(Serialize, Deserialize)]
+/// What `Meta` is written from, borrowed (no copy of the catalog per checkpoint).
+#[derive(Serialize)]
+struct MetaRef<'a> {
+    written_at_unix_ms: i64,
+    cut: &'a Cut,
+    catalog: &'a Catalog,
+    counters: EngineCounters,
+    frozen: bool,
+}
+
+#[derive(Deserialize)]
 struct Meta {
     written_at_unix_ms: i64,
     cut: Cut,
@@ -103,10 +113,10 @@ impl Checkpoint {
     pub fn encode(&mut self, now_unix_ms: i64) -> Vec<u8> {
         self.written_at_unix_ms = now_unix_ms;
         self.engine.optimize();
-        let meta = Meta {
+        let meta = MetaRef {
             written_at_unix_ms: now_unix_ms,
-            cut: self.cut.clone(),
-            catalog: self.catalog.clone(),
+            cut: &self.cut,
+            catalog: &self.catalog,
             counters: self.engine.counters(),
             frozen: self.engine.is_frozen(),
         };

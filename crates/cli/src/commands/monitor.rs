@@ -16,6 +16,7 @@ pub fn run(cli: &Cli, args: &MonitorArgs) -> CliResult {
         once: args.once,
         // A one-shot run gives up on an unreachable server; a daemon keeps retrying.
         reconnect_deadline: args.once.then(|| Duration::from_secs(30)),
+        metrics_listen: args.metrics_listen,
         ..MonitorOptions::default()
     };
     let runtime = super::runtime()?;

@@ -1,0 +1,282 @@
+//! The monitor's Prometheus endpoint (`tdibt monitor --metrics-listen ADDR`): capture's
+//! figures and the engine's counts in Prometheus' text exposition format (version 0.0.4),
+//! refreshed at every cut.
+//!
+//! The exposition is written here rather than through a metrics crate: every value already
+//! lives in [`CaptureStats`], the format is a handful of stable lines, and one `GET` needs no
+//! HTTP framework. Any request path is answered with the metrics, as node exporters do for
+//! `/metrics`.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use tdibt_core::StateCounts;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::debug;
+
+use crate::error::CaptureError;
+use crate::stats::CaptureStats;
+
+/// What the endpoint serves: capture's figures and the engine's state at the last cut.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsSnapshot {
+    pub capture: CaptureStats,
+    pub engine: StateCounts,
+    pub engine_heap_bytes: u64,
+    pub coarsened_tables: u64,
+    pub checkpoint_unix_ms: Option<i64>,
+}
+
+/// A bound endpoint; serving stops when the task is aborted or the runtime ends.
+pub struct MetricsServer {
+    pub addr: SocketAddr,
+    pub task: JoinHandle<()>,
+}
+
+/// Binds `addr` (fails at once if it cannot) and serves the newest snapshot from `rx`.
+pub async fn serve(
+    addr: SocketAddr,
+    rx: watch::Receiver<MetricsSnapshot>,
+) -> Result<MetricsServer, CaptureError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| CaptureError::MetricsListen { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| CaptureError::MetricsListen { addr, source })?;
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, peer)) = listener.accept().await else {
+                continue;
+            };
+            let body = render(&rx.borrow());
+            tokio::spawn(async move {
+                // Read the request head (bounded); its content does not matter.
+                let mut buf = [0u8; 2048];
+                let _ = stream.read(&mut buf).await;
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                if let Err(e) = stream.write_all(response.as_bytes()).await {
+                    debug!("metrics: {peer}: {e}");
+                }
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    Ok(MetricsServer { addr, task })
+}
+
+/// The text exposition of one snapshot.
+pub fn render(s: &MetricsSnapshot) -> String {
+    let mut out = String::new();
+    let c = &s.capture;
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
+        let _ = writeln!(out, "# HELP tdibt_{name} {help}");
+        let _ = writeln!(out, "# TYPE tdibt_{name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "tdibt_{name}{labels} {value}");
+        }
+    };
+    let one = |v: f64| vec![(String::new(), v)];
+    metric(
+        "capture_messages_total",
+        "counter",
+        "TMQ messages applied.",
+        &one(c.messages as f64),
+    );
+    metric(
+        "capture_events_total",
+        "counter",
+        "Change events applied.",
+        &one(c.events as f64),
+    );
+    metric(
+        "capture_rows_total",
+        "counter",
+        "Rows seen in data messages.",
+        &one(c.rows as f64),
+    );
+    metric(
+        "capture_blocks_marked_total",
+        "counter",
+        "Block marks applied to the engine.",
+        &one(c.blocks_marked as f64),
+    );
+    metric(
+        "capture_checkpoints_total",
+        "counter",
+        "Checkpoints written.",
+        &one(c.checkpoints as f64),
+    );
+    metric(
+        "capture_reconnects_total",
+        "counter",
+        "Connections re-established.",
+        &one(c.reconnects as f64),
+    );
+    metric(
+        "capture_resyncs_total",
+        "counter",
+        "Vgroups whose WAL expired past the cut (tables marked wholly changed).",
+        &one(c.resyncs as f64),
+    );
+    metric(
+        "capture_detection_latency_seconds",
+        "summary",
+        "From a message's arrival to its marks being in the engine.",
+        &[
+            ("{quantile=\"0.5\"}".to_string(), c.latency.p50_us / 1e6),
+            ("{quantile=\"0.99\"}".to_string(), c.latency.p99_us / 1e6),
+            ("_count".to_string(), c.latency.samples as f64),
+        ],
+    );
+    let per_vgroup = |f: &dyn Fn(&crate::stats::VgroupStats) -> Option<f64>| -> Vec<(String, f64)> {
+        c.vgroups
+            .iter()
+            .filter_map(|v| f(v).map(|x| (format!("{{vgroup=\"{}\"}}", v.vgroup_id), x)))
+            .collect()
+    };
+    metric(
+        "vgroup_position",
+        "gauge",
+        "Next WAL version the consumer reads.",
+        &per_vgroup(&|v| Some(v.position as f64)),
+    );
+    metric(
+        "vgroup_committed",
+        "gauge",
+        "Offset in the last durable checkpoint, committed to TDengine.",
+        &per_vgroup(&|v| Some(v.committed as f64)),
+    );
+    metric(
+        "vgroup_end",
+        "gauge",
+        "Last WAL version the server wrote.",
+        &per_vgroup(&|v| Some(v.end as f64)),
+    );
+    metric(
+        "vgroup_lag",
+        "gauge",
+        "WAL versions written but not yet consumed.",
+        &per_vgroup(&|v| Some(v.lag as f64)),
+    );
+    metric(
+        "wal_bytes_written_total",
+        "counter",
+        "Bytes the vgroup's WAL segments grew by (WAL watcher).",
+        &per_vgroup(&|v| v.wal.as_ref().map(|w| w.bytes_written as f64)),
+    );
+    metric(
+        "wal_events_total",
+        "counter",
+        "File-system events on the vgroup's WAL files (WAL watcher).",
+        &per_vgroup(&|v| v.wal.as_ref().map(|w| w.events as f64)),
+    );
+    let e = &s.engine;
+    metric(
+        "engine_blocks",
+        "gauge",
+        "Blocks per state in the current generation (present: held by the backup chain).",
+        &[
+            ("{state=\"new\"}".to_string(), e.new as f64),
+            ("{state=\"dirty\"}".to_string(), e.dirty as f64),
+            ("{state=\"deleted\"}".to_string(), e.deleted as f64),
+            ("{state=\"present\"}".to_string(), e.present as f64),
+        ],
+    );
+    metric(
+        "engine_heap_bytes",
+        "gauge",
+        "Heap bytes of the change bitmaps.",
+        &one(s.engine_heap_bytes as f64),
+    );
+    metric(
+        "engine_coarsened_tables_total",
+        "counter",
+        "Tables marked wholly changed to stay under the memory limit.",
+        &one(s.coarsened_tables as f64),
+    );
+    if let Some(at) = s.checkpoint_unix_ms {
+        metric(
+            "checkpoint_timestamp_seconds",
+            "gauge",
+            "When the last checkpoint was written (Unix seconds).",
+            &one(at as f64 / 1e3),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::VgroupStats;
+
+    fn snapshot() -> MetricsSnapshot {
+        let mut s = MetricsSnapshot::default();
+        s.capture.messages = 12;
+        s.capture.blocks_marked = 345;
+        s.capture.latency.p99_us = 800.0;
+        s.capture.vgroups = vec![VgroupStats {
+            vgroup_id: 3,
+            position: 10,
+            end: 15,
+            lag: 5,
+            ..VgroupStats::default()
+        }];
+        s.engine.dirty = 7;
+        s
+    }
+
+    #[test]
+    fn renders_every_family_with_help_and_type() {
+        let text = render(&snapshot());
+        assert!(text.contains("tdibt_capture_messages_total 12\n"));
+        assert!(text.contains("tdibt_capture_blocks_marked_total 345\n"));
+        assert!(
+            text.contains("tdibt_capture_detection_latency_seconds{quantile=\"0.99\"} 0.0008\n")
+        );
+        assert!(text.contains("tdibt_vgroup_lag{vgroup=\"3\"} 5\n"));
+        assert!(text.contains("tdibt_engine_blocks{state=\"dirty\"} 7\n"));
+        // No WAL watcher: no WAL samples, but the family is still described.
+        assert!(!text.contains("tdibt_wal_bytes_written_total{"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let family = name.trim_end_matches("_count");
+            assert!(text.contains(&format!("# TYPE {family} ")), "{line}");
+        }
+    }
+
+    #[tokio::test]
+    async fn serves_the_newest_snapshot_over_http() {
+        let (tx, rx) = watch::channel(MetricsSnapshot::default());
+        let server = serve("127.0.0.1:0".parse().unwrap(), rx).await.unwrap();
+        tx.send(snapshot()).unwrap();
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+        assert!(response.contains("tdibt_vgroup_lag{vgroup=\"3\"} 5\n"));
+        server.task.abort();
+    }
+
+    #[tokio::test]
+    async fn an_address_in_use_is_a_clear_error() {
+        let (_tx, rx) = watch::channel(MetricsSnapshot::default());
+        let first = serve("127.0.0.1:0".parse().unwrap(), rx.clone())
+            .await
+            .unwrap();
+        let err = serve(first.addr, rx).await.err().unwrap();
+        assert!(err.to_string().contains(&first.addr.to_string()), "{err}");
+    }
+}
