@@ -184,6 +184,20 @@ async fn a_daemon_serves_metrics_watches_the_wal_and_stops_cleanly_on_sigterm() 
         })
         .collect();
     assert_eq!(got, model);
+    // `tdibt stats` shows what the monitor left: lag and WAL activity per vgroup.
+    let out = tdibt(&config, &["stats", "--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let vgs = stats["capture"]["vgroups"].as_array().unwrap();
+    assert_eq!(vgs.len(), 2, "{stats}");
+    let first = vgs.iter().find(|v| v["vgroup_id"] == vgroups[0]).unwrap();
+    assert_eq!(first["wal"]["bytes_written"], 4096, "{stats}");
+    assert_eq!(first["lag"], 0, "{stats}");
+    assert!(stats["capture"]["latency"]["samples"].as_u64().unwrap() > 0);
     // The offsets were committed: nothing is pending for the group.
     let out = tdibt(&config, &["monitor", "--once", "--json"])
         .output()

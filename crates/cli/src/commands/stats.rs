@@ -130,8 +130,18 @@ fn print_human(s: &Stats) {
             c.latency.p50_us, c.latency.p99_us, c.latency.max_us
         );
         for v in &c.vgroups {
+            let wal = match &v.wal {
+                Some(w) => format!(
+                    "; WAL +{} bytes, {} file events, lastVer {}",
+                    w.bytes_written,
+                    w.events,
+                    w.last_version
+                        .map_or_else(|| "?".to_string(), |x| x.to_string())
+                ),
+                None => String::new(),
+            };
             println!(
-                "vgroup {:<8} position {} committed {} end {} lag {}",
+                "vgroup {:<8} position {} committed {} end {} lag {}{wal}",
                 v.vgroup_id, v.position, v.committed, v.end, v.lag
             );
         }
