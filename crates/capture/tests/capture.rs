@@ -321,3 +321,45 @@ async fn a_random_workload_matches_the_model() {
     assert!(got == model.blocks, "engine and model differ");
     standin.shutdown().await;
 }
+
+/// Back-pressure: a one-message queue and a checkpoint every few events make the poller wait
+/// on the engine and the checkpoint writer all the time; nothing may be lost for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_message_buffer_slows_polling_and_loses_nothing() {
+    let standin = StandinServer::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&standin, dir.path(), "db");
+    config.monitoring.event_buffer_size = 1;
+    config.monitoring.checkpoint_events = 7;
+    config.monitoring.checkpoint_interval_ms = 1;
+    let taos = TaosBuilder::from_dsn(standin.dsn())
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    exec(&taos, "CREATE DATABASE db VGROUPS 2").await;
+    exec(
+        &taos,
+        "CREATE STABLE db.meters (ts TIMESTAMP, v INT) TAGS (g INT)",
+    )
+    .await;
+    init(&config).await.unwrap();
+    let mut model = Model::default();
+    let mut rng = Rng(0xBAC4_9E55_0000_0007);
+    random_workload(&taos, &mut model, &mut rng, 50, 20_000).await;
+    let (_tx, rx) = watch::channel(false);
+    let options = MonitorOptions {
+        once: true,
+        ..MonitorOptions::default()
+    };
+    let report = run_monitor(&config, options, rx).await.unwrap();
+    assert!(
+        report.stats.checkpoints > 5,
+        "checkpoints: {}",
+        report.stats.checkpoints
+    );
+    let cp = Checkpoint::load(&checkpoint_path(dir.path())).unwrap();
+    let got = engine_blocks(&cp);
+    assert!(got == model.blocks, "engine and model differ");
+    standin.shutdown().await;
+}

@@ -155,12 +155,13 @@ impl Default for BackupConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MonitoringConfig {
-    /// How often the WAL watcher re-scans the WAL folder.
+    /// How often the WAL watcher measures the WAL segments' growth and reads `lastVer`.
     pub wal_check_interval_ms: u64,
     /// Decoded TMQ messages held between polling and the engine; when full, polling waits.
     pub event_buffer_size: usize,
-    /// A TDengine data folder's `vnode` directory to watch for write activity (optional;
-    /// only when tdibt runs on the database host).
+    /// A TDengine data folder (`dataDir`, its `vnode` folder, or one `vnode<N>/wal` folder)
+    /// whose WAL files to watch for write activity; optional, only when tdibt runs on the
+    /// database host.
     pub wal_path: Option<PathBuf>,
     /// The TMQ topic; default `tdibt_<database>`.
     pub topic: Option<String>,

@@ -110,7 +110,7 @@ impl Connection {
 
     /// The connector logs in lazily, on the first statement: a refused login can surface
     /// from any call, and is reported as a refused login wherever it does.
-    fn classify(&self, sql: &str, e: taos::Error) -> TdError {
+    pub(crate) fn classify(&self, sql: &str, e: taos::Error) -> TdError {
         let code = i32::from(e.code()) & 0xffff;
         if [
             codes::AUTH_FAILURE,

@@ -1,6 +1,7 @@
 //! tdibt's access to TDengine, through the official `taos` connector over WebSocket
 //! (taosAdapter): connections with classified errors, catalog discovery from
-//! `information_schema`, the tdibt topic, and the TMQ change feed as typed events.
+//! `information_schema`, the tdibt topic, the TMQ change feed as typed events, and rows
+//! out and back in as raw blocks (backup and restore).
 #![forbid(unsafe_code)]
 
 pub mod changes;
@@ -8,6 +9,7 @@ pub mod connection;
 pub mod delete_sql;
 pub mod discovery;
 pub mod error;
+pub mod export;
 pub mod feed;
 mod rows;
 pub mod topic;
