@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tracing::debug;
 
 use crate::error::CaptureError;
-use crate::stats::CaptureStats;
+use crate::stats::{CaptureStats, VgroupStats};
 
 /// What the endpoint serves: capture's figures and the engine's state at the last cut.
 #[derive(Clone, Debug, Default)]
@@ -84,48 +84,53 @@ pub fn render(s: &MetricsSnapshot) -> String {
         }
     };
     let one = |v: f64| vec![(String::new(), v)];
-    metric(
-        "capture_messages_total",
-        "counter",
-        "TMQ messages applied.",
-        &one(c.messages as f64),
-    );
-    metric(
-        "capture_events_total",
-        "counter",
-        "Change events applied.",
-        &one(c.events as f64),
-    );
-    metric(
-        "capture_rows_total",
-        "counter",
-        "Rows seen in data messages.",
-        &one(c.rows as f64),
-    );
-    metric(
-        "capture_blocks_marked_total",
-        "counter",
-        "Block marks applied to the engine.",
-        &one(c.blocks_marked as f64),
-    );
-    metric(
-        "capture_checkpoints_total",
-        "counter",
-        "Checkpoints written.",
-        &one(c.checkpoints as f64),
-    );
-    metric(
-        "capture_reconnects_total",
-        "counter",
-        "Connections re-established.",
-        &one(c.reconnects as f64),
-    );
-    metric(
-        "capture_resyncs_total",
-        "counter",
-        "Vgroups whose WAL expired past the cut (tables marked wholly changed).",
-        &one(c.resyncs as f64),
-    );
+    let single: [(&str, &str, &str, u64); 7] = [
+        (
+            "capture_messages_total",
+            "counter",
+            "TMQ messages applied.",
+            c.messages,
+        ),
+        (
+            "capture_events_total",
+            "counter",
+            "Change events applied.",
+            c.events,
+        ),
+        (
+            "capture_rows_total",
+            "counter",
+            "Rows seen in data messages.",
+            c.rows,
+        ),
+        (
+            "capture_blocks_marked_total",
+            "counter",
+            "Block marks applied to the engine.",
+            c.blocks_marked,
+        ),
+        (
+            "capture_checkpoints_total",
+            "counter",
+            "Checkpoints written.",
+            c.checkpoints,
+        ),
+        (
+            "capture_reconnects_total",
+            "counter",
+            "Connections re-established.",
+            c.reconnects,
+        ),
+        (
+            "capture_resyncs_total",
+            "counter",
+            "Vgroups whose WAL expired past the cut (tables marked wholly changed).",
+            c.resyncs,
+        ),
+    ];
+    for (name, kind, help, value) in single {
+        metric(name, kind, help, &one(value as f64));
+    }
     metric(
         "capture_detection_latency_seconds",
         "summary",
@@ -136,48 +141,53 @@ pub fn render(s: &MetricsSnapshot) -> String {
             ("_count".to_string(), c.latency.samples as f64),
         ],
     );
-    let per_vgroup = |f: &dyn Fn(&crate::stats::VgroupStats) -> Option<f64>| -> Vec<(String, f64)> {
-        c.vgroups
+    type PerVgroup = fn(&VgroupStats) -> Option<u64>;
+    let per_vgroup: [(&str, &str, &str, PerVgroup); 6] = [
+        (
+            "vgroup_position",
+            "gauge",
+            "Next WAL version the consumer reads.",
+            |v| Some(v.position as u64),
+        ),
+        (
+            "vgroup_committed",
+            "gauge",
+            "Offset in the last durable checkpoint, committed to TDengine.",
+            |v| Some(v.committed as u64),
+        ),
+        (
+            "vgroup_end",
+            "gauge",
+            "Last WAL version the server wrote.",
+            |v| Some(v.end as u64),
+        ),
+        (
+            "vgroup_lag",
+            "gauge",
+            "WAL versions written but not yet consumed.",
+            |v| Some(v.lag as u64),
+        ),
+        (
+            "wal_bytes_written_total",
+            "counter",
+            "Bytes the vgroup's WAL segments grew by (WAL watcher).",
+            |v| v.wal.as_ref().map(|w| w.bytes_written),
+        ),
+        (
+            "wal_events_total",
+            "counter",
+            "File-system events on the vgroup's WAL files (WAL watcher).",
+            |v| v.wal.as_ref().map(|w| w.events),
+        ),
+    ];
+    for (name, kind, help, value) in per_vgroup {
+        let samples: Vec<(String, f64)> = c
+            .vgroups
             .iter()
-            .filter_map(|v| f(v).map(|x| (format!("{{vgroup=\"{}\"}}", v.vgroup_id), x)))
-            .collect()
-    };
-    metric(
-        "vgroup_position",
-        "gauge",
-        "Next WAL version the consumer reads.",
-        &per_vgroup(&|v| Some(v.position as f64)),
-    );
-    metric(
-        "vgroup_committed",
-        "gauge",
-        "Offset in the last durable checkpoint, committed to TDengine.",
-        &per_vgroup(&|v| Some(v.committed as f64)),
-    );
-    metric(
-        "vgroup_end",
-        "gauge",
-        "Last WAL version the server wrote.",
-        &per_vgroup(&|v| Some(v.end as f64)),
-    );
-    metric(
-        "vgroup_lag",
-        "gauge",
-        "WAL versions written but not yet consumed.",
-        &per_vgroup(&|v| Some(v.lag as f64)),
-    );
-    metric(
-        "wal_bytes_written_total",
-        "counter",
-        "Bytes the vgroup's WAL segments grew by (WAL watcher).",
-        &per_vgroup(&|v| v.wal.as_ref().map(|w| w.bytes_written as f64)),
-    );
-    metric(
-        "wal_events_total",
-        "counter",
-        "File-system events on the vgroup's WAL files (WAL watcher).",
-        &per_vgroup(&|v| v.wal.as_ref().map(|w| w.events as f64)),
-    );
+            .filter_map(|v| value(v).map(|x| (format!("{{vgroup=\"{}\"}}", v.vgroup_id), x as f64)))
+            .collect();
+        metric(name, kind, help, &samples);
+    }
     let e = &s.engine;
     metric(
         "engine_blocks",
@@ -216,7 +226,6 @@ pub fn render(s: &MetricsSnapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::VgroupStats;
 
     fn snapshot() -> MetricsSnapshot {
         let mut s = MetricsSnapshot::default();

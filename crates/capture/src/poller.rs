@@ -73,7 +73,7 @@ pub async fn run_poller(
     let mut resume_from = options.resume_from.clone();
     let mut last_commit: BTreeMap<i32, i64> = BTreeMap::new();
     'connection: loop {
-        let feed = match connect(&options, &resume_from, &shutdown, &mut report).await? {
+        let mut feed = match connect(&options, &resume_from, &shutdown, &mut report).await? {
             Some(feed) => feed,
             None => break 'connection,
         };
@@ -101,7 +101,10 @@ pub async fn run_poller(
                 );
             }
             if stopping || reached_end || gave_up {
-                let progress = feed.progress().await?;
+                let (progress, message) = feed.cut().await?;
+                if let Some(message) = message {
+                    send(&queue, FeedItem::Message(message)).await;
+                }
                 send(&queue, FeedItem::Cut(progress)).await;
                 send(&queue, FeedItem::Finished).await;
                 // Wait for the applier's last commit, then leave.
@@ -133,8 +136,11 @@ pub async fn run_poller(
             let due = events_since_cut >= options.cut_every_events
                 || (last_cut.elapsed() >= options.cut_every && events_since_cut > 0);
             if due {
-                match feed.progress().await {
-                    Ok(progress) => {
+                match feed.cut().await {
+                    Ok((progress, message)) => {
+                        if let Some(message) = message {
+                            send(&queue, FeedItem::Message(message)).await;
+                        }
                         send(&queue, FeedItem::Cut(progress)).await;
                         events_since_cut = 0;
                         last_cut = Instant::now();

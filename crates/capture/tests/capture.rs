@@ -26,6 +26,31 @@ fn config(standin: &RunningStandin, dir: &Path, db: &str) -> Config {
     c
 }
 
+/// A stand-in with database `db` (`vgroups` vgroups, super table `meters`), a config for it
+/// (adjusted by `adjust`) in a fresh persistence folder, and `tdibt init` done.
+async fn standin_with_meters(
+    vgroups: u32,
+    adjust: impl FnOnce(&mut Config),
+) -> (RunningStandin, tempfile::TempDir, Config, Taos) {
+    let standin = StandinServer::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&standin, dir.path(), "db");
+    adjust(&mut config);
+    let taos = TaosBuilder::from_dsn(standin.dsn())
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    exec(&taos, &format!("CREATE DATABASE db VGROUPS {vgroups}")).await;
+    exec(
+        &taos,
+        "CREATE STABLE db.meters (ts TIMESTAMP, v INT) TAGS (g INT)",
+    )
+    .await;
+    init(&config).await.unwrap();
+    (standin, dir, config, taos)
+}
+
 async fn exec(taos: &Taos, sql: &str) {
     taos.exec(sql)
         .await
@@ -293,21 +318,7 @@ fn engine_blocks(cp: &Checkpoint) -> BTreeMap<(String, i32), BlockState> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_random_workload_matches_the_model() {
-    let standin = StandinServer::builder().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(&standin, dir.path(), "db");
-    let taos = TaosBuilder::from_dsn(standin.dsn())
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
-    exec(&taos, "CREATE DATABASE db VGROUPS 4").await;
-    exec(
-        &taos,
-        "CREATE STABLE db.meters (ts TIMESTAMP, v INT) TAGS (g INT)",
-    )
-    .await;
-    init(&config).await.unwrap();
+    let (standin, _dir, config, taos) = standin_with_meters(4, |_| {}).await;
     let mut model = Model::default();
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let started = std::time::Instant::now();
@@ -326,24 +337,12 @@ async fn a_random_workload_matches_the_model() {
 /// on the engine and the checkpoint writer all the time; nothing may be lost for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_message_buffer_slows_polling_and_loses_nothing() {
-    let standin = StandinServer::builder().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = config(&standin, dir.path(), "db");
-    config.monitoring.event_buffer_size = 1;
-    config.monitoring.checkpoint_events = 7;
-    config.monitoring.checkpoint_interval_ms = 1;
-    let taos = TaosBuilder::from_dsn(standin.dsn())
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
-    exec(&taos, "CREATE DATABASE db VGROUPS 2").await;
-    exec(
-        &taos,
-        "CREATE STABLE db.meters (ts TIMESTAMP, v INT) TAGS (g INT)",
-    )
+    let (standin, dir, config, taos) = standin_with_meters(2, |c| {
+        c.monitoring.event_buffer_size = 1;
+        c.monitoring.checkpoint_events = 7;
+        c.monitoring.checkpoint_interval_ms = 1;
+    })
     .await;
-    init(&config).await.unwrap();
     let mut model = Model::default();
     let mut rng = Rng(0xBAC4_9E55_0000_0007);
     random_workload(&taos, &mut model, &mut rng, 50, 20_000).await;

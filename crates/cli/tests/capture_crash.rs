@@ -5,13 +5,16 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use taos::{AsyncQueryable, AsyncTBuilder, Taos, TaosBuilder};
-use taos_standin::{RunningStandin, StandinServer};
+use taos::{AsyncQueryable, Taos};
+use taos_standin::StandinServer;
 use tdibt_core::checkpoint::{checkpoint_path, Checkpoint};
 use tdibt_core::ChangeKind;
+
+mod support;
+use support::{connect, standin_with_db, tdibt};
 
 const HOUR_MS: i64 = 3_600_000;
 const BASE: i64 = 1_767_225_600_000;
@@ -27,23 +30,8 @@ fn write_config(dir: &Path, port: u16) -> std::path::PathBuf {
     path
 }
 
-fn tdibt(config: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tdibt"));
-    c.arg("--config").arg(config).args(args).arg("-q");
-    c.env_remove("TDIBT_PERSISTENCE_PATH");
-    c
-}
-
 fn run(config: &Path, args: &[&str]) -> Output {
     tdibt(config, args).output().unwrap()
-}
-
-async fn connect(s: &RunningStandin) -> Taos {
-    TaosBuilder::from_dsn(s.dsn())
-        .unwrap()
-        .build()
-        .await
-        .unwrap()
 }
 
 struct Rng(u64);
@@ -86,18 +74,9 @@ fn marked(dir: &Path) -> BTreeSet<(String, i32)> {
 async fn killed_monitors_and_a_restarted_server_lose_nothing() {
     let data = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut standin = StandinServer::builder()
-        .data_dir(data.path())
-        .start()
-        .await
-        .unwrap();
+    let (mut standin, taos) = standin_with_db(Some(data.path()), 2).await;
     let addr = standin.addr();
     let config = write_config(dir.path(), addr.port());
-    let taos = connect(&standin).await;
-    taos.exec("CREATE DATABASE db VGROUPS 2").await.unwrap();
-    taos.exec("CREATE STABLE db.meters (ts TIMESTAMP, v INT) TAGS (g INT)")
-        .await
-        .unwrap();
     drop(taos);
     let out = run(&config, &["init"]);
     assert!(

@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use taos::{AsyncFetchable, AsyncQueryable, AsyncTBuilder, TaosBuilder};
-use taos_standin::StandinServer;
+use taos::{AsyncFetchable, AsyncQueryable};
 use tdibt_core::checkpoint::{checkpoint_path, Checkpoint};
 use tdibt_core::ChangeKind;
+
+mod support;
+use support::{standin_with_db, tdibt};
 
 const HOUR_MS: i64 = 3_600_000;
 const BASE: i64 = 1_767_225_600_000;
@@ -27,13 +29,6 @@ fn write_config(dir: &Path, port: u16, wal: &Path) -> PathBuf {
     });
     std::fs::write(&path, config.to_string()).unwrap();
     path
-}
-
-fn tdibt(config: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tdibt"));
-    c.arg("--config").arg(config).args(args).arg("-q");
-    c.env_remove("TDIBT_PERSISTENCE_PATH");
-    c
 }
 
 fn free_port() -> u16 {
@@ -61,16 +56,7 @@ fn sample(page: &str, series: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_serves_metrics_watches_the_wal_and_stops_cleanly_on_sigterm() {
-    let standin = StandinServer::builder().start().await.unwrap();
-    let taos = TaosBuilder::from_dsn(standin.dsn())
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
-    taos.exec("CREATE DATABASE db VGROUPS 2").await.unwrap();
-    taos.exec("CREATE STABLE db.meters (ts TIMESTAMP, v INT) TAGS (g INT)")
-        .await
-        .unwrap();
+    let (standin, taos) = standin_with_db(None, 2).await;
     let mut rs = taos.query("SHOW db.VGROUPS").await.unwrap();
     let vgroups: Vec<i32> = rs
         .to_records()
@@ -105,6 +91,17 @@ async fn a_daemon_serves_metrics_watches_the_wal_and_stops_cleanly_on_sigterm() 
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
+
+    // Serving means started: the WAL watcher has taken its baseline (it starts first).
+    let mut up = false;
+    for _ in 0..400 {
+        if scrape(port).is_some() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(up, "the monitor never served metrics");
 
     let mut model = BTreeSet::new();
     for t in 0..10 {
@@ -214,13 +211,7 @@ async fn a_daemon_serves_metrics_watches_the_wal_and_stops_cleanly_on_sigterm() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_wal_path_is_refused_before_anything_changes() {
-    let standin = StandinServer::builder().start().await.unwrap();
-    let taos = TaosBuilder::from_dsn(standin.dsn())
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
-    taos.exec("CREATE DATABASE db VGROUPS 1").await.unwrap();
+    let (standin, _taos) = standin_with_db(None, 1).await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),

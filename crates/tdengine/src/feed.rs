@@ -3,7 +3,18 @@
 //! The WebSocket consumer of `taos` 0.12 does not hand out a message's WAL offset, so the cut
 //! is read per vgroup with `position()` after the messages before it were applied, and
 //! committed explicitly with `commit_offset` (auto-commit is off) once they are durable.
+//!
+//! **A poll is never cancelled.** taos-ws 0.12.3's `recv_timeout` races a timer against a
+//! loop of zero-wait polls with 500 ms sleeps; when the timer wins while a poll request is
+//! on the wire, the server has already handed the message out (its position moved past it)
+//! and the client drops the reply: the message is gone, and a cut read afterwards covers it.
+//! Capture lost messages this way in live tests. So the feed keeps one poll outstanding
+//! across calls, waiting on it with our own timeout, and a cut taken while it is outstanding
+//! waits briefly for it afterwards (see [`ChangeFeed::cut`]).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use taos::{
@@ -54,10 +65,26 @@ pub struct VgroupProgress {
     pub end: i64,
 }
 
+type Offset = <taos::Consumer as AsAsyncConsumer>::Offset;
+type Meta = <taos::Consumer as AsAsyncConsumer>::Meta;
+type Data = <taos::Consumer as AsAsyncConsumer>::Data;
+type Polled = Result<Option<(Offset, MessageSet<Meta, Data>)>, taos::Error>;
+/// A poll in progress, owning its handle on the consumer so it can outlive one call.
+type OutstandingPoll = Pin<Box<dyn Future<Output = Polled> + Send>>;
+
+/// How long a cut taken during an outstanding poll waits for that poll's message. Replies on
+/// one WebSocket arrive in the order the server sends them, so a message the server handed
+/// out before answering the position request is already here; the wait covers a server
+/// that answers requests of one connection out of order.
+pub const CUT_GRACE: Duration = Duration::from_millis(50);
+
 /// A subscribed consumer.
 pub struct ChangeFeed {
-    consumer: taos::Consumer,
+    consumer: Arc<taos::Consumer>,
     topic: String,
+    /// In a mutex only to make the feed `Sync` (the boxed future is not); reached through
+    /// `&mut self` with `get_mut`, never locked.
+    poll: Mutex<Option<OutstandingPoll>>,
 }
 
 impl ChangeFeed {
@@ -80,8 +107,9 @@ impl ChangeFeed {
             .await
             .map_err(|e| TdError::tmq("subscribe", e))?;
         Ok(ChangeFeed {
-            consumer,
+            consumer: Arc::new(consumer),
             topic: feed.topic.clone(),
+            poll: Mutex::new(None),
         })
     }
 
@@ -89,14 +117,19 @@ impl ChangeFeed {
         &self.topic
     }
 
-    /// Waits up to `timeout` for the next message and decodes it whole.
-    pub async fn next(&self, timeout: Duration) -> TdResult<Option<FeedMessage>> {
-        let received = self
-            .consumer
-            .recv_timeout(Timeout::Duration(timeout))
-            .await
-            .map_err(|e| TdError::tmq("poll", e))?;
-        let Some((offset, message)) = received else {
+    /// Waits up to `timeout` for the next message and decodes it whole. On a timeout the poll
+    /// stays outstanding and the next call goes on waiting for it.
+    pub async fn next(&mut self, timeout: Duration) -> TdResult<Option<FeedMessage>> {
+        let consumer = Arc::clone(&self.consumer);
+        let slot = self.poll_slot();
+        let poll = slot.get_or_insert_with(|| {
+            Box::pin(async move { consumer.recv_timeout(Timeout::Never).await })
+        });
+        let Ok(polled) = tokio::time::timeout(timeout, poll.as_mut()).await else {
+            return Ok(None);
+        };
+        *slot = None;
+        let Some((offset, message)) = polled.map_err(|e| TdError::tmq("poll", e))? else {
             return Ok(None);
         };
         let received_at = Instant::now();
@@ -136,7 +169,32 @@ impl ChangeFeed {
         }))
     }
 
-    /// Per vgroup: position, first and last WAL version.
+    /// Whether a poll is outstanding (its message, if any, not handed out yet).
+    pub fn is_polling(&mut self) -> bool {
+        self.poll_slot().is_some()
+    }
+
+    fn poll_slot(&mut self) -> &mut Option<OutstandingPoll> {
+        self.poll.get_mut().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A cut: each vgroup's position, such that every message it covers has been or is now
+    /// handed out. With no poll outstanding that is just [`Self::progress`]. With one
+    /// outstanding, the positions may already count a message the server has sent but this
+    /// side has not received: the poll is given [`CUT_GRACE`] to deliver it, and a message it
+    /// delivers must be applied before the cut. A message that arrives without being counted
+    /// is harmless: it is replayed after a restart, and replays are idempotent.
+    pub async fn cut(&mut self) -> TdResult<(Vec<VgroupProgress>, Option<FeedMessage>)> {
+        let progress = self.progress().await?;
+        if !self.is_polling() {
+            return Ok((progress, None));
+        }
+        let message = self.next(CUT_GRACE).await?;
+        Ok((progress, message))
+    }
+
+    /// Per vgroup: position, first and last WAL version. A position read while a poll is
+    /// outstanding is for display: cuts go through [`Self::cut`].
     pub async fn progress(&self) -> TdResult<Vec<VgroupProgress>> {
         let assignments = self.consumer.topic_assignment(&self.topic).await;
         let mut out: Vec<VgroupProgress> = assignments
@@ -176,17 +234,25 @@ impl ChangeFeed {
             .map_err(|e| TdError::tmq("commit_offset", e))
     }
 
-    /// Moves the consumer in one vgroup.
+    /// Moves the consumer in one vgroup (dropping an outstanding poll: the seek decides
+    /// where reading resumes).
     pub async fn seek(&mut self, vgroup_id: i32, offset: i64) -> TdResult<()> {
-        self.consumer
+        *self.poll_slot() = None;
+        let consumer = Arc::get_mut(&mut self.consumer)
+            .ok_or_else(|| TdError::bad_answer("seek", "the consumer is still in use by a poll"))?;
+        consumer
             .offset_seek(&self.topic, vgroup_id, offset)
             .await
             .map_err(|e| TdError::tmq("seek", e))
     }
 
-    /// Leaves the group.
-    pub async fn close(self) {
-        self.consumer.unsubscribe().await;
+    /// Leaves the group. An outstanding poll is dropped: whatever it may have taken is after
+    /// the last cut, so the next session reads it again.
+    pub async fn close(mut self) {
+        *self.poll_slot() = None;
+        if let Ok(consumer) = Arc::try_unwrap(self.consumer) {
+            consumer.unsubscribe().await;
+        }
     }
 }
 
