@@ -3,11 +3,13 @@
 //! tables, and the blocks written back give the same rows.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use taos::{AsyncFetchable, AsyncQueryable, Value};
 use taos_standin::StandinServer;
 use tdibt_core::{Precision, TsRange};
 use tdibt_tdengine::export::{read_range, show_create, write_block, DdlKind};
-use tdibt_tdengine::{Connection, ConnectionSettings};
+use tdibt_tdengine::Connection;
 
 async fn rows(conn: &Connection, sql: &str) -> Vec<Vec<Value>> {
     let mut rs = conn.taos().query(sql).await.unwrap();
@@ -17,10 +19,7 @@ async fn rows(conn: &Connection, sql: &str) -> Vec<Vec<Value>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_range_goes_out_as_raw_blocks_and_back_in_unchanged() {
     let standin = StandinServer::builder().start().await.unwrap();
-    let mut db = tdibt_core::config::DatabaseConfig::default();
-    db.host = "127.0.0.1".into();
-    db.port = standin.addr().port();
-    let settings = ConnectionSettings::from_config(&db);
+    let settings = support::settings(&standin);
     let conn = Connection::open(&settings).await.unwrap();
     for sql in [
         "CREATE DATABASE src PRECISION 'us' VGROUPS 2",

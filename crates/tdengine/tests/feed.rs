@@ -5,24 +5,21 @@
 //! connector; `crates/cli/tests/monitor_live.rs` is the test that caught it.)
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use taos_standin::StandinServer;
 use tdibt_tdengine::topic::ensure_topic;
-use tdibt_tdengine::{
-    ChangeEvent, ChangeFeed, Connection, ConnectionSettings, FeedSettings, StartFrom,
-};
+use tdibt_tdengine::{ChangeEvent, ChangeFeed, Connection, FeedSettings, StartFrom};
 
 const ROWS: i64 = 200;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_poll_timeouts_and_cuts_lose_nothing() {
     let standin = StandinServer::builder().start().await.unwrap();
-    let mut db = tdibt_core::config::DatabaseConfig::default();
-    db.host = "127.0.0.1".into();
-    db.port = standin.addr().port();
-    let settings = ConnectionSettings::from_config(&db);
+    let settings = support::settings(&standin);
     let conn = Connection::open(&settings).await.unwrap();
     conn.exec("CREATE DATABASE db VGROUPS 2").await.unwrap();
     conn.exec("CREATE TABLE db.a (ts TIMESTAMP, v INT)")
