@@ -155,6 +155,11 @@ async fn main() {
     );
     println!("ratio     capture / delivery = {:.2}", rate / base_rate);
     println!(
+        "applier   busy {:.2} s of {secs:.2} s ({:.0} %): the rest of the time it waited for messages",
+        s.apply_seconds,
+        100.0 * s.apply_seconds / secs
+    );
+    println!(
         "backlog   detection latency (queueing included): p50 {:.0} us, p99 {:.0} us",
         s.latency.p50_us, s.latency.p99_us
     );

@@ -238,6 +238,7 @@ impl Applier {
             let Some(item) = item else { break };
             match item {
                 FeedItem::Message(m) => {
+                    let started = Instant::now();
                     let applied = apply_events(
                         &mut self.checkpoint.engine,
                         &mut self.checkpoint.catalog,
@@ -246,6 +247,7 @@ impl Applier {
                         &m.events,
                         &mut self.scratch,
                     )?;
+                    self.stats.apply_seconds += started.elapsed().as_secs_f64();
                     let latency = m.received_at.elapsed().as_secs_f64() * 1e6;
                     if self.latencies_us.len() < MAX_LATENCY_SAMPLES {
                         self.latencies_us.push(latency);

@@ -60,6 +60,10 @@ pub struct CaptureStats {
     pub blocks_marked_per_second: f64,
     pub rows_per_second: f64,
     pub checkpoints: u64,
+    /// Seconds the applier spent marking (its share of `uptime_seconds` says whether capture
+    /// waits on the engine or on the server).
+    #[serde(default)]
+    pub apply_seconds: f64,
     pub latency: LatencyStats,
     pub vgroups: Vec<VgroupStats>,
     /// Vgroups whose WAL expired past the cut: their tables were marked wholly changed.
