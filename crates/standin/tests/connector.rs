@@ -160,3 +160,72 @@ async fn tmq_sees_writes_deletes_and_drops_in_order() {
     standin.shutdown().await;
     let _ = Duration::ZERO;
 }
+
+/// Queries as TDengine answers them, after deletes, an ALTER and with JSON tags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_deletes_alters_and_json_tags() {
+    let standin = StandinServer::builder().start().await.unwrap();
+    let taos = TaosBuilder::from_dsn(standin.dsn())
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    sql(
+        &taos,
+        &[
+            "CREATE DATABASE db",
+            "CREATE STABLE db.m (ts TIMESTAMP, v INT, u INT UNSIGNED, w SMALLINT UNSIGNED) TAGS (info JSON)",
+            r#"INSERT INTO db.a USING db.m TAGS ('{"site":"north"}') VALUES (5, 50, 1, 2) (1, 10, 1, 2) (3, 30, 1, 2)"#,
+            r#"INSERT INTO db.b USING db.m TAGS ('{"site":"south"}') VALUES (2, 20, 4294967295, 65535)"#,
+        ],
+    )
+    .await;
+    // Rows come back in timestamp order whatever the insert order; ORDER BY/LIMIT/OFFSET.
+    let v = |r: &Vec<Vec<Value>>| r.iter().map(|x| x[1].clone()).collect::<Vec<_>>();
+    assert_eq!(
+        v(&rows(&taos, "SELECT * FROM db.a").await),
+        [Value::Int(10), Value::Int(30), Value::Int(50)]
+    );
+    assert_eq!(
+        v(&rows(&taos, "SELECT * FROM db.a ORDER BY ts DESC LIMIT 2").await),
+        [Value::Int(50), Value::Int(30)]
+    );
+    assert_eq!(
+        v(&rows(&taos, "SELECT * FROM db.a LIMIT 1 OFFSET 1").await),
+        [Value::Int(30)]
+    );
+    let fl = rows(&taos, "SELECT first(v), last(v) FROM db.a").await;
+    assert_eq!(fl[0], [Value::Int(10), Value::Int(50)]);
+    let b = rows(&taos, "SELECT u, w FROM db.b").await;
+    assert_eq!(b[0], [Value::UInt(4294967295), Value::USmallInt(65535)]);
+    let names = rows(&taos, "SELECT tbname FROM db.m WHERE tbname = 'b'").await;
+    assert_eq!(names, [[Value::VarChar("b".into())]]);
+    // A deleted range is gone; the rest stays.
+    sql(&taos, &["DELETE FROM db.a WHERE ts >= 2 AND ts <= 4"]).await;
+    assert_eq!(
+        v(&rows(&taos, "SELECT * FROM db.a").await),
+        [Value::Int(10), Value::Int(50)]
+    );
+    // A column added later reads NULL in older rows.
+    sql(
+        &taos,
+        &[
+            "ALTER STABLE db.m ADD COLUMN x DOUBLE",
+            "INSERT INTO db.a VALUES (7, 70, 1, 2, 0.5)",
+        ],
+    )
+    .await;
+    let r = rows(&taos, "SELECT ts, x FROM db.a").await;
+    assert_eq!(r.len(), 3);
+    assert_eq!(r[0][1], Value::Null(Ty::Double));
+    assert_eq!(r[2][1], Value::Double(0.5));
+    // Dropped is gone: TDengine's "table does not exist".
+    sql(&taos, &["DROP TABLE db.b"]).await;
+    let err = taos.query("SELECT * FROM db.b").await.unwrap_err();
+    assert_eq!(i32::from(err.code()) & 0xffff, 0x2662, "{err}");
+    assert_eq!(
+        rows(&taos, "SELECT count(*) FROM db.m").await[0][0],
+        Value::BigInt(3)
+    );
+    standin.shutdown().await;
+}
