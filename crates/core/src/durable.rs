@@ -44,7 +44,8 @@ pub fn temp_path(path: &Path) -> PathBuf {
     parent_dir(path).join(format!(".{name}.{}.tmp", std::process::id()))
 }
 
-fn parent_dir(path: &Path) -> PathBuf {
+/// The folder holding `path` (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -1,0 +1,25 @@
+//! tdibt's backup repository: where backups live and how they prove themselves.
+//!
+//! Blocks (TDengine raw-block bytes of one table's window) are stored once by content
+//! (BLAKE3), compressed one by one with zstd, many to a pack named by its own hash. A backup
+//! becomes visible only when its manifest is written, last and atomically; the manifest
+//! ends with its own checksum and records its parent's, so a chain is checked link by link.
+//! A lock keeps writers apart; a journal lets an interrupted backup resume without writing
+//! again what it stored. See README.md for the format.
+#![forbid(unsafe_code)]
+
+pub mod check;
+pub mod error;
+pub mod ids;
+pub mod lock;
+pub mod manifest;
+pub mod pack;
+pub mod repo;
+pub mod store;
+
+pub use error::{RepoError, RepoResult};
+pub use ids::{BackupId, BlockHash, PackId};
+pub use manifest::{BackupKind, BackupStats, BlockEntry, DdlEntry, DdlKind, Manifest, Tombstone};
+pub use pack::{BlockRef, Compression};
+pub use repo::{merge_chain, Added, BlockWriter, Progress, RepoConfig, Repository};
+pub use store::{LocalStore, Store};

@@ -1,0 +1,127 @@
+//! The writer lock: one backup, merge or prune at a time. The lock file records who holds it
+//! and refreshes a heartbeat; it is removed when the holder lets go. A lock whose holder is
+//! provably gone (same host, no such process) is reported as stale, and still only broken
+//! on request: restic's users show what silently broken locks cost.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{RepoError, RepoResult};
+use crate::store::Store;
+
+pub(crate) const LOCK_KEY: &str = "lock.json";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub operation: String,
+    pub host: String,
+    pub pid: u32,
+    pub started_at_unix_ms: i64,
+    pub heartbeat_at_unix_ms: i64,
+}
+
+impl LockInfo {
+    /// Whether the holder is provably gone: it ran on this host and its process is not there.
+    pub fn is_stale(&self) -> bool {
+        self.host == host_name() && !process_exists(self.pid)
+    }
+}
+
+/// A held lock; dropping it releases it.
+pub struct RepoLock<'a> {
+    store: &'a dyn Store,
+    info: LockInfo,
+}
+
+impl RepoLock<'_> {
+    pub fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    /// Refreshes the heartbeat (long operations call this now and then).
+    pub fn heartbeat(&mut self) -> RepoResult<()> {
+        self.info.heartbeat_at_unix_ms = now_ms();
+        let bytes = serde_json::to_vec_pretty(&self.info).unwrap_or_default();
+        self.store
+            .write_atomic(LOCK_KEY, &bytes)
+            .map_err(|e| RepoError::io(LOCK_KEY, e))
+    }
+}
+
+impl Drop for RepoLock<'_> {
+    fn drop(&mut self) {
+        let _ = self.store.remove(LOCK_KEY);
+    }
+}
+
+pub(crate) fn acquire<'a>(store: &'a dyn Store, operation: &str) -> RepoResult<RepoLock<'a>> {
+    let now = now_ms();
+    let info = LockInfo {
+        operation: operation.to_string(),
+        host: host_name(),
+        pid: std::process::id(),
+        started_at_unix_ms: now,
+        heartbeat_at_unix_ms: now,
+    };
+    let bytes = serde_json::to_vec_pretty(&info).unwrap_or_default();
+    if store
+        .create_new(LOCK_KEY, &bytes)
+        .map_err(|e| RepoError::io(LOCK_KEY, e))?
+    {
+        return Ok(RepoLock { store, info });
+    }
+    let held = read(store)?;
+    Err(match held {
+        Some(h) => RepoError::Locked {
+            age_seconds: (now - h.started_at_unix_ms).max(0) / 1000,
+            stale: if h.is_stale() {
+                "; stale: that process no longer exists"
+            } else {
+                ""
+            },
+            operation: h.operation,
+            host: h.host,
+            pid: h.pid,
+        },
+        None => RepoError::corrupt(LOCK_KEY, "exists but cannot be read"),
+    })
+}
+
+/// The lock's holder, if the repository is locked.
+pub(crate) fn read(store: &dyn Store) -> RepoResult<Option<LockInfo>> {
+    match store.read(LOCK_KEY) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| RepoError::corrupt(LOCK_KEY, e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(RepoError::io(LOCK_KEY, e)),
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// This machine's name (Linux: the kernel's; elsewhere `HOSTNAME` or "localhost").
+pub(crate) fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Whether a process exists on this machine (Linux: `/proc/<pid>`; elsewhere assume it does,
+/// so a lock is never called stale without proof).
+fn process_exists(pid: u32) -> bool {
+    let proc = std::path::Path::new("/proc");
+    if !proc.join("self").exists() {
+        return true;
+    }
+    proc.join(pid.to_string()).exists()
+}

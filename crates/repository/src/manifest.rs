@@ -1,0 +1,217 @@
+//! A backup's manifest: what it covers and where every block is. Pretty JSON followed by a
+//! last line `blake3 <hex>` over everything before it (pg_verifybackup's lesson), and the
+//! parent's id *and* that checksum, so a chain cannot be spliced silently.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{RepoError, RepoResult};
+use crate::ids::BackupId;
+use crate::pack::BlockRef;
+
+/// The manifest format this build writes and reads.
+pub const MANIFEST_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupKind {
+    Full,
+    Incremental,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DdlKind {
+    Database,
+    SuperTable,
+    Table,
+}
+
+/// A statement that recreates something the backup covers (`SHOW CREATE ...`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DdlEntry {
+    pub kind: DdlKind,
+    pub name: String,
+    pub sql: String,
+}
+
+/// One stored block: a table's rows in one window, as TDengine's raw block bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockEntry {
+    pub table: String,
+    pub window: i32,
+    pub rows: u64,
+    /// Column names of the raw block, in order.
+    pub columns: Vec<String>,
+    pub block: BlockRef,
+}
+
+/// A window emptied since the parent (DELETE), or a whole table dropped (`window: None`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Tombstone {
+    pub table: String,
+    pub window: Option<i32>,
+}
+
+/// Size figures of one backup.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupStats {
+    pub blocks: u64,
+    pub rows: u64,
+    pub raw_bytes: u64,
+    /// Bytes this backup added to the repository (blocks already stored cost nothing).
+    pub stored_bytes: u64,
+    pub reused_blocks: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub id: BackupId,
+    pub parent: Option<BackupId>,
+    /// The parent manifest's `blake3` line.
+    pub parent_manifest_blake3: Option<String>,
+    pub kind: BackupKind,
+    pub database: String,
+    /// `ms`, `us` or `ns`.
+    pub precision: String,
+    /// Window length in the database's precision.
+    pub block_span: i64,
+    pub server_version: String,
+    /// Per vgroup, the TMQ offset up to which changes are in this backup.
+    pub cut: BTreeMap<i32, i64>,
+    pub started_at_unix_ms: i64,
+    pub finished_at_unix_ms: i64,
+    pub ddl: Vec<DdlEntry>,
+    pub blocks: Vec<BlockEntry>,
+    pub tombstones: Vec<Tombstone>,
+    pub stats: BackupStats,
+}
+
+impl Manifest {
+    /// The manifest file: JSON, then `blake3 <hex>` of the JSON on the last line.
+    pub fn encode(&self) -> Vec<u8> {
+        // Serialising plain data into a Vec cannot fail.
+        let mut out = serde_json::to_vec_pretty(self).unwrap_or_default();
+        out.push(b'\n');
+        let sum = blake3::hash(&out).to_hex();
+        out.extend_from_slice(format!("blake3 {sum}\n").as_bytes());
+        out
+    }
+
+    /// Reads a manifest file, checking its checksum line and version; returns it with that
+    /// checksum (what a child records as `parent_manifest_blake3`).
+    pub fn decode(bytes: &[u8], name: &str) -> RepoResult<(Manifest, String)> {
+        let bad = |reason: &str| RepoError::corrupt(name, reason);
+        let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8"))?;
+        let body_end = text
+            .trim_end_matches('\n')
+            .rfind('\n')
+            .map(|i| i + 1)
+            .ok_or_else(|| bad("truncated: no checksum line"))?;
+        let last = text[body_end..].trim_end_matches('\n');
+        let sum = last
+            .strip_prefix("blake3 ")
+            .ok_or_else(|| bad("truncated: no checksum line"))?;
+        if blake3::hash(&bytes[..body_end]).to_hex().as_str() != sum {
+            return Err(bad("checksum mismatch"));
+        }
+        let version: serde_json::Value =
+            serde_json::from_slice(&bytes[..body_end]).map_err(|e| bad(&e.to_string()))?;
+        let found = version["format_version"].as_u64().unwrap_or(0) as u32;
+        if found > MANIFEST_VERSION {
+            return Err(RepoError::FutureVersion {
+                path: name.to_string(),
+                found,
+                supported: MANIFEST_VERSION,
+            });
+        }
+        let manifest: Manifest =
+            serde_json::from_value(version).map_err(|e| bad(&e.to_string()))?;
+        Ok((manifest, sum.to_string()))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::ids::{BlockHash, PackId};
+
+    pub fn sample(id: BackupId, parent: Option<(BackupId, String)>) -> Manifest {
+        let (parent, parent_manifest_blake3) = match parent {
+            Some((p, s)) => (Some(p), Some(s)),
+            None => (None, None),
+        };
+        Manifest {
+            format_version: MANIFEST_VERSION,
+            id,
+            kind: if parent.is_some() {
+                BackupKind::Incremental
+            } else {
+                BackupKind::Full
+            },
+            parent,
+            parent_manifest_blake3,
+            database: "db".into(),
+            precision: "ms".into(),
+            block_span: 3_600_000,
+            server_version: "3.3.6.0".into(),
+            cut: BTreeMap::from([(2, 10), (3, 7)]),
+            started_at_unix_ms: 1,
+            finished_at_unix_ms: 2,
+            ddl: vec![DdlEntry {
+                kind: DdlKind::Database,
+                name: "db".into(),
+                sql: "CREATE DATABASE `db`".into(),
+            }],
+            blocks: vec![BlockEntry {
+                table: "t1".into(),
+                window: -3,
+                rows: 5,
+                columns: vec!["ts".into(), "v".into()],
+                block: BlockRef {
+                    hash: BlockHash::of(b"x"),
+                    pack: PackId::of(b"p"),
+                    offset: 0,
+                    length: 1,
+                    raw_length: 1,
+                    compressed: false,
+                },
+            }],
+            tombstones: vec![Tombstone {
+                table: "t2".into(),
+                window: None,
+            }],
+            stats: BackupStats::default(),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_every_kind_of_damage() {
+        let m = sample(BackupId::new(0, b"a"), None);
+        let bytes = m.encode();
+        let (back, sum) = Manifest::decode(&bytes, "m").unwrap();
+        assert_eq!(back, m);
+        assert_eq!(sum.len(), 64);
+        // Truncated anywhere: refused.
+        for cut in [bytes.len() - 2, bytes.len() - 30, bytes.len() / 2, 0] {
+            let err = Manifest::decode(&bytes[..cut], "m1.json")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("m1.json"), "{err}");
+        }
+        // A flipped byte in the body.
+        let mut flipped = bytes.clone();
+        flipped[10] ^= 0x20;
+        assert!(Manifest::decode(&flipped, "m")
+            .unwrap_err()
+            .to_string()
+            .contains("checksum"));
+        // A future version, properly checksummed, is refused as such.
+        let mut future = m.clone();
+        future.format_version = MANIFEST_VERSION + 1;
+        let err = Manifest::decode(&future.encode(), "m").unwrap_err();
+        assert!(matches!(err, RepoError::FutureVersion { .. }), "{err}");
+    }
+}

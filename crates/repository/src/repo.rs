@@ -1,0 +1,447 @@
+//! A repository: its config, packs, manifests, resume journals and lock, over a [`Store`].
+//!
+//! ```text
+//! tdibt-repository.json          format, version, id, creation time
+//! packs/<2 hex>/<64 hex>.pack    content-addressed packs
+//! manifests/<backup-id>.json     one per finished backup, written last and atomically
+//! progress/<backup-id>.json      resume journal of a backup in progress
+//! lock.json                      present while a writer holds the repository
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{RepoError, RepoResult};
+use crate::ids::{BackupId, BlockHash, PackId};
+use crate::lock::{self, LockInfo, RepoLock};
+use crate::manifest::{BlockEntry, Manifest};
+use crate::pack::{self, BlockRef, Compression, PackBuilder};
+use crate::store::Store;
+
+/// The repository format this build writes and reads.
+pub const REPO_VERSION: u32 = 1;
+const CONFIG_KEY: &str = "tdibt-repository.json";
+const FORMAT_NAME: &str = "tdibt-repository";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoConfig {
+    pub format: String,
+    pub version: u32,
+    /// Random-ish id telling repositories apart.
+    pub id: String,
+    pub created_at_unix_ms: i64,
+}
+
+/// The resume journal of a backup in progress: what it already stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub backup_id: BackupId,
+    pub parent: Option<BackupId>,
+    pub started_at_unix_ms: i64,
+    /// Blocks stored so far, in packs already written.
+    pub stored: Vec<BlockEntry>,
+}
+
+pub struct Repository {
+    store: Box<dyn Store>,
+    config: RepoConfig,
+}
+
+fn manifest_key(id: &BackupId) -> String {
+    format!("manifests/{id}.json")
+}
+
+fn progress_key(id: &BackupId) -> String {
+    format!("progress/{id}.json")
+}
+
+pub(crate) fn pack_key(id: &PackId) -> String {
+    let hex = id.to_hex();
+    format!("packs/{}/{hex}.pack", &hex[..2])
+}
+
+impl Repository {
+    /// Makes `store` a new, empty repository.
+    pub fn init(store: Box<dyn Store>, now_unix_ms: i64) -> RepoResult<Repository> {
+        let where_ = store.describe();
+        if store
+            .exists(CONFIG_KEY)
+            .map_err(|e| RepoError::io(&where_, e))?
+        {
+            return Err(RepoError::AlreadyARepository(where_));
+        }
+        if !store
+            .list("")
+            .map_err(|e| RepoError::io(&where_, e))?
+            .is_empty()
+        {
+            return Err(RepoError::NotEmpty(where_));
+        }
+        let config = RepoConfig {
+            format: FORMAT_NAME.into(),
+            version: REPO_VERSION,
+            id: blake3::hash(format!("{where_}{now_unix_ms}{}", std::process::id()).as_bytes())
+                .to_hex()[..32]
+                .to_string(),
+            created_at_unix_ms: now_unix_ms,
+        };
+        let bytes = serde_json::to_vec_pretty(&config).unwrap_or_default();
+        store
+            .write_atomic(CONFIG_KEY, &bytes)
+            .map_err(|e| RepoError::io(format!("{where_}/{CONFIG_KEY}"), e))?;
+        Ok(Repository { store, config })
+    }
+
+    /// Opens an existing repository.
+    pub fn open(store: Box<dyn Store>) -> RepoResult<Repository> {
+        let where_ = store.describe();
+        let bytes = match store.read(CONFIG_KEY) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RepoError::NotARepository(where_))
+            }
+            Err(e) => return Err(RepoError::io(format!("{where_}/{CONFIG_KEY}"), e)),
+        };
+        let path = format!("{where_}/{CONFIG_KEY}");
+        let config: RepoConfig =
+            serde_json::from_slice(&bytes).map_err(|e| RepoError::corrupt(&path, e.to_string()))?;
+        if config.format != FORMAT_NAME {
+            return Err(RepoError::NotARepository(where_));
+        }
+        if config.version > REPO_VERSION {
+            return Err(RepoError::FutureVersion {
+                path,
+                found: config.version,
+                supported: REPO_VERSION,
+            });
+        }
+        Ok(Repository { store, config })
+    }
+
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+
+    pub fn describe(&self) -> String {
+        self.store.describe()
+    }
+
+    /// Takes the writer lock for `operation` (backup, merge, prune).
+    pub fn lock(&self, operation: &str) -> RepoResult<RepoLock<'_>> {
+        lock::acquire(self.store.as_ref(), operation)
+    }
+
+    /// Who holds the lock, if anyone.
+    pub fn lock_holder(&self) -> RepoResult<Option<LockInfo>> {
+        lock::read(self.store.as_ref())
+    }
+
+    /// Removes the lock whoever holds it: only on a user's explicit request.
+    pub fn break_lock(&self) -> RepoResult<()> {
+        self.store
+            .remove(lock::LOCK_KEY)
+            .map_err(|e| RepoError::io(lock::LOCK_KEY, e))
+    }
+
+    /// Finished backups, oldest first.
+    pub fn list_backups(&self) -> RepoResult<Vec<BackupId>> {
+        let keys = self
+            .store
+            .list("manifests")
+            .map_err(|e| RepoError::io("manifests", e))?;
+        let mut ids: Vec<BackupId> = keys
+            .iter()
+            .filter_map(|k| k.strip_prefix("manifests/")?.strip_suffix(".json"))
+            .filter_map(|name| name.parse().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// A manifest and its checksum.
+    pub fn load_manifest(&self, id: &BackupId) -> RepoResult<(Manifest, String)> {
+        let key = manifest_key(id);
+        let bytes = match self.store.read(&key) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RepoError::NoSuchBackup(id.clone()))
+            }
+            Err(e) => return Err(RepoError::io(&key, e)),
+        };
+        let (m, sum) = Manifest::decode(&bytes, &key)?;
+        if &m.id != id {
+            return Err(RepoError::corrupt(&key, format!("names backup {}", m.id)));
+        }
+        Ok((m, sum))
+    }
+
+    /// Makes a backup visible: the manifest, atomically, as the very last step; then its
+    /// resume journal goes.
+    pub fn write_manifest(&self, m: &Manifest) -> RepoResult<String> {
+        let key = manifest_key(&m.id);
+        let bytes = m.encode();
+        self.store
+            .write_atomic(&key, &bytes)
+            .map_err(|e| RepoError::io(&key, e))?;
+        let _ = self.store.remove(&progress_key(&m.id));
+        let (_, sum) = Manifest::decode(&bytes, &key)?;
+        Ok(sum)
+    }
+
+    /// The chain from its full backup to `id`, oldest first, every link checked: the parent
+    /// exists and its manifest's checksum is the one the child recorded.
+    pub fn chain(&self, id: &BackupId) -> RepoResult<Vec<Manifest>> {
+        let mut chain = Vec::new();
+        let (mut m, _) = self.load_manifest(id)?;
+        loop {
+            let Some(parent) = m.parent.clone() else {
+                chain.push(m);
+                break;
+            };
+            let (p, sum) = match self.load_manifest(&parent) {
+                Ok(x) => x,
+                Err(RepoError::NoSuchBackup(_)) => {
+                    return Err(RepoError::BrokenChain {
+                        backup: m.id.clone(),
+                        reason: format!("its parent {parent} is missing"),
+                    })
+                }
+                Err(e) => return Err(e),
+            };
+            if m.parent_manifest_blake3.as_deref() != Some(sum.as_str()) {
+                return Err(RepoError::BrokenChain {
+                    backup: m.id.clone(),
+                    reason: format!("its parent {parent} is not the manifest it was made on"),
+                });
+            }
+            if chain.len() > 100_000 {
+                return Err(RepoError::BrokenChain {
+                    backup: id.clone(),
+                    reason: "the chain loops".into(),
+                });
+            }
+            chain.push(m);
+            m = p;
+        }
+        chain.reverse();
+        Ok(chain)
+    }
+
+    /// What restoring `id` produces: per (table, window) the newest stored block of the
+    /// chain, with tombstones applied in order (a dropped table loses its older windows).
+    pub fn merged_view(&self, id: &BackupId) -> RepoResult<BTreeMap<(String, i32), BlockEntry>> {
+        Ok(merge_chain(&self.chain(id)?))
+    }
+
+    /// Stores blocks for a backup; blocks already in the repository (by content) are not
+    /// written again.
+    pub fn block_writer(
+        &self,
+        known: HashMap<BlockHash, BlockRef>,
+        compression: Compression,
+        pack_target_bytes: usize,
+    ) -> BlockWriter<'_> {
+        BlockWriter {
+            repo: self,
+            known,
+            compression,
+            pack_target_bytes,
+            builder: PackBuilder::default(),
+            pending: Vec::new(),
+            stored_bytes: 0,
+        }
+    }
+
+    /// Every stored block of every finished backup and journal, by content: what a new
+    /// backup need not write again.
+    pub fn known_blocks(&self) -> RepoResult<HashMap<BlockHash, BlockRef>> {
+        let mut known = HashMap::new();
+        for id in self.list_backups()? {
+            for b in self.load_manifest(&id)?.0.blocks {
+                known.insert(b.block.hash, b.block);
+            }
+        }
+        for p in self.list_progress()? {
+            for b in p.stored {
+                known.insert(b.block.hash, b.block);
+            }
+        }
+        Ok(known)
+    }
+
+    /// Reads a block back, decompressed and checked against its hash.
+    pub fn read_block(&self, r: &BlockRef) -> RepoResult<Vec<u8>> {
+        let key = pack_key(&r.pack);
+        let stored = self
+            .store
+            .read_range(&key, r.offset, r.length as usize)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => RepoError::MissingPack {
+                    pack: r.pack,
+                    block: r.hash,
+                },
+                std::io::ErrorKind::UnexpectedEof => RepoError::BadBlock {
+                    block: r.hash,
+                    pack: r.pack,
+                    reason: "the pack is shorter than the block's place in it".into(),
+                },
+                _ => RepoError::io(&key, e),
+            })?;
+        pack::unpack_block(r, &stored)
+    }
+
+    pub fn save_progress(&self, p: &Progress) -> RepoResult<()> {
+        let key = progress_key(&p.backup_id);
+        let bytes = serde_json::to_vec(p).unwrap_or_default();
+        self.store
+            .write_atomic(&key, &bytes)
+            .map_err(|e| RepoError::io(&key, e))
+    }
+
+    /// Journals of unfinished backups, oldest first.
+    pub fn list_progress(&self) -> RepoResult<Vec<Progress>> {
+        let mut out = Vec::new();
+        for key in self
+            .store
+            .list("progress")
+            .map_err(|e| RepoError::io("progress", e))?
+        {
+            let bytes = self.store.read(&key).map_err(|e| RepoError::io(&key, e))?;
+            let p: Progress = serde_json::from_slice(&bytes)
+                .map_err(|e| RepoError::corrupt(&key, e.to_string()))?;
+            out.push(p);
+        }
+        out.sort_by(|a, b| a.backup_id.cmp(&b.backup_id));
+        Ok(out)
+    }
+
+    pub fn discard_progress(&self, id: &BackupId) -> RepoResult<()> {
+        let key = progress_key(id);
+        self.store.remove(&key).map_err(|e| RepoError::io(&key, e))
+    }
+
+    /// Every pack in the repository.
+    pub fn packs(&self) -> RepoResult<Vec<PackId>> {
+        Ok(self
+            .store
+            .list("packs")
+            .map_err(|e| RepoError::io("packs", e))?
+            .iter()
+            .filter_map(|k| k.rsplit('/').next()?.strip_suffix(".pack")?.parse().ok())
+            .collect())
+    }
+
+    /// Packs that no manifest and no journal refers to (left by an abandoned backup, or
+    /// freed by pruning).
+    pub fn unreferenced_packs(&self) -> RepoResult<Vec<PackId>> {
+        let used: std::collections::HashSet<PackId> =
+            self.known_blocks()?.values().map(|r| r.pack).collect();
+        Ok(self
+            .packs()?
+            .into_iter()
+            .filter(|p| !used.contains(p))
+            .collect())
+    }
+
+    pub fn delete_pack(&self, id: &PackId) -> RepoResult<()> {
+        let key = pack_key(id);
+        self.store.remove(&key).map_err(|e| RepoError::io(&key, e))
+    }
+
+    pub fn delete_manifest(&self, id: &BackupId) -> RepoResult<()> {
+        let key = manifest_key(id);
+        self.store.remove(&key).map_err(|e| RepoError::io(&key, e))
+    }
+}
+
+/// Applies a chain (oldest first) into one view; see [`Repository::merged_view`].
+pub fn merge_chain(chain: &[Manifest]) -> BTreeMap<(String, i32), BlockEntry> {
+    let mut view: BTreeMap<(String, i32), BlockEntry> = BTreeMap::new();
+    for m in chain {
+        for t in &m.tombstones {
+            match t.window {
+                Some(w) => {
+                    view.remove(&(t.table.clone(), w));
+                }
+                None => view.retain(|(table, _), _| table != &t.table),
+            }
+        }
+        for b in &m.blocks {
+            view.insert((b.table.clone(), b.window), b.clone());
+        }
+    }
+    view
+}
+
+/// Packs blocks for one backup. Call [`BlockWriter::flush`] to make what was added durable
+/// (a pack is written whenever it reaches its target size, and at the end).
+pub struct BlockWriter<'a> {
+    repo: &'a Repository,
+    known: HashMap<BlockHash, BlockRef>,
+    compression: Compression,
+    pack_target_bytes: usize,
+    builder: PackBuilder,
+    /// Blocks in the builder, not yet in a written pack.
+    pending: Vec<BlockHash>,
+    stored_bytes: u64,
+}
+
+/// What [`BlockWriter::add`] did with a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Added {
+    /// Already stored (by content): nothing written.
+    Reused(BlockRef),
+    /// Written to the pack being filled; its reference comes with the pack.
+    Pending(BlockHash),
+}
+
+impl BlockWriter<'_> {
+    /// Adds a block; returns the refs of a pack it caused to be written, if any.
+    pub fn add(&mut self, raw: &[u8]) -> RepoResult<(Added, Vec<BlockRef>)> {
+        let hash = BlockHash::of(raw);
+        if let Some(r) = self.known.get(&hash) {
+            return Ok((Added::Reused(*r), Vec::new()));
+        }
+        if self.pending.contains(&hash) {
+            return Ok((Added::Pending(hash), Vec::new()));
+        }
+        self.builder.add(raw, self.compression)?;
+        self.pending.push(hash);
+        let written = if self.builder.len_bytes() >= self.pack_target_bytes {
+            self.flush()?
+        } else {
+            Vec::new()
+        };
+        Ok((Added::Pending(hash), written))
+    }
+
+    /// Writes the pack being filled (if any) atomically; returns its blocks' references.
+    pub fn flush(&mut self) -> RepoResult<Vec<BlockRef>> {
+        if self.builder.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (id, bytes, refs) = std::mem::take(&mut self.builder).finish();
+        let key = pack_key(&id);
+        self.repo
+            .store
+            .write_atomic(&key, &bytes)
+            .map_err(|e| RepoError::io(&key, e))?;
+        self.stored_bytes += bytes.len() as u64;
+        for r in &refs {
+            self.known.insert(r.hash, *r);
+        }
+        self.pending.clear();
+        Ok(refs)
+    }
+
+    /// The reference of a block added before, once its pack is written.
+    pub fn reference(&self, hash: &BlockHash) -> Option<BlockRef> {
+        self.known.get(hash).copied()
+    }
+
+    /// Bytes of packs this writer wrote.
+    pub fn stored_bytes(&self) -> u64 {
+        self.stored_bytes
+    }
+}

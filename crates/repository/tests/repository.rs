@@ -1,0 +1,376 @@
+//! The repository end to end on a local folder: init and open, content addressing, chains
+//! and merged views, and every kind of damage the check must name.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use tdibt_repository::*;
+
+fn repo_at(dir: &Path) -> Repository {
+    Repository::open(Box::new(LocalStore::new(dir))).unwrap()
+}
+
+fn new_repo(dir: &Path) -> Repository {
+    Repository::init(Box::new(LocalStore::new(dir)), 1_795_558_500_000).unwrap()
+}
+
+/// Writes a backup of `blocks` (table, window, bytes) on top of `parent`; returns its id and
+/// manifest checksum.
+fn backup(
+    repo: &Repository,
+    n: i64,
+    parent: Option<&(BackupId, String)>,
+    blocks: &[(&str, i32, &[u8])],
+    tombstones: &[(&str, Option<i32>)],
+) -> (BackupId, String) {
+    let id = BackupId::new(1_795_558_500_000 + n * 1000, b"t");
+    let mut w = repo.block_writer(repo.known_blocks().unwrap(), Compression::default(), 64);
+    let mut hashes = Vec::new();
+    for (_, _, raw) in blocks {
+        let (added, _) = w.add(raw).unwrap();
+        hashes.push(match added {
+            Added::Reused(r) => r.hash,
+            Added::Pending(h) => h,
+        });
+    }
+    w.flush().unwrap();
+    let entries = blocks
+        .iter()
+        .zip(&hashes)
+        .map(|((t, win, _), h)| BlockEntry {
+            table: t.to_string(),
+            window: *win,
+            rows: 1,
+            columns: vec!["ts".into()],
+            block: w.reference(h).unwrap(),
+        })
+        .collect();
+    let m = Manifest {
+        format_version: manifest::MANIFEST_VERSION,
+        id: id.clone(),
+        parent: parent.map(|p| p.0.clone()),
+        parent_manifest_blake3: parent.map(|p| p.1.clone()),
+        kind: if parent.is_some() {
+            BackupKind::Incremental
+        } else {
+            BackupKind::Full
+        },
+        database: "db".into(),
+        precision: "ms".into(),
+        block_span: 3_600_000,
+        server_version: "3.3.6.0".into(),
+        cut: BTreeMap::new(),
+        started_at_unix_ms: 0,
+        finished_at_unix_ms: 0,
+        ddl: Vec::new(),
+        blocks: entries,
+        tombstones: tombstones
+            .iter()
+            .map(|(t, w)| Tombstone {
+                table: t.to_string(),
+                window: *w,
+            })
+            .collect(),
+        stats: BackupStats {
+            stored_bytes: w.stored_bytes(),
+            ..BackupStats::default()
+        },
+    };
+    let sum = repo.write_manifest(&m).unwrap();
+    (id, sum)
+}
+
+fn pack_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    for e in walk(&dir.join("packs")) {
+        total += std::fs::metadata(e).unwrap().len();
+    }
+    total
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.path().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn init_and_open_name_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    new_repo(dir.path());
+    let again = Repository::init(Box::new(LocalStore::new(dir.path())), 0);
+    assert!(matches!(again, Err(RepoError::AlreadyARepository(_))));
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("photo.jpg"), b"x").unwrap();
+    let err = Repository::init(Box::new(LocalStore::new(other.path())), 0)
+        .err()
+        .unwrap();
+    assert!(matches!(err, RepoError::NotEmpty(_)), "{err}");
+    let err = Repository::open(Box::new(LocalStore::new(other.path())))
+        .err()
+        .unwrap();
+    assert!(matches!(err, RepoError::NotARepository(_)), "{err}");
+    let cfg = dir.path().join("tdibt-repository.json");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("\"version\": 1", "\"version\": 9");
+    std::fs::write(&cfg, text).unwrap();
+    let err = Repository::open(Box::new(LocalStore::new(dir.path())))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, RepoError::FutureVersion { found: 9, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unchanged_block_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = new_repo(dir.path());
+    let a = vec![1u8; 5000];
+    let b = vec![2u8; 5000];
+    let full = backup(&repo, 0, None, &[("t1", 0, &a), ("t2", 0, &b)], &[]);
+    let after_full = pack_bytes(dir.path());
+    assert!(after_full > 0);
+    // The same bytes again (an unchanged block re-read), and a duplicate within one backup.
+    let inc = backup(&repo, 1, Some(&full), &[("t1", 0, &a), ("t3", 5, &a)], &[]);
+    assert_eq!(
+        pack_bytes(dir.path()),
+        after_full,
+        "nothing new was written"
+    );
+    let (m, _) = repo.load_manifest(&inc.0).unwrap();
+    assert_eq!(m.stats.stored_bytes, 0);
+    assert_eq!(repo.read_block(&m.blocks[1].block).unwrap(), a);
+    assert!(repo.unreferenced_packs().unwrap().is_empty());
+}
+
+#[test]
+fn the_merged_view_applies_the_chain_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = new_repo(dir.path());
+    let full = backup(
+        &repo,
+        0,
+        None,
+        &[("t1", 0, b"a0"), ("t1", 1, b"a1"), ("t2", 0, b"b0")],
+        &[],
+    );
+    // t1@1 rewritten, t1@0 emptied by a DELETE, t2 dropped, t3 new.
+    let i1 = backup(
+        &repo,
+        1,
+        Some(&full),
+        &[("t1", 1, b"a1'"), ("t3", 7, b"c7")],
+        &[("t1", Some(0)), ("t2", None)],
+    );
+    // t2 created again under the same name after the drop.
+    let i2 = backup(&repo, 2, Some(&i1), &[("t2", 9, b"b9")], &[]);
+    let show = |id: &BackupId| -> Vec<(String, i32, Vec<u8>)> {
+        repo.merged_view(id)
+            .unwrap()
+            .into_iter()
+            .map(|((t, w), e)| (t, w, repo.read_block(&e.block).unwrap()))
+            .collect()
+    };
+    assert_eq!(
+        show(&full.0),
+        [
+            ("t1".into(), 0, b"a0".to_vec()),
+            ("t1".into(), 1, b"a1".to_vec()),
+            ("t2".into(), 0, b"b0".to_vec())
+        ]
+    );
+    assert_eq!(
+        show(&i1.0),
+        [
+            ("t1".into(), 1, b"a1'".to_vec()),
+            ("t3".into(), 7, b"c7".to_vec())
+        ]
+    );
+    assert_eq!(
+        show(&i2.0),
+        [
+            ("t1".into(), 1, b"a1'".to_vec()),
+            ("t2".into(), 9, b"b9".to_vec()),
+            ("t3".into(), 7, b"c7".to_vec())
+        ]
+    );
+    assert_eq!(repo.chain(&i2.0).unwrap().len(), 3);
+    assert_eq!(repo.list_backups().unwrap(), [full.0, i1.0, i2.0]);
+}
+
+#[test]
+fn the_check_names_every_kind_of_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = new_repo(dir.path());
+    let full = backup(
+        &repo,
+        0,
+        None,
+        &[("t1", 0, &[1u8; 3000]), ("t2", 0, &[9u8; 3000])],
+        &[],
+    );
+    let i1 = backup(&repo, 1, Some(&full), &[("t1", 1, &[3u8; 3000])], &[]);
+    let i2 = backup(&repo, 2, Some(&i1), &[("t4", 1, &[4u8; 3000])], &[]);
+    assert!(repo.check(true).unwrap().is_ok());
+
+    // A flipped byte in the pack of i1's block.
+    let (m1, _) = repo.load_manifest(&i1.0).unwrap();
+    let pack = m1.blocks[0].block.pack;
+    let pack_path = walk(&dir.path().join("packs"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains(&pack.to_hex()))
+        .unwrap();
+    let mut bytes = std::fs::read(&pack_path).unwrap();
+    bytes[2] ^= 0xff;
+    std::fs::write(&pack_path, &bytes).unwrap();
+    assert!(
+        repo.check(false).unwrap().is_ok(),
+        "without read_data the bytes are not read"
+    );
+    let r = repo.check(true).unwrap();
+    assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+    assert_eq!(r.problems[0].backup.as_ref(), Some(&i1.0));
+    assert_eq!(r.problems[0].block.as_deref(), Some("t1@1"));
+    bytes[2] ^= 0xff;
+    std::fs::write(&pack_path, &bytes).unwrap();
+
+    // A missing pack.
+    std::fs::rename(&pack_path, dir.path().join("aside")).unwrap();
+    let r = repo.check(false).unwrap();
+    assert_eq!(r.problems.len(), 1);
+    assert!(r.problems[0].what.contains("missing"), "{:?}", r.problems);
+    assert_eq!(r.problems[0].block.as_deref(), Some("t1@1"));
+    std::fs::rename(dir.path().join("aside"), &pack_path).unwrap();
+
+    // A truncated manifest: named, and its child's link breaks too.
+    let m_path = dir.path().join(format!("manifests/{}.json", i1.0));
+    let original = std::fs::read(&m_path).unwrap();
+    std::fs::write(&m_path, &original[..original.len() / 2]).unwrap();
+    let r = repo.check(false).unwrap();
+    let named: Vec<_> = r
+        .problems
+        .iter()
+        .map(|p| p.backup.clone().unwrap())
+        .collect();
+    assert!(named.contains(&i1.0), "{:?}", r.problems);
+    assert!(
+        r.problems.iter().any(|p| p.what.contains("truncated")),
+        "{:?}",
+        r.problems
+    );
+    std::fs::write(&m_path, &original).unwrap();
+
+    // A parent replaced by a different manifest under the same id: the child's link breaks.
+    let (mut changed, _) = repo.load_manifest(&i1.0).unwrap();
+    changed.finished_at_unix_ms += 1;
+    repo.write_manifest(&changed).unwrap();
+    let r = repo.check(false).unwrap();
+    assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+    assert_eq!(r.problems[0].backup.as_ref(), Some(&i2.0));
+    assert!(
+        r.problems[0].what.contains("broken chain"),
+        "{}",
+        r.problems[0].what
+    );
+    std::fs::write(&m_path, &original).unwrap();
+
+    // A deleted parent.
+    repo.delete_manifest(&i1.0).unwrap();
+    let r = repo.check(false).unwrap();
+    assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+    assert!(
+        r.problems[0].what.contains("missing"),
+        "{}",
+        r.problems[0].what
+    );
+    assert!(matches!(
+        repo.chain(&i2.0),
+        Err(RepoError::BrokenChain { .. })
+    ));
+}
+
+#[test]
+fn the_lock_keeps_writers_apart_and_is_broken_only_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = new_repo(dir.path());
+    {
+        let held = repo.lock("backup").unwrap();
+        assert_eq!(held.info().pid, std::process::id());
+        let err = repo.lock("prune").err().unwrap().to_string();
+        assert!(
+            err.contains("backup") && err.contains(&std::process::id().to_string()),
+            "{err}"
+        );
+        assert!(!err.contains("stale"), "{err}");
+    }
+    // Released on drop.
+    drop(repo.lock("backup").unwrap());
+    // A lock left by a process of this host that no longer exists: stale, still refused.
+    let mut info: serde_json::Value = serde_json::from_slice(&{
+        let l = repo.lock("backup").unwrap();
+        let bytes = std::fs::read(dir.path().join("lock.json")).unwrap();
+        std::mem::forget(l);
+        bytes
+    })
+    .unwrap();
+    info["pid"] = serde_json::json!(u32::MAX);
+    std::fs::write(dir.path().join("lock.json"), info.to_string()).unwrap();
+    let err = repo.lock("backup").err().unwrap().to_string();
+    assert!(err.contains("stale"), "{err}");
+    assert_eq!(repo.lock_holder().unwrap().unwrap().pid, u32::MAX);
+    repo.break_lock().unwrap();
+    drop(repo.lock("backup").unwrap());
+    assert!(repo.lock_holder().unwrap().is_none());
+}
+
+#[test]
+fn a_journal_resumes_without_rewriting_and_goes_with_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = new_repo(dir.path());
+    let id = BackupId::new(1_795_558_500_000, b"j");
+    let mut w = repo.block_writer(repo.known_blocks().unwrap(), Compression::default(), 1);
+    let (_, refs) = w.add(&[5u8; 4000]).unwrap();
+    assert_eq!(refs.len(), 1, "a pack per block at this target size");
+    let p = Progress {
+        backup_id: id.clone(),
+        parent: None,
+        started_at_unix_ms: 0,
+        stored: vec![BlockEntry {
+            table: "t".into(),
+            window: 0,
+            rows: 1,
+            columns: vec!["ts".into()],
+            block: refs[0],
+        }],
+    };
+    repo.save_progress(&p).unwrap();
+    // "Crash"; a new run sees the journal and its block counts as stored.
+    let repo = repo_at(dir.path());
+    assert_eq!(repo.list_progress().unwrap(), std::slice::from_ref(&p));
+    let before = pack_bytes(dir.path());
+    let mut w = repo.block_writer(repo.known_blocks().unwrap(), Compression::default(), 1);
+    assert!(matches!(w.add(&[5u8; 4000]).unwrap().0, Added::Reused(_)));
+    assert_eq!(pack_bytes(dir.path()), before);
+    assert!(
+        repo.unreferenced_packs().unwrap().is_empty(),
+        "the journal holds its pack"
+    );
+    repo.discard_progress(&id).unwrap();
+    assert_eq!(
+        repo.unreferenced_packs().unwrap().len(),
+        1,
+        "abandoned: its pack is free"
+    );
+}
