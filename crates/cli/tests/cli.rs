@@ -41,6 +41,7 @@ fn write_checkpoint(dir: &Path) {
         catalog,
         cut,
         written_at_unix_ms: 0,
+        ..Default::default()
     };
     cp.save(&checkpoint_path(dir), 1_700_000_000_000).unwrap();
 }

@@ -169,6 +169,7 @@ fn bench_checkpoint(c: &mut Criterion) {
                 catalog: Catalog::new(),
                 cut: Cut::new("bench"),
                 written_at_unix_ms: 0,
+                ..Default::default()
             };
             let bytes = cp.encode(1);
             g.throughput(Throughput::Elements(n));

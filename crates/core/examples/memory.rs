@@ -40,6 +40,7 @@ fn main() {
                 catalog: Catalog::new(),
                 cut: Cut::default(),
                 written_at_unix_ms: 0,
+                backups: Default::default(),
             };
             let size = cp.encode(0).len();
             let start = Instant::now();

@@ -82,6 +82,28 @@ pub struct Checkpoint {
     pub cut: Cut,
     /// Unix milliseconds when it was written.
     pub written_at_unix_ms: i64,
+    /// Which backup the engine's changes are counted from.
+    pub backups: BackupLink,
+}
+
+/// Ties the engine to a backup repository: its generations are changes since `last`, and
+/// `in_progress` names the backup a frozen generation belongs to, so that a backup
+/// interrupted after its manifest was written is recognised as finished, and one
+/// interrupted before resumes under the same id.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupLink {
+    /// The repository's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// The newest backup whose changes are folded into `present`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<String>,
+    /// The backup the frozen generation is being written to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_progress: Option<String>,
+    /// For `in_progress`: whether it is a full backup.
+    #[serde(default)]
+    pub in_progress_full: bool,
 }
 
 /// What `Meta` is written from, borrowed (no copy of the catalog per checkpoint).
@@ -92,6 +114,7 @@ struct MetaRef<'a> {
     catalog: &'a Catalog,
     counters: EngineCounters,
     frozen: bool,
+    backups: &'a BackupLink,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +124,8 @@ struct Meta {
     catalog: Catalog,
     counters: EngineCounters,
     frozen: bool,
+    #[serde(default)]
+    backups: BackupLink,
 }
 
 /// The checkpoint's path inside a persistence folder.
@@ -119,6 +144,7 @@ impl Checkpoint {
             catalog: &self.catalog,
             counters: self.engine.counters(),
             frozen: self.engine.is_frozen(),
+            backups: &self.backups,
         };
         // Serialising plain data structures into a Vec cannot fail.
         let meta_json = serde_json::to_vec(&meta).unwrap_or_default();
@@ -273,6 +299,7 @@ fn decode_body(body: &[u8]) -> Result<Checkpoint, String> {
         catalog: meta.catalog,
         cut: meta.cut,
         written_at_unix_ms: meta.written_at_unix_ms,
+        backups: meta.backups,
     })
 }
 

@@ -137,6 +137,8 @@ pub struct BackupConfig {
     /// Blocks per read batch.
     pub batch_size: u32,
     pub enable_compression: bool,
+    /// zstd level for stored blocks, 1 (fast) to 22 (small).
+    pub compression_level: i32,
     /// The repository folder.
     pub output_path: PathBuf,
 }
@@ -146,6 +148,7 @@ impl Default for BackupConfig {
         BackupConfig {
             batch_size: 1000,
             enable_compression: true,
+            compression_level: 3,
             output_path: PathBuf::from("/backup/incremental"),
         }
     }
@@ -253,6 +256,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "backup.batch_size",
                 "must be at least 1",
+            ));
+        }
+        if !(1..=22).contains(&self.backup.compression_level) {
+            return Err(ConfigError::invalid(
+                "backup.compression_level",
+                "must be between 1 and 22",
             ));
         }
         if self.backup.output_path.as_os_str().is_empty() {

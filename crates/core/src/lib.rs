@@ -11,12 +11,14 @@ pub mod config;
 pub mod cut;
 pub mod durable;
 pub mod engine;
+pub mod owner;
 
 pub use block::{
     BlockId, BlockModelError, BlockSpan, BlockState, Precision, TableId, TsRange, Window,
 };
 pub use blockset::BlockSet;
 pub use catalog::{Catalog, CatalogError};
-pub use checkpoint::{Checkpoint, CheckpointError};
+pub use checkpoint::{BackupLink, Checkpoint, CheckpointError};
 pub use cut::Cut;
-pub use engine::{ChangeKind, Engine, StateCounts, WindowRun};
+pub use engine::{runs_of, ChangeKind, Engine, StateCounts, WindowRun};
+pub use owner::{OwnerError, OwnerLock};

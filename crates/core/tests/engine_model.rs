@@ -250,7 +250,7 @@ proptest! {
             catalog.add_table("db", &format!("t{t}"), None, Some(t as i32)).unwrap();
         }
         let cut = Cut { topic: Some("tdibt_db".into()), vgroups: offsets };
-        let mut cp = Checkpoint { engine, catalog, cut, written_at_unix_ms: 0 };
+        let mut cp = Checkpoint { engine, catalog, cut, written_at_unix_ms: 0, backups: Default::default() };
         let bytes = cp.encode(42);
         let back = Checkpoint::decode(&bytes, std::path::Path::new("cp")).unwrap();
         prop_assert_eq!(back.engine.current(), cp.engine.current());

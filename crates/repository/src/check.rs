@@ -78,24 +78,26 @@ impl Repository {
             for b in &m.blocks {
                 report.blocks_listed += 1;
                 let name = Some(format!("{}@{}", b.table, b.window));
-                if !packs.contains(&b.block.pack) {
-                    report.problems.push(Problem {
-                        backup: Some(id.clone()),
-                        block: name,
-                        pack: Some(b.block.pack),
-                        what: format!("pack {} is missing", pack_key(&b.block.pack)),
-                    });
-                    continue;
-                }
-                if read_data {
-                    report.blocks_read += 1;
-                    if let Err(e) = self.read_block(&b.block) {
+                for part in &b.parts {
+                    if !packs.contains(&part.pack) {
                         report.problems.push(Problem {
                             backup: Some(id.clone()),
-                            block: name,
-                            pack: Some(b.block.pack),
-                            what: e.to_string(),
+                            block: name.clone(),
+                            pack: Some(part.pack),
+                            what: format!("pack {} is missing", pack_key(&part.pack)),
                         });
+                        continue;
+                    }
+                    if read_data {
+                        report.blocks_read += 1;
+                        if let Err(e) = self.read_block(part) {
+                            report.problems.push(Problem {
+                                backup: Some(id.clone()),
+                                block: name.clone(),
+                                pack: Some(part.pack),
+                                what: e.to_string(),
+                            });
+                        }
                     }
                 }
             }

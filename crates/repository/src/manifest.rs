@@ -36,22 +36,37 @@ pub struct DdlEntry {
     pub sql: String,
 }
 
-/// One stored block: a table's rows in one window, as TDengine's raw block bytes.
+/// One stored block: a table's rows in one window, as TDengine's raw blocks. A window's
+/// rows may arrive in several raw blocks from the server (TDengine caps a block's rows);
+/// each is stored as it came, one part each, in time order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockEntry {
     pub table: String,
     pub window: i32,
     pub rows: u64,
-    /// Column names of the raw block, in order.
+    /// Column names of the raw blocks, in order.
     pub columns: Vec<String>,
-    pub block: BlockRef,
+    pub parts: Vec<BlockRef>,
 }
 
-/// A window emptied since the parent (DELETE), or a whole table dropped (`window: None`).
+/// Windows whose older blocks no longer hold: a range emptied (DELETE), a range read again
+/// by this backup (what it read replaces everything the chain held there, so windows that
+/// read back empty are emptied), or a whole table dropped (`windows: None`). Applied before
+/// the same manifest's blocks.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Tombstone {
     pub table: String,
-    pub window: Option<i32>,
+    /// First and last window, both included; `None` for the whole table.
+    pub windows: Option<(i32, i32)>,
+}
+
+impl Tombstone {
+    pub fn covers(&self, table: &str, window: i32) -> bool {
+        self.table == table
+            && self
+                .windows
+                .is_none_or(|(first, last)| first <= window && window <= last)
+    }
 }
 
 /// Size figures of one backup.
@@ -87,6 +102,10 @@ pub struct Manifest {
     pub blocks: Vec<BlockEntry>,
     pub tombstones: Vec<Tombstone>,
     pub stats: BackupStats,
+    /// For a synthetic full made by `tdibt merge`: the backup whose chain it combines (it
+    /// restores to exactly that backup's state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<BackupId>,
 }
 
 impl Manifest {
@@ -170,20 +189,21 @@ pub(crate) mod tests {
                 window: -3,
                 rows: 5,
                 columns: vec!["ts".into(), "v".into()],
-                block: BlockRef {
+                parts: vec![BlockRef {
                     hash: BlockHash::of(b"x"),
                     pack: PackId::of(b"p"),
                     offset: 0,
                     length: 1,
                     raw_length: 1,
                     compressed: false,
-                },
+                }],
             }],
             tombstones: vec![Tombstone {
                 table: "t2".into(),
-                window: None,
+                windows: None,
             }],
             stats: BackupStats::default(),
+            merged_from: None,
         }
     }
 

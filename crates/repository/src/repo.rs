@@ -41,10 +41,16 @@ pub struct Progress {
     pub started_at_unix_ms: i64,
     /// Blocks stored so far, in packs already written.
     pub stored: Vec<BlockEntry>,
+    /// Reads (`table@first..last`) whose every block is in `stored`: a resumed backup does
+    /// not read them again.
+    #[serde(default)]
+    pub finished_reads: Vec<String>,
 }
 
+/// A handle on a repository; clones share the store (for parallel readers).
+#[derive(Clone)]
 pub struct Repository {
-    store: Box<dyn Store>,
+    store: std::sync::Arc<dyn Store>,
     config: RepoConfig,
 }
 
@@ -90,7 +96,10 @@ impl Repository {
         store
             .write_atomic(CONFIG_KEY, &bytes)
             .map_err(|e| RepoError::io(format!("{where_}/{CONFIG_KEY}"), e))?;
-        Ok(Repository { store, config })
+        Ok(Repository {
+            store: store.into(),
+            config,
+        })
     }
 
     /// Opens an existing repository.
@@ -116,7 +125,10 @@ impl Repository {
                 supported: REPO_VERSION,
             });
         }
-        Ok(Repository { store, config })
+        Ok(Repository {
+            store: store.into(),
+            config,
+        })
     }
 
     pub fn config(&self) -> &RepoConfig {
@@ -259,12 +271,12 @@ impl Repository {
         let mut known = HashMap::new();
         for id in self.list_backups()? {
             for b in self.load_manifest(&id)?.0.blocks {
-                known.insert(b.block.hash, b.block);
+                known.extend(b.parts.iter().map(|r| (r.hash, *r)));
             }
         }
         for p in self.list_progress()? {
             for b in p.stored {
-                known.insert(b.block.hash, b.block);
+                known.extend(b.parts.iter().map(|r| (r.hash, *r)));
             }
         }
         Ok(known)
@@ -360,11 +372,13 @@ pub fn merge_chain(chain: &[Manifest]) -> BTreeMap<(String, i32), BlockEntry> {
     let mut view: BTreeMap<(String, i32), BlockEntry> = BTreeMap::new();
     for m in chain {
         for t in &m.tombstones {
-            match t.window {
-                Some(w) => {
-                    view.remove(&(t.table.clone(), w));
-                }
-                None => view.retain(|(table, _), _| table != &t.table),
+            let (first, last) = t.windows.unwrap_or((i32::MIN, i32::MAX));
+            let gone: Vec<(String, i32)> = view
+                .range((t.table.clone(), first)..=(t.table.clone(), last))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in gone {
+                view.remove(&k);
             }
         }
         for b in &m.blocks {
@@ -438,6 +452,11 @@ impl BlockWriter<'_> {
     /// The reference of a block added before, once its pack is written.
     pub fn reference(&self, hash: &BlockHash) -> Option<BlockRef> {
         self.known.get(hash).copied()
+    }
+
+    /// Bytes added to the pack being filled, not yet written.
+    pub fn pending_bytes(&self) -> usize {
+        self.builder.len_bytes()
     }
 
     /// Bytes of packs this writer wrote.

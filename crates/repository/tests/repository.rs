@@ -43,7 +43,7 @@ fn backup(
             window: *win,
             rows: 1,
             columns: vec!["ts".into()],
-            block: w.reference(h).unwrap(),
+            parts: vec![w.reference(h).unwrap()],
         })
         .collect();
     let m = Manifest {
@@ -69,13 +69,14 @@ fn backup(
             .iter()
             .map(|(t, w)| Tombstone {
                 table: t.to_string(),
-                window: *w,
+                windows: w.map(|w| (w, w)),
             })
             .collect(),
         stats: BackupStats {
             stored_bytes: w.stored_bytes(),
             ..BackupStats::default()
         },
+        merged_from: None,
     };
     let sum = repo.write_manifest(&m).unwrap();
     (id, sum)
@@ -151,7 +152,7 @@ fn an_unchanged_block_is_stored_once() {
     );
     let (m, _) = repo.load_manifest(&inc.0).unwrap();
     assert_eq!(m.stats.stored_bytes, 0);
-    assert_eq!(repo.read_block(&m.blocks[1].block).unwrap(), a);
+    assert_eq!(repo.read_block(&m.blocks[1].parts[0]).unwrap(), a);
     assert!(repo.unreferenced_packs().unwrap().is_empty());
 }
 
@@ -180,7 +181,7 @@ fn the_merged_view_applies_the_chain_in_order() {
         repo.merged_view(id)
             .unwrap()
             .into_iter()
-            .map(|((t, w), e)| (t, w, repo.read_block(&e.block).unwrap()))
+            .map(|((t, w), e)| (t, w, repo.read_block(&e.parts[0]).unwrap()))
             .collect()
     };
     assert_eq!(
@@ -227,7 +228,7 @@ fn the_check_names_every_kind_of_damage() {
 
     // A flipped byte in the pack of i1's block.
     let (m1, _) = repo.load_manifest(&i1.0).unwrap();
-    let pack = m1.blocks[0].block.pack;
+    let pack = m1.blocks[0].parts[0].pack;
     let pack_path = walk(&dir.path().join("packs"))
         .into_iter()
         .find(|p| p.to_string_lossy().contains(&pack.to_hex()))
@@ -352,8 +353,9 @@ fn a_journal_resumes_without_rewriting_and_goes_with_the_manifest() {
             window: 0,
             rows: 1,
             columns: vec!["ts".into()],
-            block: refs[0],
+            parts: vec![refs[0]],
         }],
+        finished_reads: Vec::new(),
     };
     repo.save_progress(&p).unwrap();
     // "Crash"; a new run sees the journal and its block counts as stored.

@@ -41,7 +41,7 @@ fn taos_precision(p: Precision) -> taos::Precision {
 
 /// The `WHERE` clause selecting an inclusive timestamp range on the primary timestamp column
 /// (`_c0`, whatever the column is called); open-ended edges get no bound.
-fn range_condition(range: TsRange) -> String {
+pub(crate) fn range_condition(range: TsRange) -> String {
     let mut parts = Vec::new();
     if range.start != i64::MIN {
         parts.push(format!("_c0 >= {}", range.start));
@@ -159,6 +159,37 @@ pub async fn write_block(
         .write_raw_block(&raw)
         .await
         .map_err(|e| conn.classify(&what, e))
+}
+
+/// Rows and a digest of their values, independent of how the rows are cut into raw blocks
+/// (what `verify --against` compares between a stored block and the live table).
+pub fn digest_rows(parts: &[ExportedBlock], precision: Precision) -> TdResult<(u64, [u8; 32])> {
+    let mut hasher = blake3::Hasher::new();
+    let mut rows = 0u64;
+    for part in parts {
+        let raw = RawBlock::parse_from_raw_block(part.bytes.clone(), taos_precision(precision));
+        if raw.ncols() != part.columns.len() || raw.nrows() != part.rows {
+            return Err(TdError::bad_answer(
+                "a stored block",
+                format!(
+                    "{} columns and {} rows, its record says {} and {}",
+                    raw.ncols(),
+                    raw.nrows(),
+                    part.columns.len(),
+                    part.rows
+                ),
+            ));
+        }
+        for row in 0..raw.nrows() {
+            for col in 0..raw.ncols() {
+                // Debug of a borrowed value names its type and value: stable for equal rows.
+                hasher.update(format!("{:?}\u{1f}", raw.get_ref(row, col)).as_bytes());
+            }
+            hasher.update(b"\x1e");
+            rows += 1;
+        }
+    }
+    Ok((rows, *hasher.finalize().as_bytes()))
 }
 
 #[cfg(test)]

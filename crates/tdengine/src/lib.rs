@@ -13,9 +13,11 @@ pub mod export;
 pub mod feed;
 mod rows;
 pub mod topic;
+pub mod windows;
 
 pub use changes::{ChangeEvent, CreatedKind};
 pub use connection::{Connection, ConnectionSettings};
 pub use error::{TdError, TdResult};
 pub use feed::{ChangeFeed, FeedMessage, FeedSettings, StartFrom, VgroupProgress};
 pub use rows::Rows;
+pub use windows::{read_windows, WindowRows};

@@ -36,6 +36,12 @@ fn sample() -> Checkpoint {
         catalog,
         cut,
         written_at_unix_ms: 0,
+        backups: crate::checkpoint::BackupLink {
+            repository: Some("r1".into()),
+            last: Some("20261124T000000Z-abcdef".into()),
+            in_progress: None,
+            in_progress_full: false,
+        },
     }
 }
 

@@ -100,6 +100,14 @@ impl Engine {
         Ok(())
     }
 
+    /// A full backup succeeded: the chain now holds exactly the blocks it stored (read from
+    /// the database, not derived from marks), whatever `present` said before.
+    pub fn fold_frozen_as_full(&mut self, stored: BlockSet) -> Result<(), GenerationError> {
+        self.frozen.take().ok_or(GenerationError::NotFrozen)?;
+        self.present = stored;
+        Ok(())
+    }
+
     /// The backup failed: merge the frozen changes back (see the module docs for the rule).
     pub fn restore_frozen(&mut self) -> Result<(), GenerationError> {
         let f = self.frozen.take().ok_or(GenerationError::NotFrozen)?;

@@ -30,7 +30,7 @@ use crate::block::{BlockId, BlockSpan, BlockState, TableId, TsRange, Window};
 use crate::blockset::{code_range, BlockSet, CodeRange, ALL_CODES};
 
 pub use generation::{FrozenGeneration, GenerationError};
-pub use query::{ChangeKind, StateCounts, WindowRun};
+pub use query::{runs_of, ChangeKind, StateCounts, WindowRun};
 
 /// The change sets of one generation: disjoint NEW, DIRTY and DELETED blocks.
 #[derive(Clone, Debug, Default, PartialEq)]

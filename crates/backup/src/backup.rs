@@ -1,0 +1,644 @@
+//! `tdibt backup`: full or incremental, resumable, visible only when its manifest is written.
+//!
+//! Order of durable steps (each survives a crash of the next):
+//! 1. the change feed is drained into the engine (checkpoint, then offsets committed);
+//! 2. a generation is frozen and the checkpoint records it with the backup's id;
+//! 3. blocks are stored pack by pack; after each pack the repository's journal lists the
+//!    reads whose blocks are all stored (a rerun skips them);
+//! 4. the manifest is written, atomically: the backup exists;
+//! 5. the engine folds the generation and the checkpoint records the backup as the last.
+//!
+//! A crash before 4 leaves no backup and a frozen generation that the next run resumes
+//! (same id, journal honoured); a crash between 4 and 5 is recognised by the next run (the
+//! manifest of the in-progress id exists) and finished by folding.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tdibt_capture::{run_monitor, MonitorOptions};
+use tdibt_core::checkpoint::checkpoint_path;
+use tdibt_core::config::Config;
+use tdibt_core::{BlockId, BlockSet, BlockSpan, Catalog, Checkpoint, Precision, Window};
+use tdibt_repository::{
+    Added, BackupId, BackupKind, BackupStats, BlockEntry, BlockHash, Compression, DdlEntry,
+    DdlKind, Manifest, Progress as Journal, Repository,
+};
+use tdibt_tdengine::export::{self, ExportedBlock};
+use tdibt_tdengine::{read_windows, Connection, ConnectionSettings, WindowRows};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::error::{BackupError, BackupResult};
+use crate::plan::{self, Plan, Read};
+use crate::pool::{ConnectionTask, Pool};
+use crate::progress::{Progress, ProgressSink};
+use crate::select::{pick_backup, Pick};
+
+#[derive(Clone, Debug)]
+pub struct BackupOptions {
+    pub full: bool,
+    /// The parent of an incremental (ignored with `full`).
+    pub since: Pick,
+    /// Range reads running at once, each on its own connection.
+    pub jobs: usize,
+    /// A pack is written once it holds this many bytes.
+    pub pack_target_bytes: usize,
+    /// Drain the change feed first (what `tdibt backup` does; tests may drain themselves).
+    pub drain: bool,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        BackupOptions {
+            full: false,
+            since: Pick::Latest,
+            jobs: 4,
+            pack_target_bytes: 16 << 20,
+            drain: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BackupReport {
+    pub backup: BackupId,
+    pub kind: BackupKind,
+    pub parent: Option<BackupId>,
+    /// Whether this run finished a backup an earlier run had started.
+    pub resumed: bool,
+    pub reads: u64,
+    /// Reads an earlier, interrupted run had already stored.
+    pub reads_skipped: u64,
+    pub tombstones: u64,
+    pub stats: BackupStats,
+    pub seconds: f64,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Takes a backup of the configured database into `repo`. The caller owns the persistence
+/// folder ([`tdibt_core::OwnerLock`]).
+pub async fn run_backup(
+    config: &Config,
+    repo: &Repository,
+    options: &BackupOptions,
+    progress: &dyn ProgressSink,
+) -> BackupResult<BackupReport> {
+    let started = Instant::now();
+    let db = config.database_name()?.to_string();
+    let path = checkpoint_path(&config.bitmap_engine.persistence_path);
+    if options.drain {
+        let (_keep, never) = watch::channel(false);
+        let drained = run_monitor(
+            config,
+            MonitorOptions {
+                once: true,
+                reconnect_deadline: Some(Duration::from_secs(30)),
+                ..MonitorOptions::default()
+            },
+            never,
+        )
+        .await?;
+        info!(
+            "change feed drained: {} message(s) applied",
+            drained.stats.messages
+        );
+    }
+    let mut cp = Checkpoint::load(&path)?;
+    let entry = cp
+        .catalog
+        .database(&db)
+        .ok_or_else(|| BackupError::UnknownDatabase(db.clone()))?
+        .clone();
+    let mut lock = repo.lock("backup")?;
+    let repo_id = repo.config().id.clone();
+
+    let mut resume: Option<(BackupId, bool)> = None;
+    if let Some(prev) = cp.backups.in_progress.clone() {
+        let prev_id: BackupId = prev.parse()?;
+        let same_repo = cp.backups.repository.as_deref() == Some(repo_id.as_str());
+        if same_repo && repo.list_backups()?.contains(&prev_id) {
+            info!("backup {prev_id} had been written before an interruption; recording it");
+            let full = cp.backups.in_progress_full;
+            fold(&mut cp, repo, &db, &prev_id, full)?;
+            cp.save(&path, now_ms())?;
+        } else if same_repo && cp.engine.is_frozen() {
+            resume = Some((prev_id, cp.backups.in_progress_full));
+        } else {
+            warn!("an unfinished backup {prev_id} belongs to another repository; its changes go back to the engine");
+            abandon(&mut cp);
+            cp.save(&path, now_ms())?;
+        }
+    } else if cp.engine.is_frozen() {
+        abandon(&mut cp);
+    }
+
+    let (id, full, parent, journal) = match resume {
+        Some((id, full)) => {
+            let journal = repo
+                .list_progress()?
+                .into_iter()
+                .find(|p| p.backup_id == id);
+            let parent = match &journal {
+                Some(j) => j.parent.clone(),
+                None if full => None,
+                None => choose_parent(repo, &cp, &db, options)?,
+            };
+            info!("resuming backup {id}");
+            (id, full, parent, journal)
+        }
+        None => {
+            let parent = if options.full {
+                None
+            } else {
+                choose_parent(repo, &cp, &db, options)?
+            };
+            let id = BackupId::new(now_ms(), format!("{}", std::process::id()).as_bytes());
+            cp.engine
+                .freeze()
+                .map_err(|e| BackupError::Pipeline(e.to_string()))?;
+            cp.backups.repository = Some(repo_id.clone());
+            cp.backups.in_progress = Some(id.to_string());
+            cp.backups.in_progress_full = parent.is_none();
+            cp.save(&path, now_ms())?;
+            (id, parent.is_none(), parent, None)
+        }
+    };
+    let resumed = journal.is_some();
+
+    let parent_chain = match &parent {
+        Some(p) => repo.chain(p)?,
+        None => Vec::new(),
+    };
+    let plan = if full {
+        plan::full(&cp.catalog, &db)
+    } else {
+        let chain_tables: BTreeSet<String> = crate::ddl::merge_ddl(&parent_chain)
+            .into_iter()
+            .filter(|d| d.kind == DdlKind::Table)
+            .map(|d| d.name)
+            .collect();
+        let extra = windows_after(repo, &cp, &db, parent.as_ref())?;
+        let frozen = cp
+            .engine
+            .frozen_generation()
+            .ok_or_else(|| BackupError::Pipeline("no frozen generation".into()))?;
+        plan::incremental(
+            &cp.catalog,
+            &db,
+            plan::Changes {
+                new: frozen.new_blocks(),
+                dirty: frozen.dirty_blocks(),
+                deleted: frozen.deleted_blocks(),
+            },
+            &chain_tables,
+            &extra,
+            config.backup.batch_size,
+        )
+    };
+
+    let settings = ConnectionSettings::from_config(&config.database);
+    let conn = Connection::open(&settings).await?;
+    let server_version = conn.server_version().await?;
+    let ddl = gather_ddl(&conn, &cp.catalog, &db, &plan, &parent_chain, full).await?;
+
+    let mut journal = journal.unwrap_or(Journal {
+        backup_id: id.clone(),
+        parent: parent.clone(),
+        started_at_unix_ms: now_ms(),
+        stored: Vec::new(),
+        finished_reads: Vec::new(),
+    });
+    let finished: BTreeSet<String> = journal.finished_reads.iter().cloned().collect();
+    let todo: Vec<Read> = plan
+        .reads
+        .iter()
+        .filter(|r| !finished.contains(&r.key()))
+        .cloned()
+        .collect();
+    let reads_skipped = (plan.reads.len() - todo.len()) as u64;
+
+    let compression = Compression {
+        enabled: config.backup.enable_compression,
+        level: config.backup.compression_level,
+    };
+    let mut writer = repo.block_writer(repo.known_blocks()?, compression, usize::MAX);
+    let mut stats = BackupStats::default();
+    let mut pending: Vec<(BlockEntry, Vec<BlockHash>)> = Vec::new();
+    let mut pending_reads: Vec<String> = Vec::new();
+    let total = plan.reads.len() as u64;
+    let mut done = reads_skipped;
+    let mut rows_seen = 0u64;
+    let mut bytes_seen = 0u64;
+
+    let reader = Arc::new(Reader {
+        db: db.clone(),
+        span: entry.block_span,
+    });
+    let mut pool = Pool::start(reader, &settings, todo, options.jobs);
+    let mut failure = None;
+    while let Some(result) = pool.next().await {
+        let (read, windows) = match result {
+            Ok(x) => x,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        for w in windows {
+            let mut hashes = Vec::with_capacity(w.parts.len());
+            let columns = w
+                .parts
+                .first()
+                .map(|p| p.columns.clone())
+                .unwrap_or_default();
+            for part in &w.parts {
+                stats.raw_bytes += part.bytes.len() as u64;
+                bytes_seen += part.bytes.len() as u64;
+                let (added, _) = writer.add(&part.bytes)?;
+                hashes.push(match added {
+                    Added::Reused(r) => {
+                        stats.reused_blocks += 1;
+                        r.hash
+                    }
+                    Added::Pending(h) => h,
+                });
+            }
+            let rows = w.rows();
+            rows_seen += rows;
+            pending.push((
+                BlockEntry {
+                    table: read.table.clone(),
+                    window: w.window.0,
+                    rows,
+                    columns,
+                    parts: Vec::new(),
+                },
+                hashes,
+            ));
+        }
+        pending_reads.push(read.key());
+        done += 1;
+        progress.update(
+            "backup",
+            Progress {
+                done,
+                total,
+                rows: rows_seen,
+                bytes: bytes_seen,
+            },
+        );
+        if writer.pending_bytes() >= options.pack_target_bytes {
+            commit_pack(
+                repo,
+                &mut writer,
+                &mut pending,
+                &mut pending_reads,
+                &mut journal,
+            )?;
+            lock.heartbeat()?;
+        }
+    }
+    pool.stop().await;
+    if let Some(e) = failure {
+        // What was stored stays journaled: the next run goes on from there.
+        let _ = commit_pack(
+            repo,
+            &mut writer,
+            &mut pending,
+            &mut pending_reads,
+            &mut journal,
+        );
+        return Err(e);
+    }
+    commit_pack(
+        repo,
+        &mut writer,
+        &mut pending,
+        &mut pending_reads,
+        &mut journal,
+    )?;
+    progress.finish("backup");
+
+    let mut blocks: BTreeMap<(String, i32), BlockEntry> = BTreeMap::new();
+    for b in &journal.stored {
+        blocks.insert((b.table.clone(), b.window), b.clone());
+    }
+    let blocks: Vec<BlockEntry> = blocks.into_values().collect();
+    stats.blocks = blocks.len() as u64;
+    stats.rows = blocks.iter().map(|b| b.rows).sum();
+    stats.stored_bytes = writer.stored_bytes();
+    let parent_manifest_blake3 = match &parent {
+        Some(p) => Some(repo.load_manifest(p)?.1),
+        None => None,
+    };
+    let tombstones = if full {
+        Vec::new()
+    } else {
+        plan.all_tombstones()
+    };
+    let manifest = Manifest {
+        format_version: tdibt_repository::manifest::MANIFEST_VERSION,
+        id: id.clone(),
+        parent: parent.clone(),
+        parent_manifest_blake3,
+        kind: if full {
+            BackupKind::Full
+        } else {
+            BackupKind::Incremental
+        },
+        database: db.clone(),
+        precision: entry.precision.as_str().to_string(),
+        block_span: entry.block_span.units(),
+        server_version,
+        cut: cp.cut.vgroups.clone(),
+        started_at_unix_ms: journal.started_at_unix_ms,
+        finished_at_unix_ms: now_ms(),
+        ddl,
+        blocks,
+        tombstones,
+        stats: stats.clone(),
+        merged_from: None,
+    };
+    let tombstone_count = manifest.tombstones.len() as u64;
+    repo.write_manifest(&manifest)?;
+    fold(&mut cp, repo, &db, &id, full)?;
+    cp.save(&path, now_ms())?;
+    drop(lock);
+    Ok(BackupReport {
+        backup: id,
+        kind: manifest.kind,
+        parent,
+        resumed,
+        reads: plan.reads.len() as u64,
+        reads_skipped,
+        tombstones: tombstone_count,
+        stats,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Writes the pack being filled and journals what it completes.
+fn commit_pack(
+    repo: &Repository,
+    writer: &mut tdibt_repository::BlockWriter<'_>,
+    pending: &mut Vec<(BlockEntry, Vec<BlockHash>)>,
+    pending_reads: &mut Vec<String>,
+    journal: &mut Journal,
+) -> BackupResult<()> {
+    writer.flush()?;
+    for (mut entry, hashes) in pending.drain(..) {
+        for h in hashes {
+            let r = writer.reference(&h).ok_or_else(|| {
+                BackupError::Pipeline(format!("block {h} has no place after its pack"))
+            })?;
+            entry.parts.push(r);
+        }
+        journal.stored.push(entry);
+    }
+    journal.finished_reads.append(pending_reads);
+    repo.save_progress(journal)?;
+    Ok(())
+}
+
+/// Reads a table's run of windows.
+struct Reader {
+    db: String,
+    span: BlockSpan,
+}
+
+impl ConnectionTask for Reader {
+    type Job = Read;
+    type Out = (Read, Vec<WindowRows>);
+
+    async fn run(&self, conn: &Connection, read: Read) -> BackupResult<(Read, Vec<WindowRows>)> {
+        let windows = read_windows(
+            conn,
+            &self.db,
+            &read.table,
+            self.span,
+            read.first,
+            read.last,
+        )
+        .await?;
+        Ok((read, windows))
+    }
+}
+
+/// The parent an incremental builds on, checked against what the engine's changes count
+/// from; `None` (a full backup) when the repository has no backup of the database yet.
+fn choose_parent(
+    repo: &Repository,
+    cp: &Checkpoint,
+    db: &str,
+    options: &BackupOptions,
+) -> BackupResult<Option<BackupId>> {
+    let Some(parent) = pick_backup(repo, Some(db), &options.since)? else {
+        info!("no backup of {db} in the repository yet: taking a full backup");
+        return Ok(None);
+    };
+    let parent = parent.id;
+    let linked = cp.backups.repository.as_deref() == Some(repo.config().id.as_str());
+    let Some(last) = cp.backups.last.as_deref().filter(|_| linked) else {
+        return Err(BackupError::Refused(format!(
+            "the change engine has not taken a backup into {} yet, so it cannot say what changed since {parent}: take a --full backup",
+            repo.describe()
+        )));
+    };
+    let last: BackupId = last.parse()?;
+    if on_chain_of(repo, &last, &parent)? {
+        return Ok(Some(parent));
+    }
+    Err(BackupError::Refused(format!(
+        "the change engine counts changes since backup {last}; {parent} is not on its chain: take a --full backup"
+    )))
+}
+
+/// Whether `ancestor` is `last`, an ancestor of it, or a synthetic full merged from it.
+fn on_chain_of(repo: &Repository, last: &BackupId, ancestor: &BackupId) -> BackupResult<bool> {
+    let (m, _) = repo.load_manifest(ancestor)?;
+    if m.merged_from.as_ref() == Some(last) {
+        return Ok(true);
+    }
+    match repo.chain(last) {
+        Ok(chain) => Ok(chain.iter().any(|m| &m.id == ancestor)),
+        Err(tdibt_repository::RepoError::NoSuchBackup(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Windows the backups after `parent` (up to the engine's last) stored or emptied: an
+/// incremental `--since` an older backup reads them again.
+fn windows_after(
+    repo: &Repository,
+    cp: &Checkpoint,
+    db: &str,
+    parent: Option<&BackupId>,
+) -> BackupResult<BlockSet> {
+    let mut extra = BlockSet::new();
+    let (Some(parent), Some(last)) = (parent, cp.backups.last.as_deref()) else {
+        return Ok(extra);
+    };
+    let last: BackupId = last.parse()?;
+    if &last == parent {
+        return Ok(extra);
+    }
+    let chain = match repo.chain(&last) {
+        Ok(c) => c,
+        Err(_) => return Ok(extra),
+    };
+    let Some(pos) = chain.iter().position(|m| &m.id == parent) else {
+        return Ok(extra);
+    };
+    for m in &chain[pos + 1..] {
+        for b in &m.blocks {
+            if let Some(t) = cp.catalog.id_of(db, &b.table) {
+                extra.insert(BlockId::new(t, Window(b.window)));
+            }
+        }
+        for t in &m.tombstones {
+            if let (Some(id), Some((first, last))) = (cp.catalog.id_of(db, &t.table), t.windows) {
+                extra.insert_range(
+                    id,
+                    tdibt_core::blockset::code_range(Window(first), Window(last)),
+                );
+            }
+        }
+    }
+    Ok(extra)
+}
+
+/// The statements that recreate what the backup covers: the database, its live super
+/// tables, and the tables read, new to the chain, or altered.
+async fn gather_ddl(
+    conn: &Connection,
+    catalog: &Catalog,
+    db: &str,
+    plan: &Plan,
+    parent_chain: &[Manifest],
+    full: bool,
+) -> BackupResult<Vec<DdlEntry>> {
+    let mut out = vec![DdlEntry {
+        kind: DdlKind::Database,
+        name: db.to_string(),
+        sql: export::show_create(conn, export::DdlKind::Database, db, db).await?,
+    }];
+    if let Some(entry) = catalog.database(db) {
+        for (name, st) in &entry.super_tables {
+            if st.dropped {
+                continue;
+            }
+            out.push(DdlEntry {
+                kind: DdlKind::SuperTable,
+                name: name.clone(),
+                sql: export::show_create(conn, export::DdlKind::SuperTable, db, name).await?,
+            });
+        }
+    }
+    let known: BTreeSet<String> = crate::ddl::merge_ddl(parent_chain)
+        .into_iter()
+        .filter(|d| d.kind == DdlKind::Table)
+        .map(|d| d.name)
+        .collect();
+    let mut tables = plan.tables.clone();
+    for t in catalog.tables().filter(|t| t.database == db && !t.dropped) {
+        if full || !known.contains(&t.name) || t.last_alter.is_some() {
+            tables.insert(t.name.clone());
+        }
+    }
+    for name in tables {
+        out.push(DdlEntry {
+            kind: DdlKind::Table,
+            sql: export::show_create(conn, export::DdlKind::Table, db, &name).await?,
+            name,
+        });
+    }
+    Ok(out)
+}
+
+/// The backup is in the repository: the engine's frozen changes are now the chain's.
+fn fold(
+    cp: &mut Checkpoint,
+    repo: &Repository,
+    db: &str,
+    id: &BackupId,
+    full: bool,
+) -> BackupResult<()> {
+    let result = if full {
+        let (m, _) = repo.load_manifest(id)?;
+        let mut stored = BlockSet::new();
+        for b in &m.blocks {
+            if let Some(t) = cp.catalog.id_of(db, &b.table) {
+                stored.insert(BlockId::new(t, Window(b.window)));
+            }
+        }
+        cp.engine.fold_frozen_as_full(stored)
+    } else {
+        cp.engine.fold_frozen()
+    };
+    result.map_err(|e| BackupError::Pipeline(e.to_string()))?;
+    cp.backups.last = Some(id.to_string());
+    cp.backups.in_progress = None;
+    cp.backups.in_progress_full = false;
+    Ok(())
+}
+
+/// Gives a frozen generation back to the engine (nothing lost).
+fn abandon(cp: &mut Checkpoint) {
+    if cp.engine.is_frozen() {
+        let _ = cp.engine.restore_frozen();
+    }
+    cp.backups.in_progress = None;
+    cp.backups.in_progress_full = false;
+}
+
+/// The blocks of a stored window, for restore and verify.
+pub(crate) fn load_window(
+    repo: &Repository,
+    entry: &BlockEntry,
+) -> BackupResult<Vec<ExportedBlock>> {
+    let mut parts = Vec::with_capacity(entry.parts.len());
+    let mut rows_left = entry.rows as usize;
+    for (i, r) in entry.parts.iter().enumerate() {
+        let bytes = repo.read_block(r)?;
+        // The part's own row count is in its raw-block header; the entry holds the total.
+        let rows = part_rows(&bytes).unwrap_or(if i + 1 == entry.parts.len() {
+            rows_left
+        } else {
+            0
+        });
+        rows_left = rows_left.saturating_sub(rows);
+        parts.push(ExportedBlock {
+            bytes,
+            rows,
+            columns: entry.columns.clone(),
+        });
+    }
+    Ok(parts)
+}
+
+/// Rows of a raw block, from its header (version u32, length u32, rows u32, ...).
+fn part_rows(bytes: &[u8]) -> Option<usize> {
+    let b: [u8; 4] = bytes.get(8..12)?.try_into().ok()?;
+    Some(u32::from_le_bytes(b) as usize)
+}
+
+/// The database's precision, as recorded in a manifest.
+pub(crate) fn manifest_precision(m: &Manifest) -> BackupResult<Precision> {
+    match m.precision.as_str() {
+        "ms" => Ok(Precision::Millis),
+        "us" => Ok(Precision::Micros),
+        "ns" => Ok(Precision::Nanos),
+        other => Err(BackupError::Refused(format!(
+            "backup {} records an unknown precision {other:?}",
+            m.id
+        ))),
+    }
+}

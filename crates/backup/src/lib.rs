@@ -1,0 +1,28 @@
+//! tdibt's backup coordinator: turns the engine's marks into backups in a repository, and
+//! backups back into databases.
+//!
+//! - [`backup`]: drain the change feed, freeze a generation, read what it marks (one range
+//!   query per run of windows), store the raw blocks, write the manifest last, fold.
+//! - [`restore`]: a backup's chain, merged, into a database: DDL, then per window delete
+//!   and write the stored blocks.
+//! - [`verify`]: the repository's own check, and a comparison with a live database.
+//! - [`maintain`]: synthetic fulls (`merge`) and pruning.
+#![forbid(unsafe_code)]
+
+pub mod backup;
+pub mod ddl;
+pub mod error;
+pub mod maintain;
+pub mod plan;
+mod pool;
+pub mod progress;
+pub mod restore;
+pub mod select;
+pub mod verify;
+
+pub use backup::{run_backup, BackupOptions, BackupReport};
+pub use error::{BackupError, BackupResult};
+pub use progress::{NoProgress, Progress, ProgressSink};
+pub use restore::{run_restore, RestoreOptions, RestoreReport};
+pub use select::{parse_pick, pick_backup, Pick};
+pub use verify::{run_verify, Against, VerifyOptions, VerifyReport};

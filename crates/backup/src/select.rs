@@ -1,0 +1,114 @@
+//! Naming a backup: the newest, a named one, or the newest finished at or before a time.
+//! Used for an incremental's parent (`--since`) and for what to restore (`--backup`, `--at`).
+
+use tdibt_repository::{BackupId, Manifest, Repository};
+
+use crate::error::{BackupError, BackupResult};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pick {
+    /// The newest backup.
+    Latest,
+    /// A named backup.
+    Backup(BackupId),
+    /// The newest backup finished at or before this time (Unix ms).
+    AtOrBefore(i64),
+}
+
+/// The backup `pick` names among the repository's backups of `database` (of any database when
+/// `None`); `Ok(None)` when there is no backup of it at all.
+pub fn pick_backup(
+    repo: &Repository,
+    database: Option<&str>,
+    pick: &Pick,
+) -> BackupResult<Option<Manifest>> {
+    let mut ours = Vec::new();
+    for id in repo.list_backups()? {
+        let (m, _) = repo.load_manifest(&id)?;
+        if database.is_none_or(|db| m.database == db) {
+            ours.push(m);
+        }
+    }
+    ours.sort_by_key(newness);
+    let of = database
+        .map(|db| format!(" of database {db}"))
+        .unwrap_or_default();
+    if ours.is_empty() {
+        return Ok(None);
+    }
+    let found = match pick {
+        Pick::Latest => ours.pop(),
+        Pick::Backup(id) => ours.into_iter().find(|m| &m.id == id),
+        Pick::AtOrBefore(t) => ours.into_iter().rfind(|m| m.finished_at_unix_ms <= *t),
+    };
+    match (found, pick) {
+        (Some(m), _) => Ok(Some(m)),
+        (None, Pick::Backup(id)) => Err(BackupError::Refused(format!(
+            "backup {id}{of} is not in the repository"
+        ))),
+        (None, _) => Err(BackupError::Refused(format!(
+            "no backup{of} finished at or before the given time"
+        ))),
+    }
+}
+
+/// Orders backups oldest to newest: by when they finished (ids have one-second
+/// resolution); a synthetic full counts as newer than the backup it was merged from.
+pub fn newness(m: &Manifest) -> (i64, bool, i64, BackupId) {
+    (
+        m.finished_at_unix_ms,
+        m.merged_from.is_some(),
+        m.started_at_unix_ms,
+        m.id.clone(),
+    )
+}
+
+/// Parses `latest`, a backup id, or a date (`2026-11-24`, `2026-11-24T10:00:00Z`, RFC 3339).
+pub fn parse_pick(text: &str) -> Result<Pick, String> {
+    if text.eq_ignore_ascii_case("latest") {
+        return Ok(Pick::Latest);
+    }
+    if let Ok(id) = text.parse::<BackupId>() {
+        return Ok(Pick::Backup(id));
+    }
+    parse_date(text)
+        .map(Pick::AtOrBefore)
+        .ok_or_else(|| format!("{text:?} is neither `latest`, a backup id, nor a date"))
+}
+
+/// A date (`YYYY-MM-DD`, taken as the end of that day, UTC) or an RFC 3339 time, as Unix ms.
+pub fn parse_date(text: &str) -> Option<i64> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(text) {
+        return unix_ms(t);
+    }
+    if text.len() == 10 {
+        let t = humantime::parse_rfc3339_weak(&format!("{text} 23:59:59")).ok()?;
+        return unix_ms(t).map(|ms| ms + 999);
+    }
+    None
+}
+
+fn unix_ms(t: std::time::SystemTime) -> Option<i64> {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_names_parse() {
+        assert_eq!(parse_pick("latest").unwrap(), Pick::Latest);
+        assert_eq!(
+            parse_pick("2026-11-24").unwrap(),
+            Pick::AtOrBefore(1_795_564_799_999)
+        );
+        assert_eq!(
+            parse_pick("2026-11-24T00:00:00Z").unwrap(),
+            Pick::AtOrBefore(1_795_478_400_000)
+        );
+        assert!(parse_pick("yesterday").is_err());
+    }
+}

@@ -1,0 +1,201 @@
+//! A table's rows per block window: one range query for a run of consecutive windows, its
+//! raw blocks cut at window boundaries column by column (taos-query's `ColumnView::slice`),
+//! never re-encoded row by row. A server block that lies inside one window is kept
+//! byte for byte.
+//!
+//! taos-query 0.12 cannot slice VARBINARY or GEOMETRY columns (its `slice` is a `todo!()`
+//! there), so a table with such a column is read one window per query instead.
+
+use taos::{AsyncFetchable, AsyncQueryable, ColumnView, RawBlock, TryStreamExt};
+use tdibt_core::{BlockSpan, TsRange, Window};
+
+use crate::connection::Connection;
+use crate::discovery::quote_ident;
+use crate::error::{TdError, TdResult};
+use crate::export::{range_condition, ExportedBlock};
+
+/// The rows of one window of a table, in the raw blocks they came in (time order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowRows {
+    pub window: Window,
+    pub parts: Vec<ExportedBlock>,
+}
+
+impl WindowRows {
+    pub fn rows(&self) -> u64 {
+        self.parts.iter().map(|p| p.rows as u64).sum()
+    }
+}
+
+/// Every row of `db.table` in windows `first..=last`, grouped by window; windows without
+/// rows are absent.
+pub async fn read_windows(
+    conn: &Connection,
+    db: &str,
+    table: &str,
+    span: BlockSpan,
+    first: Window,
+    last: Window,
+) -> TdResult<Vec<WindowRows>> {
+    let range = TsRange::new(span.range_of(first).start, span.range_of(last).end);
+    let sql = format!(
+        "SELECT * FROM {}.{}{}",
+        quote_ident(db),
+        quote_ident(table),
+        range_condition(range)
+    );
+    let mut rs = conn
+        .taos()
+        .query(&sql)
+        .await
+        .map_err(|e| conn.classify(&sql, e))?;
+    let columns: Vec<String> = rs.fields().iter().map(|f| f.name().to_string()).collect();
+    let unsliceable = rs
+        .fields()
+        .iter()
+        .any(|f| matches!(f.ty(), taos::Ty::VarBinary | taos::Ty::Geometry));
+    let mut splitter = Splitter::new(span, columns, sql.clone());
+    let mut blocks = rs.blocks();
+    while let Some(block) = blocks
+        .try_next()
+        .await
+        .map_err(|e| conn.classify(&sql, e))?
+    {
+        if block.nrows() == 0 {
+            continue;
+        }
+        if unsliceable && splitter.windows_of(&block)?.len() > 1 {
+            drop(rs);
+            return read_window_by_window(conn, db, table, span, first, last).await;
+        }
+        splitter.push(&block)?;
+    }
+    Ok(splitter.out)
+}
+
+/// The fallback for tables whose columns cannot be sliced: one query per window.
+async fn read_window_by_window(
+    conn: &Connection,
+    db: &str,
+    table: &str,
+    span: BlockSpan,
+    first: Window,
+    last: Window,
+) -> TdResult<Vec<WindowRows>> {
+    let mut out = Vec::new();
+    let mut w = Some(first);
+    while let Some(window) = w.filter(|w| *w <= last) {
+        let parts = crate::export::read_range(conn, db, table, span.range_of(window)).await?;
+        if !parts.is_empty() {
+            out.push(WindowRows { window, parts });
+        }
+        w = window.next();
+    }
+    Ok(out)
+}
+
+/// Cuts a stream of raw blocks (one table, ascending timestamps) at window boundaries.
+struct Splitter {
+    span: BlockSpan,
+    columns: Vec<String>,
+    what: String,
+    last_ts: Option<i64>,
+    out: Vec<WindowRows>,
+}
+
+impl Splitter {
+    fn new(span: BlockSpan, columns: Vec<String>, what: String) -> Self {
+        Splitter {
+            span,
+            columns,
+            what,
+            last_ts: None,
+            out: Vec::new(),
+        }
+    }
+
+    /// The block's timestamps. Read one by one (`get` reads unaligned): the column's bytes
+    /// sit at any offset in the block, so `as_raw_slice` would make a misaligned slice.
+    fn timestamps(&self, block: &RawBlock) -> TdResult<Vec<i64>> {
+        let Some(ColumnView::Timestamp(view)) = block.column_views().first() else {
+            return Err(TdError::bad_answer(
+                &self.what,
+                "the first column of the result is not a timestamp",
+            ));
+        };
+        (0..view.len())
+            .map(|row| match view.get(row) {
+                Some(Some(ts)) => Ok(ts.as_raw_i64()),
+                _ => Err(TdError::bad_answer(
+                    &self.what,
+                    format!("row {row} has no timestamp"),
+                )),
+            })
+            .collect()
+    }
+
+    /// Row ranges of `block` per window, in order.
+    fn windows_of(&self, block: &RawBlock) -> TdResult<Vec<(Window, std::ops::Range<usize>)>> {
+        let ts = self.timestamps(block)?;
+        let mut segments: Vec<(Window, std::ops::Range<usize>)> = Vec::new();
+        for (row, t) in ts.into_iter().enumerate() {
+            let w = self.span.window_of(t);
+            match segments.last_mut() {
+                Some((last, r)) if *last == w => r.end = row + 1,
+                _ => segments.push((w, row..row + 1)),
+            }
+        }
+        Ok(segments)
+    }
+
+    fn push(&mut self, block: &RawBlock) -> TdResult<()> {
+        let ts = self.timestamps(block)?;
+        // A table's rows come in ascending time order; anything else would put a window's
+        // rows in two places, so it is refused rather than stored wrongly.
+        let mut prev = self.last_ts;
+        for &t in &ts {
+            if prev.is_some_and(|p| t <= p) {
+                return Err(TdError::bad_answer(
+                    &self.what,
+                    format!("rows are not in ascending timestamp order at {t}"),
+                ));
+            }
+            prev = Some(t);
+        }
+        self.last_ts = prev;
+        let segments = self.windows_of(block)?;
+        let whole = segments.len() == 1;
+        for (window, rows) in segments {
+            let part = if whole {
+                ExportedBlock {
+                    bytes: block.as_raw_bytes().to_vec(),
+                    rows: block.nrows(),
+                    columns: self.columns.clone(),
+                }
+            } else {
+                let views: Option<Vec<ColumnView>> = block
+                    .column_views()
+                    .iter()
+                    .map(|c| c.slice(rows.clone()))
+                    .collect();
+                let views = views.ok_or_else(|| {
+                    TdError::bad_answer(&self.what, "a column could not be sliced")
+                })?;
+                let sliced = RawBlock::from_views(&views, block.precision());
+                ExportedBlock {
+                    bytes: sliced.as_raw_bytes().to_vec(),
+                    rows: rows.len(),
+                    columns: self.columns.clone(),
+                }
+            };
+            match self.out.last_mut() {
+                Some(last) if last.window == window => last.parts.push(part),
+                _ => self.out.push(WindowRows {
+                    window,
+                    parts: vec![part],
+                }),
+            }
+        }
+        Ok(())
+    }
+}
