@@ -82,6 +82,18 @@ impl Setup {
         .await
     }
 
+    /// Drains the change feed into the engine, as `tdibt backup` does first.
+    pub async fn drain(&self) {
+        let (_keep, never) = tokio::sync::watch::channel(false);
+        let options = tdibt_capture::MonitorOptions {
+            once: true,
+            ..tdibt_capture::MonitorOptions::default()
+        };
+        tdibt_capture::run_monitor(&self.config, options, never)
+            .await
+            .unwrap();
+    }
+
     pub async fn backup_with(&self, options: BackupOptions) -> BackupReport {
         run_backup(&self.config, &self.repo, &options, &NoProgress)
             .await
