@@ -76,7 +76,7 @@ pub struct BackupReport {
     pub seconds: f64,
 }
 
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -204,11 +204,22 @@ pub async fn run_backup(
         )
     };
 
+    info!(
+        "backup {id}: {} range read(s), {} tombstone(s) planned ({:.2} s in)",
+        plan.reads.len(),
+        plan.all_tombstones().len(),
+        started.elapsed().as_secs_f64()
+    );
     let settings = ConnectionSettings::from_config(&config.database);
     let conn = Connection::open(&settings).await?;
     let server_version = conn.server_version().await?;
     let ddl = gather_ddl(&conn, &cp.catalog, &db, &plan, &parent_chain, full).await?;
 
+    info!(
+        "backup {id}: {} DDL statement(s) recorded ({:.2} s in)",
+        ddl.len(),
+        started.elapsed().as_secs_f64()
+    );
     let mut journal = journal.unwrap_or(Journal {
         backup_id: id.clone(),
         parent: parent.clone(),
@@ -326,6 +337,10 @@ pub async fn run_backup(
         &mut journal,
     )?;
     progress.finish("backup");
+    info!(
+        "backup {id}: reads done ({:.2} s in)",
+        started.elapsed().as_secs_f64()
+    );
 
     let mut blocks: BTreeMap<(String, i32), BlockEntry> = BTreeMap::new();
     for b in &journal.stored {

@@ -152,7 +152,7 @@ async fn interrupted_backups_and_restores_resume_correctly() {
     let full_time = t0.elapsed();
     // Every backup made in a round holds the database as it was after that round's changes.
     let mut expected = std::collections::BTreeMap::new();
-    let mut record = |expected: &mut std::collections::BTreeMap<BackupId, _>, snap| {
+    let record = |expected: &mut std::collections::BTreeMap<BackupId, _>, snap| {
         for id in s.repo.list_backups().unwrap() {
             expected
                 .entry(id)
@@ -210,7 +210,7 @@ async fn interrupted_backups_and_restores_resume_correctly() {
             .unwrap();
         assert!(report.is_ok(), "{k}: {:?}", report.mismatches);
         let got = snapshot(&s.taos, &target).await;
-        if &got != &**snap {
+        if got != **snap {
             for (t, rows) in snap.iter() {
                 if got.get(t) != Some(rows) {
                     let g = got.get(t).cloned().unwrap_or_default();

@@ -2,13 +2,16 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 
 /// tdibt: incremental backup for TDengine 3.x.
 ///
 /// Exit codes: 0 success; 1 the operation failed; 2 bad command line; 3 invalid
-/// configuration; 4 checkpoint missing, corrupt or unreadable; 5 TDengine unreachable,
-/// login refused, database missing or refusing.
+/// configuration; 4 checkpoint missing, corrupt, unreadable or in use; 5 TDengine
+/// unreachable, login refused, database missing or refusing; 6 repository missing, locked,
+/// damaged, or without the backup asked for; 7 verification found problems (verify, or the
+/// check at the end of a restore).
 #[derive(Debug, Parser)]
 #[command(name = "tdibt", version, about, long_about = None)]
 pub struct Cli {
@@ -90,9 +93,113 @@ pub enum Command {
     /// Show the change engine's state from its checkpoint: blocks per state, tables,
     /// memory and checkpoint age, and capture's figures when a monitor has run.
     Stats,
-    /// Run the capture path end to end on the built-in TDengine stand-in (no TDengine
-    /// needed): workload, init, monitor, and a check that every changed block is marked.
+    /// The backup repository (at backup.output_path).
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Take a backup: incremental on the newest backup by default (what changed since),
+    /// full with --full or when the repository has none yet. Drains the change feed first;
+    /// an interrupted backup is resumed by the next run.
+    Backup(BackupArgs),
+    /// Restore a backup (its whole chain, merged) into a database, then check row counts.
+    Restore(RestoreArgs),
+    /// Check the repository (manifests, chain links, packs; --read-data re-hashes every
+    /// block), and with --against compare a backup with a live database window by window.
+    Verify(VerifyArgs),
+    /// List the backups in the repository.
+    List,
+    /// Show one backup's manifest.
+    Show {
+        /// The backup id (see `tdibt list`).
+        id: String,
+    },
+    /// Write a synthetic full backup from a backup's chain (no data copied), so the older
+    /// backups of the chain can be pruned.
+    Merge(MergeArgs),
+    /// Delete all but the newest backups (and everything their chains need), then the
+    /// packs nothing refers to.
+    Prune(PruneArgs),
+    /// Run tdibt end to end on the built-in TDengine stand-in (no TDengine needed):
+    /// workload, capture, full backup, changes, incremental backup, restore into a new
+    /// database, verify, and a row-by-row comparison.
     Demo(crate::commands::demo::DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Create an empty repository at backup.output_path (an empty or missing folder).
+    Init,
+    /// Remove the repository's writer lock, left by a backup, merge or prune that was
+    /// killed. Make sure it is not running.
+    Unlock,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// A full backup, whatever the repository holds.
+    #[arg(long)]
+    pub full: bool,
+    /// Build on this backup instead of the newest: a backup id, or a date (`2026-11-24`,
+    /// `2026-11-24T10:00:00Z`) meaning the newest backup finished at or before it.
+    #[arg(long, value_name = "ID|DATE")]
+    pub since: Option<String>,
+    /// Range reads running at once, each on its own connection.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64).map(|v| v as usize))]
+    pub jobs: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// `latest` (the default) or a backup id.
+    #[arg(long, value_name = "ID|latest")]
+    pub backup: Option<String>,
+    /// The newest backup finished at or before this date or time.
+    #[arg(long, value_name = "DATE")]
+    pub at: Option<String>,
+    /// Restore into this database (created if missing) instead of the backed-up one.
+    #[arg(long, value_name = "NAME")]
+    pub target_db: Option<String>,
+    /// Tables restored at once, each on its own connection.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64).map(|v| v as usize))]
+    pub jobs: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Read every block back and check its BLAKE3 hash.
+    #[arg(long)]
+    pub read_data: bool,
+    /// Compare a backup (--backup, default the newest) with the configured database.
+    #[arg(long)]
+    pub against: bool,
+    /// Compare with this database instead (implies --against), e.g. a restored copy.
+    #[arg(long, value_name = "NAME")]
+    pub against_db: Option<String>,
+    /// The backup to compare: `latest` or an id.
+    #[arg(long, value_name = "ID|latest")]
+    pub backup: Option<String>,
+    /// Also write the full report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Tables compared at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64).map(|v| v as usize))]
+    pub jobs: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The backup whose chain is merged: `latest` or an id.
+    #[arg(long, default_value = "latest", value_name = "ID|latest")]
+    pub backup: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// How many of the newest backups of each database to keep.
+    #[arg(long, value_name = "N")]
+    pub keep_last: usize,
+    /// Say what would be deleted, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

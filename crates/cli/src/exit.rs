@@ -17,6 +17,10 @@ pub enum ExitCode {
     Checkpoint = 4,
     /// TDengine is unreachable, refused the login, or lacks the database.
     TDengine = 5,
+    /// The repository is missing, locked or damaged, or lacks the backup asked for.
+    Repository = 6,
+    /// Verification found problems (verify, or the check at the end of a restore).
+    Verification = 7,
 }
 
 /// An error with the exit code it should end the process with.
@@ -68,6 +72,34 @@ impl From<tdibt_tdengine::TdError> for CliError {
 impl From<tdibt_core::CheckpointError> for CliError {
     fn from(e: tdibt_core::CheckpointError) -> Self {
         CliError::new(ExitCode::Checkpoint, e)
+    }
+}
+
+impl From<tdibt_repository::RepoError> for CliError {
+    fn from(e: tdibt_repository::RepoError) -> Self {
+        use tdibt_repository::RepoError as E;
+        let code = match &e {
+            E::Io { .. } => ExitCode::Failure,
+            _ => ExitCode::Repository,
+        };
+        CliError::new(code, e)
+    }
+}
+
+impl From<tdibt_backup::BackupError> for CliError {
+    fn from(e: tdibt_backup::BackupError) -> Self {
+        use tdibt_backup::BackupError as E;
+        match e {
+            E::Config(e) => e.into(),
+            E::TDengine(e) => e.into(),
+            E::Checkpoint(e) => e.into(),
+            E::Repository(e) => e.into(),
+            E::Capture(e) => e.into(),
+            E::Owner(e) => CliError::new(ExitCode::Checkpoint, e),
+            e @ E::UnknownDatabase(_) => CliError::new(ExitCode::Checkpoint, e),
+            e @ E::Refused(_) => CliError::new(ExitCode::Repository, e),
+            e => CliError::new(ExitCode::Failure, e),
+        }
     }
 }
 

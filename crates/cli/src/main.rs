@@ -8,6 +8,7 @@ mod commands;
 mod exit;
 mod logging;
 mod output;
+mod progress;
 mod settings;
 
 use clap::Parser;
@@ -33,6 +34,14 @@ fn run(cli: &Cli) -> CliResult {
         Command::Init => commands::init::run(cli),
         Command::Monitor(args) => commands::monitor::run(cli, args),
         Command::Stats => commands::stats::run(cli),
+        Command::Repo(command) => commands::repo::run(cli, command),
+        Command::Backup(args) => commands::backup::run(cli, args),
+        Command::Restore(args) => commands::restore::run(cli, args),
+        Command::Verify(args) => commands::verify::run(cli, args),
+        Command::List => commands::repo::list(cli),
+        Command::Show { id } => commands::repo::show(cli, id),
+        Command::Merge(args) => commands::maintain::run_merge(cli, args),
+        Command::Prune(args) => commands::maintain::run_prune(cli, args),
         Command::Demo(args) => commands::demo::run(cli, args),
     }
 }
@@ -55,5 +64,7 @@ mod tests {
         assert_eq!(ExitCode::Config as u8, 3);
         assert_eq!(ExitCode::Checkpoint as u8, 4);
         assert_eq!(ExitCode::TDengine as u8, 5);
+        assert_eq!(ExitCode::Repository as u8, 6);
+        assert_eq!(ExitCode::Verification as u8, 7);
     }
 }

@@ -1,7 +1,9 @@
-//! `tdibt demo`: the whole capture path on a machine with no TDengine. Starts the TDengine
+//! `tdibt demo`: tdibt end to end on a machine with no TDengine. Starts the TDengine
 //! stand-in (test equipment) in-process, writes a realistic workload (many tables, late rows,
-//! upserts, deletes, a drop), runs `init` and `monitor --once`, and checks that the engine
-//! holds exactly the blocks the workload changed.
+//! upserts, deletes, a drop), runs `init` and `monitor --once` and checks that the engine
+//! holds exactly the blocks the workload changed; then a full backup, more changes, an
+//! incremental backup, a restore into a new database, a verify, and a row-by-row
+//! comparison of the restored database with the source.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -16,9 +18,16 @@ use tdibt_core::{BlockSpan, ChangeKind, Precision, TsRange};
 use tdibt_tdengine::{Connection, ConnectionSettings};
 use tokio::sync::watch;
 
+use tdibt_backup::{
+    run_backup, run_restore, run_verify, Against, BackupOptions, NoProgress, RestoreOptions,
+    VerifyOptions,
+};
+use tdibt_repository::{LocalStore, Repository};
+
 use crate::cli::Cli;
 use crate::exit::{CliError, CliResult, ExitCode};
 use crate::output;
+use crate::progress::bytes;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -47,10 +56,42 @@ struct DemoReport {
     blocks_changed_by_workload: usize,
     blocks_marked_by_tdibt: usize,
     exact: bool,
+    full_backup: BackupFigures,
+    incremental_backup: BackupFigures,
+    /// Incremental over full, in stored bytes and in seconds.
+    incremental_to_full_bytes: f64,
+    incremental_to_full_seconds: f64,
+    restore_rows_per_second: f64,
+    verify_ok: bool,
+    tables_compared: usize,
+    restored_equals_source: bool,
     new: u64,
     deleted: u64,
     rows_per_second_captured: f64,
     detection_latency_p99_us: f64,
+}
+
+#[derive(Serialize)]
+struct BackupFigures {
+    id: String,
+    seconds: f64,
+    blocks: u64,
+    rows: u64,
+    raw_bytes: u64,
+    stored_bytes: u64,
+}
+
+impl BackupFigures {
+    fn of(r: &tdibt_backup::BackupReport) -> Self {
+        BackupFigures {
+            id: r.backup.to_string(),
+            seconds: r.seconds,
+            blocks: r.stats.blocks,
+            rows: r.stats.rows,
+            raw_bytes: r.stats.raw_bytes,
+            stored_bytes: r.stats.stored_bytes,
+        }
+    }
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -149,6 +190,44 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> CliResult {
             }
         }
         let counts = cp.engine.counts();
+
+        // Backups: full, a day's worth of typical changes, incremental.
+        config.backup.output_path = dir.join("repository");
+        let repo = Repository::init(Box::new(LocalStore::new(&config.backup.output_path)), tdibt_backup::backup::now_ms())?;
+        let options = BackupOptions::default();
+        let full = run_backup(&config, &repo, &BackupOptions { full: true, ..options.clone() }, &NoProgress).await?;
+        steps.push(Step { step: "tdibt backup --full", seconds: full.seconds, detail: format!("{} blocks, {} rows, {} stored", full.stats.blocks, full.stats.rows, bytes(full.stats.stored_bytes)) });
+
+        let t = Instant::now();
+        let changes = more_changes(&conn, &mut rng, args.tables, now).await?;
+        steps.push(Step { step: "write more changes", seconds: t.elapsed().as_secs_f64(), detail: changes });
+        let incremental = run_backup(&config, &repo, &options, &NoProgress).await?;
+        steps.push(Step { step: "tdibt backup", seconds: incremental.seconds, detail: format!("incremental: {} blocks, {} rows, {} stored, {} tombstones", incremental.stats.blocks, incremental.stats.rows, bytes(incremental.stats.stored_bytes), incremental.tombstones) });
+
+        let restore = run_restore(
+            &repo,
+            &ConnectionSettings::from_config(&config.database),
+            &RestoreOptions { backup: incremental.backup.clone(), target_db: Some("demo_restored".into()), jobs: 4 },
+            &NoProgress,
+        )
+        .await?;
+        steps.push(Step { step: "tdibt restore", seconds: restore.seconds, detail: format!("backup {} ({} in chain) into demo_restored: {} tables, {} rows", restore.backup, restore.chain.len(), restore.tables, restore.rows) });
+
+        let verify = run_verify(
+            &repo,
+            &VerifyOptions {
+                read_data: true,
+                against: Some(Against { settings: ConnectionSettings::from_config(&config.database), backup: incremental.backup.clone(), database: Some("demo_restored".into()), jobs: 4 }),
+            },
+            &NoProgress,
+        )
+        .await?;
+        let compared = verify.against.as_ref().map(|a| a.windows_compared).unwrap_or(0);
+        steps.push(Step { step: "tdibt verify --read-data --against", seconds: verify.seconds, detail: format!("{} blocks re-hashed, {compared} windows compared, {}", verify.repository.blocks_read, if verify.ok { "no problem" } else { "PROBLEMS" }) });
+
+        let t = Instant::now();
+        let (tables_compared, equal) = same_rows(&conn, "demo", "demo_restored").await?;
+        steps.push(Step { step: "compare row by row", seconds: t.elapsed().as_secs_f64(), detail: format!("{tables_compared} tables: {}", if equal { "restored database equals the source" } else { "DIFFERENT" }) });
         standin.shutdown().await;
         Ok::<_, CliError>(DemoReport {
             steps,
@@ -156,6 +235,14 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> CliResult {
             blocks_changed_by_workload: changed.len(),
             blocks_marked_by_tdibt: marked.len(),
             exact: marked == changed,
+            incremental_to_full_bytes: incremental.stats.stored_bytes as f64 / full.stats.stored_bytes.max(1) as f64,
+            incremental_to_full_seconds: incremental.seconds / full.seconds.max(1e-9),
+            full_backup: BackupFigures::of(&full),
+            incremental_backup: BackupFigures::of(&incremental),
+            restore_rows_per_second: restore.rows as f64 / restore.seconds.max(1e-9),
+            verify_ok: verify.ok && restore.is_ok(),
+            tables_compared,
+            restored_equals_source: equal,
             new: counts.new,
             deleted: counts.deleted,
             rows_per_second_captured: monitor.stats.rows as f64 / seconds.max(1e-9),
@@ -166,7 +253,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> CliResult {
         output::print_json(&report)?;
     } else {
         for s in &report.steps {
-            println!("{:<26} {:>8.2} s  {}", s.step, s.seconds, s.detail);
+            println!("{:<36} {:>8.2} s  {}", s.step, s.seconds, s.detail);
         }
         println!(
             "blocks changed by the workload: {}; marked by tdibt: {} ({})",
@@ -182,6 +269,12 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> CliResult {
             "capture: {:.0} rows/s, detection latency p99 {:.0} us",
             report.rows_per_second_captured, report.detection_latency_p99_us
         );
+        println!(
+            "incremental vs full: {:.1}% of the bytes, {:.1}% of the time; restore {:.0} rows/s",
+            report.incremental_to_full_bytes * 100.0,
+            report.incremental_to_full_seconds * 100.0,
+            report.restore_rows_per_second
+        );
     }
     if !report.exact {
         return Err(CliError::new(
@@ -189,5 +282,99 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> CliResult {
             anyhow::anyhow!("the engine's marks differ from the workload's changed blocks"),
         ));
     }
+    if !report.verify_ok || !report.restored_equals_source {
+        return Err(CliError::new(
+            ExitCode::Verification,
+            anyhow::anyhow!("the restored database does not equal the source"),
+        ));
+    }
     Ok(())
+}
+
+/// A day of typical changes after the full backup: 1% of the tables get late rows into old
+/// windows and upserts, one range is deleted, one table is created and one dropped.
+async fn more_changes(
+    conn: &Connection,
+    rng: &mut Rng,
+    tables: u32,
+    now: i64,
+) -> CliResult<String> {
+    let touched = (tables / 100).max(1);
+    let mut rows = 0;
+    let mut names = Vec::new();
+    for i in 0..touched {
+        let table = format!(
+            "d{}",
+            (u64::from(i) * 97 + rng.below(7)) % u64::from(tables)
+        );
+        names.push(table.clone());
+        let mut sql = format!("INSERT INTO demo.{table} USING demo.meters TAGS (1, 'late') VALUES");
+        for _ in 0..20 {
+            let ts = now - (1 + rng.below(48) as i64) * HOUR_MS - (rng.below(60) as i64) * 60_000;
+            sql.push_str(&format!(
+                " ({ts}, {}.25, {}, 0.5)",
+                rng.below(20),
+                210 + rng.below(20)
+            ));
+            rows += 1;
+        }
+        conn.exec(&sql).await?;
+    }
+    let first = &names[0];
+    conn.exec(&format!(
+        "DELETE FROM demo.{first} WHERE ts >= {} AND ts <= {}",
+        now - 30 * HOUR_MS,
+        now - 29 * HOUR_MS
+    ))
+    .await?;
+    conn.exec(&format!(
+        "INSERT INTO demo.fresh USING demo.meters TAGS (99, 'new') VALUES ({now}, 1.0, 220, 0.1)"
+    ))
+    .await?;
+    if let Some(last) = names.last().filter(|t| *t != first) {
+        conn.exec(&format!("DROP TABLE demo.{last}")).await?;
+    }
+    Ok(format!(
+        "{rows} late rows and upserts in {touched} tables, 1 delete, 1 new table, 1 drop"
+    ))
+}
+
+/// Whether every table of `a` has the same rows in `b`, and no more tables.
+async fn same_rows(conn: &Connection, a: &str, b: &str) -> CliResult<(usize, bool)> {
+    let names = |db: &str| {
+        format!("SELECT table_name FROM information_schema.ins_tables WHERE db_name = '{db}'")
+    };
+    let mut left: Vec<String> = Vec::new();
+    let mut right: Vec<String> = Vec::new();
+    for (db, out) in [(a, &mut left), (b, &mut right)] {
+        let rows = conn.query(&names(db)).await?;
+        for i in 0..rows.len() {
+            out.extend(rows.text(i, "table_name")?);
+        }
+        out.sort();
+    }
+    if left != right {
+        return Ok((left.len(), false));
+    }
+    for table in &left {
+        let fetch = |db: &str| format!("SELECT * FROM `{db}`.`{table}`");
+        let x = records(conn, &fetch(a)).await?;
+        let y = records(conn, &fetch(b)).await?;
+        if x != y {
+            return Ok((left.len(), false));
+        }
+    }
+    Ok((left.len(), true))
+}
+
+async fn records(conn: &Connection, sql: &str) -> CliResult<Vec<Vec<taos::Value>>> {
+    use taos::{AsyncFetchable, AsyncQueryable};
+    let mut rs = conn
+        .taos()
+        .query(sql)
+        .await
+        .map_err(|e| CliError::new(ExitCode::TDengine, e))?;
+    rs.to_records()
+        .await
+        .map_err(|e| CliError::new(ExitCode::TDengine, e))
 }

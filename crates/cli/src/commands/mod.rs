@@ -1,10 +1,15 @@
 //! One module per subcommand; each drives the library crates and prints.
 
+pub mod backup;
 pub mod config_check;
 pub mod demo;
 pub mod init;
+pub mod maintain;
 pub mod monitor;
+pub mod repo;
+pub mod restore;
 pub mod stats;
+pub mod verify;
 
 use crate::exit::{CliError, CliResult, ExitCode};
 

@@ -19,6 +19,15 @@ pub fn run(cli: &Cli, args: &MonitorArgs) -> CliResult {
         metrics_listen: args.metrics_listen,
         ..MonitorOptions::default()
     };
+    // The change engine's folder: one monitor or backup at a time.
+    std::fs::create_dir_all(&config.bitmap_engine.persistence_path).map_err(|e| {
+        crate::exit::CliError::new(
+            crate::exit::ExitCode::Checkpoint,
+            anyhow::anyhow!("{}: {e}", config.bitmap_engine.persistence_path.display()),
+        )
+    })?;
+    let _owner = tdibt_core::OwnerLock::acquire(&config.bitmap_engine.persistence_path, "monitor")
+        .map_err(|e| crate::exit::CliError::new(crate::exit::ExitCode::Checkpoint, e))?;
     let runtime = super::runtime()?;
     let report = runtime.block_on(async {
         let (stop_tx, stop_rx) = watch::channel(false);

@@ -1,0 +1,63 @@
+//! `tdibt backup`: full or incremental into the repository at `backup.output_path`.
+
+use tdibt_backup::{parse_pick, run_backup, BackupOptions, Pick};
+use tdibt_core::OwnerLock;
+
+use crate::cli::{BackupArgs, Cli};
+use crate::exit::{CliError, CliResult, ExitCode};
+use crate::progress::{self, Reporter};
+use crate::{output, settings};
+
+pub fn run(cli: &Cli, args: &BackupArgs) -> CliResult {
+    let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
+    let since = match &args.since {
+        None => Pick::Latest,
+        Some(text) => parse_pick(text)
+            .map_err(|e| CliError::new(ExitCode::Usage, anyhow::anyhow!("--since: {e}")))?,
+    };
+    if args.full && args.since.is_some() {
+        return Err(CliError::new(
+            ExitCode::Usage,
+            anyhow::anyhow!("--full and --since exclude each other"),
+        ));
+    }
+    let repo = super::repo::open(cli)?;
+    // The change engine's folder: one monitor or backup at a time.
+    let _owner = OwnerLock::acquire(&config.bitmap_engine.persistence_path, "backup")
+        .map_err(|e| CliError::new(ExitCode::Checkpoint, e))?;
+    let options = BackupOptions {
+        full: args.full,
+        since,
+        jobs: args.jobs,
+        ..BackupOptions::default()
+    };
+    let reporter = Reporter::new(cli.quiet, cli.json);
+    let report = super::runtime()?.block_on(run_backup(&config, &repo, &options, &reporter))?;
+    if cli.json {
+        return output::print_json(&report);
+    }
+    println!(
+        "backup {} ({:?}{}) of {}: {} read(s), {} block(s), {} row(s), {} raw, {} stored, {} tombstone(s), {:.2} s{}",
+        report.backup,
+        report.kind,
+        report
+            .parent
+            .as_ref()
+            .map(|p| format!(" on {p}"))
+            .unwrap_or_default(),
+        config.database_name()?,
+        report.reads,
+        report.stats.blocks,
+        report.stats.rows,
+        progress::bytes(report.stats.raw_bytes),
+        progress::bytes(report.stats.stored_bytes),
+        report.tombstones,
+        report.seconds,
+        if report.resumed {
+            format!(" (resumed; {} read(s) already stored)", report.reads_skipped)
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}

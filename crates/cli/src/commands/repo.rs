@@ -1,0 +1,154 @@
+//! `tdibt repo init|unlock`, `tdibt list`, `tdibt show`: the repository itself.
+
+use serde::Serialize;
+use tdibt_backup::backup::now_ms;
+use tdibt_repository::{BackupId, LocalStore, Repository};
+
+use crate::cli::{Cli, RepoCommand};
+use crate::exit::{CliError, CliResult, ExitCode};
+use crate::{output, progress, settings};
+
+/// The repository at `backup.output_path`.
+pub fn open(cli: &Cli) -> CliResult<Repository> {
+    let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
+    Ok(Repository::open(Box::new(LocalStore::new(
+        &config.backup.output_path,
+    )))?)
+}
+
+pub fn run(cli: &Cli, command: &RepoCommand) -> CliResult {
+    let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
+    let store = Box::new(LocalStore::new(&config.backup.output_path));
+    match command {
+        RepoCommand::Init => {
+            let repo = Repository::init(store, now_ms())?;
+            if cli.json {
+                return output::print_json(repo.config());
+            }
+            println!(
+                "initialised repository {} ({})",
+                repo.describe(),
+                repo.config().id
+            );
+        }
+        RepoCommand::Unlock => {
+            let repo = Repository::open(store)?;
+            match repo.lock_holder()? {
+                None => println!("{} is not locked", repo.describe()),
+                Some(holder) => {
+                    repo.break_lock()?;
+                    println!(
+                        "removed the lock of {} (held by {} on {}, pid {}{})",
+                        repo.describe(),
+                        holder.operation,
+                        holder.host,
+                        holder.pid,
+                        if holder.is_stale() {
+                            ", no longer running"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Listed {
+    id: BackupId,
+    kind: tdibt_repository::BackupKind,
+    parent: Option<BackupId>,
+    merged_from: Option<BackupId>,
+    database: String,
+    finished_at_unix_ms: i64,
+    blocks: u64,
+    rows: u64,
+    stored_bytes: u64,
+}
+
+pub fn list(cli: &Cli) -> CliResult {
+    let repo = open(cli)?;
+    let mut listed = Vec::new();
+    for id in repo.list_backups()? {
+        let (m, _) = repo.load_manifest(&id)?;
+        listed.push(Listed {
+            id: m.id,
+            kind: m.kind,
+            parent: m.parent,
+            merged_from: m.merged_from,
+            database: m.database,
+            finished_at_unix_ms: m.finished_at_unix_ms,
+            blocks: m.stats.blocks,
+            rows: m.stats.rows,
+            stored_bytes: m.stats.stored_bytes,
+        });
+    }
+    listed.sort_by_key(|l| (l.finished_at_unix_ms, l.merged_from.is_some()));
+    if cli.json {
+        return output::print_json(&listed);
+    }
+    if listed.is_empty() {
+        println!("no backups in {}", repo.describe());
+    }
+    for l in &listed {
+        let kind = match (&l.kind, &l.merged_from) {
+            (_, Some(from)) => format!("full (merged from {from})"),
+            (tdibt_repository::BackupKind::Full, None) => "full".to_string(),
+            (_, None) => format!(
+                "incremental on {}",
+                l.parent.as_ref().map(|p| p.to_string()).unwrap_or_default()
+            ),
+        };
+        println!(
+            "{}  {:<10} {:>8} blocks {:>10} rows {:>10}  {}",
+            l.id,
+            l.database,
+            l.blocks,
+            l.rows,
+            progress::bytes(l.stored_bytes),
+            kind
+        );
+    }
+    Ok(())
+}
+
+pub fn show(cli: &Cli, id: &str) -> CliResult {
+    let repo = open(cli)?;
+    let id: BackupId = id.parse().map_err(|e| CliError::new(ExitCode::Usage, e))?;
+    let (m, sum) = repo.load_manifest(&id)?;
+    if cli.json {
+        return output::print_json(&serde_json::json!({"manifest_blake3": sum, "manifest": m}));
+    }
+    println!("backup     {}", m.id);
+    println!("kind       {:?}", m.kind);
+    if let Some(p) = &m.parent {
+        println!("parent     {p}");
+    }
+    if let Some(from) = &m.merged_from {
+        println!("merged     from {from}");
+    }
+    println!(
+        "database   {} (precision {}, block span {})",
+        m.database, m.precision, m.block_span
+    );
+    println!("server     TDengine {}", m.server_version);
+    println!(
+        "taken      {} .. {} (Unix ms)",
+        m.started_at_unix_ms, m.finished_at_unix_ms
+    );
+    println!(
+        "blocks     {} ({} rows, {} raw, {} new in the repository, {} reused)",
+        m.stats.blocks,
+        m.stats.rows,
+        progress::bytes(m.stats.raw_bytes),
+        progress::bytes(m.stats.stored_bytes),
+        m.stats.reused_blocks
+    );
+    println!("tombstones {}", m.tombstones.len());
+    println!("ddl        {} statement(s)", m.ddl.len());
+    println!("checksum   {sum}");
+    Ok(())
+}

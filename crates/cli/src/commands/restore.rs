@@ -1,0 +1,87 @@
+//! `tdibt restore`: a backup of the repository into a database.
+
+use tdibt_backup::{parse_pick, pick_backup, run_restore, Pick, RestoreOptions};
+use tdibt_tdengine::ConnectionSettings;
+
+use crate::cli::{Cli, RestoreArgs};
+use crate::exit::{CliError, CliResult, ExitCode};
+use crate::progress::{self, Reporter};
+use crate::{output, settings};
+
+pub fn run(cli: &Cli, args: &RestoreArgs) -> CliResult {
+    let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
+    let pick = match (&args.backup, &args.at) {
+        (Some(_), Some(_)) => {
+            return Err(CliError::new(
+                ExitCode::Usage,
+                anyhow::anyhow!("--backup and --at exclude each other"),
+            ))
+        }
+        (Some(text), None) => parse_pick(text)
+            .map_err(|e| CliError::new(ExitCode::Usage, anyhow::anyhow!("--backup: {e}")))?,
+        (None, Some(date)) => {
+            Pick::AtOrBefore(tdibt_backup::select::parse_date(date).ok_or_else(|| {
+                CliError::new(
+                    ExitCode::Usage,
+                    anyhow::anyhow!("--at: {date:?} is not a date"),
+                )
+            })?)
+        }
+        (None, None) => Pick::Latest,
+    };
+    let repo = super::repo::open(cli)?;
+    // Among the configured database's backups when one is configured, else among all.
+    let manifest =
+        pick_backup(&repo, config.database.name.as_deref(), &pick)?.ok_or_else(|| {
+            CliError::new(
+                ExitCode::Repository,
+                anyhow::anyhow!("there is no backup to restore in {}", repo.describe()),
+            )
+        })?;
+    let options = RestoreOptions {
+        backup: manifest.id.clone(),
+        target_db: args.target_db.clone(),
+        jobs: args.jobs,
+    };
+    let settings = ConnectionSettings::from_config(&config.database);
+    let reporter = Reporter::new(cli.quiet, cli.json);
+    let report = super::runtime()?.block_on(run_restore(&repo, &settings, &options, &reporter))?;
+    if cli.json {
+        output::print_json(&report)?;
+    } else {
+        println!(
+            "restored backup {} ({} backup(s) in its chain) into {}: {} table(s), {} block(s), {} row(s), {} in {:.2} s",
+            report.backup,
+            report.chain.len(),
+            report.target_db,
+            report.tables,
+            report.blocks,
+            report.rows,
+            progress::bytes(report.bytes),
+            report.seconds
+        );
+        if !report.tables_not_in_backup.is_empty() {
+            println!(
+                "{} table(s) of {} are not in the backup and were left as they are",
+                report.tables_not_in_backup.len(),
+                report.target_db
+            );
+        }
+        for m in &report.mismatches {
+            println!(
+                "MISMATCH {}: {} row(s) expected, {} found",
+                m.table, m.expected, m.found
+            );
+        }
+    }
+    if !report.is_ok() {
+        return Err(CliError::new(
+            ExitCode::Verification,
+            anyhow::anyhow!(
+                "the restored database does not match the backup in {} table(s)",
+                report.mismatches.len()
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! `tdibt verify`: the repository's integrity, and optionally a live database against a
+//! backup.
+
+use tdibt_backup::{parse_pick, pick_backup, run_verify, Against, Pick, VerifyOptions};
+use tdibt_tdengine::ConnectionSettings;
+
+use crate::cli::{Cli, VerifyArgs};
+use crate::exit::{CliError, CliResult, ExitCode};
+use crate::progress::Reporter;
+use crate::{output, settings};
+
+pub fn run(cli: &Cli, args: &VerifyArgs) -> CliResult {
+    let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
+    let repo = super::repo::open(cli)?;
+    let against = if args.against || args.against_db.is_some() {
+        let pick = match &args.backup {
+            Some(text) => parse_pick(text)
+                .map_err(|e| CliError::new(ExitCode::Usage, anyhow::anyhow!("--backup: {e}")))?,
+            None => Pick::Latest,
+        };
+        let manifest =
+            pick_backup(&repo, config.database.name.as_deref(), &pick)?.ok_or_else(|| {
+                CliError::new(
+                    ExitCode::Repository,
+                    anyhow::anyhow!("there is no backup to compare in {}", repo.describe()),
+                )
+            })?;
+        Some(Against {
+            settings: ConnectionSettings::from_config(&config.database),
+            backup: manifest.id,
+            database: args.against_db.clone(),
+            jobs: args.jobs,
+        })
+    } else {
+        None
+    };
+    let options = VerifyOptions {
+        read_data: args.read_data,
+        against,
+    };
+    let reporter = Reporter::new(cli.quiet, cli.json);
+    let report = super::runtime()?.block_on(run_verify(&repo, &options, &reporter))?;
+    if let Some(path) = &args.report {
+        let bytes =
+            serde_json::to_vec_pretty(&report).map_err(|e| CliError::new(ExitCode::Failure, e))?;
+        tdibt_core::durable::write_atomic(path, &bytes).map_err(|e| {
+            CliError::new(
+                ExitCode::Failure,
+                anyhow::anyhow!("cannot write the report {}: {e}", path.display()),
+            )
+        })?;
+    }
+    if cli.json {
+        output::print_json(&report)?;
+    } else {
+        let r = &report.repository;
+        println!(
+            "repository: {} backup(s), {} block(s) listed, {} read back and re-hashed, {} problem(s)",
+            r.backups,
+            r.blocks_listed,
+            r.blocks_read,
+            r.problems.len()
+        );
+        for p in &r.problems {
+            println!(
+                "PROBLEM backup {} block {}: {}",
+                p.backup
+                    .as_ref()
+                    .map(|b| b.to_string())
+                    .unwrap_or("-".into()),
+                p.block.as_deref().unwrap_or("-"),
+                p.what
+            );
+        }
+        if let Some(a) = &report.against {
+            println!(
+                "against {}: backup {}, {} table(s), {} window(s), {} row(s) compared, {} difference(s)",
+                a.database,
+                a.backup,
+                a.tables,
+                a.windows_compared,
+                a.rows_compared,
+                a.differences.len()
+            );
+            for d in &a.differences {
+                println!(
+                    "DIFFERENCE {}{} (backup {}): {}",
+                    d.table,
+                    d.window.map(|w| format!("@{w}")).unwrap_or_default(),
+                    d.backup
+                        .as_ref()
+                        .map(|b| b.to_string())
+                        .unwrap_or("-".into()),
+                    d.what
+                );
+            }
+        }
+    }
+    if !report.ok {
+        return Err(CliError::new(
+            ExitCode::Verification,
+            anyhow::anyhow!("verification found problems"),
+        ));
+    }
+    Ok(())
+}
