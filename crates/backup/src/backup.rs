@@ -31,7 +31,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::error::{BackupError, BackupResult};
-use crate::plan::{self, Plan, Read};
+use crate::plan::{self, Read};
 use crate::pool::{ConnectionTask, Pool};
 use crate::progress::{Progress, ProgressSink};
 use crate::select::{pick_backup, Pick};
@@ -213,7 +213,16 @@ pub async fn run_backup(
     let settings = ConnectionSettings::from_config(&config.database);
     let conn = Connection::open(&settings).await?;
     let server_version = conn.server_version().await?;
-    let ddl = gather_ddl(&conn, &cp.catalog, &db, &plan, &parent_chain, full).await?;
+    drop(conn);
+    let ddl = gather_ddl(
+        &settings,
+        &cp.catalog,
+        &db,
+        &parent_chain,
+        full,
+        options.jobs,
+    )
+    .await?;
 
     info!(
         "backup {id}: {} DDL statement(s) recorded ({:.2} s in)",
@@ -351,7 +360,7 @@ pub async fn run_backup(
     stats.rows = blocks.iter().map(|b| b.rows).sum();
     stats.stored_bytes = writer.stored_bytes();
     let parent_manifest_blake3 = match &parent {
-        Some(p) => Some(repo.load_manifest(p)?.1),
+        Some(p) => Some(repo.manifest(p)?.1),
         None => None,
     };
     let tombstones = if full {
@@ -459,7 +468,7 @@ fn choose_parent(
         info!("no backup of {db} in the repository yet: taking a full backup");
         return Ok(None);
     };
-    let parent = parent.id;
+    let parent = parent.id.clone();
     let linked = cp.backups.repository.as_deref() == Some(repo.config().id.as_str());
     let Some(last) = cp.backups.last.as_deref().filter(|_| linked) else {
         return Err(BackupError::Refused(format!(
@@ -478,7 +487,7 @@ fn choose_parent(
 
 /// Whether `ancestor` is `last`, an ancestor of it, or a synthetic full merged from it.
 fn on_chain_of(repo: &Repository, last: &BackupId, ancestor: &BackupId) -> BackupResult<bool> {
-    let (m, _) = repo.load_manifest(ancestor)?;
+    let (m, _) = repo.manifest(ancestor)?;
     if m.merged_from.as_ref() == Some(last) {
         return Ok(true);
     }
@@ -531,51 +540,76 @@ fn windows_after(
 }
 
 /// The statements that recreate what the backup covers: the database, its live super
-/// tables, and the tables read, new to the chain, or altered.
+/// tables, and the tables a restore of this backup needs a statement for that its chain
+/// does not have: every table for a full; for an incremental the tables new to the chain
+/// or altered (which includes created again after a drop: see the catalog). Run on
+/// `jobs` connections: a full backup of many tables asks for many statements.
 async fn gather_ddl(
-    conn: &Connection,
+    settings: &ConnectionSettings,
     catalog: &Catalog,
     db: &str,
-    plan: &Plan,
-    parent_chain: &[Manifest],
+    parent_chain: &[Arc<Manifest>],
     full: bool,
+    jobs: usize,
 ) -> BackupResult<Vec<DdlEntry>> {
-    let mut out = vec![DdlEntry {
-        kind: DdlKind::Database,
-        name: db.to_string(),
-        sql: export::show_create(conn, export::DdlKind::Database, db, db).await?,
-    }];
+    let mut wanted = vec![(DdlKind::Database, db.to_string())];
     if let Some(entry) = catalog.database(db) {
-        for (name, st) in &entry.super_tables {
-            if st.dropped {
-                continue;
-            }
-            out.push(DdlEntry {
-                kind: DdlKind::SuperTable,
-                name: name.clone(),
-                sql: export::show_create(conn, export::DdlKind::SuperTable, db, name).await?,
-            });
-        }
+        wanted.extend(
+            entry
+                .super_tables
+                .iter()
+                .filter(|(_, st)| !st.dropped)
+                .map(|(name, _)| (DdlKind::SuperTable, name.clone())),
+        );
     }
     let known: BTreeSet<String> = crate::ddl::merge_ddl(parent_chain)
         .into_iter()
         .filter(|d| d.kind == DdlKind::Table)
         .map(|d| d.name)
         .collect();
-    let mut tables = plan.tables.clone();
     for t in catalog.tables().filter(|t| t.database == db && !t.dropped) {
         if full || !known.contains(&t.name) || t.last_alter.is_some() {
-            tables.insert(t.name.clone());
+            wanted.push((DdlKind::Table, t.name.clone()));
         }
     }
-    for name in tables {
-        out.push(DdlEntry {
-            kind: DdlKind::Table,
-            sql: export::show_create(conn, export::DdlKind::Table, db, &name).await?,
-            name,
-        });
+    let task = Arc::new(ShowCreate { db: db.to_string() });
+    let mut pool = Pool::start(task, settings, wanted, jobs);
+    let mut out = Vec::new();
+    while let Some(result) = pool.next().await {
+        match result {
+            Ok(entry) => out.push(entry),
+            Err(e) => {
+                pool.stop().await;
+                return Err(e);
+            }
+        }
     }
+    out.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     Ok(out)
+}
+
+/// `SHOW CREATE ...` of one database, super table or table.
+struct ShowCreate {
+    db: String,
+}
+
+impl ConnectionTask for ShowCreate {
+    type Job = (DdlKind, String);
+    type Out = DdlEntry;
+
+    async fn run(
+        &self,
+        conn: &Connection,
+        (kind, name): (DdlKind, String),
+    ) -> BackupResult<DdlEntry> {
+        let what = match kind {
+            DdlKind::Database => export::DdlKind::Database,
+            DdlKind::SuperTable => export::DdlKind::SuperTable,
+            DdlKind::Table => export::DdlKind::Table,
+        };
+        let sql = export::show_create(conn, what, &self.db, &name).await?;
+        Ok(DdlEntry { kind, name, sql })
+    }
 }
 
 /// The backup is in the repository: the engine's frozen changes are now the chain's.
@@ -587,7 +621,7 @@ fn fold(
     full: bool,
 ) -> BackupResult<()> {
     let result = if full {
-        let (m, _) = repo.load_manifest(id)?;
+        let (m, _) = repo.manifest(id)?;
         let mut stored = BlockSet::new();
         for b in &m.blocks {
             if let Some(t) = cp.catalog.id_of(db, &b.table) {

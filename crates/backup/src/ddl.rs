@@ -9,9 +9,10 @@ use tdibt_repository::{DdlEntry, DdlKind, Manifest};
 /// them (every backup records all live ones, so a super table dropped since is gone), and
 /// per table the newest statement, without tables dropped since; database first, then
 /// super tables, then tables.
-pub fn merge_ddl(chain: &[Manifest]) -> Vec<DdlEntry> {
+pub fn merge_ddl<M: std::borrow::Borrow<Manifest>>(chain: &[M]) -> Vec<DdlEntry> {
     let mut merged: BTreeMap<(DdlKind, String), DdlEntry> = BTreeMap::new();
     for m in chain {
+        let m: &Manifest = m.borrow();
         for t in m.tombstones.iter().filter(|t| t.windows.is_none()) {
             merged.remove(&(DdlKind::Table, t.table.clone()));
         }

@@ -108,27 +108,28 @@ pub fn prune(repo: &Repository, keep_last: usize, dry_run: bool) -> BackupResult
         ));
     }
     let _lock = repo.lock("prune")?;
-    let mut by_db: std::collections::BTreeMap<String, Vec<Manifest>> = Default::default();
+    let mut by_db: std::collections::BTreeMap<String, Vec<std::sync::Arc<Manifest>>> =
+        Default::default();
     for id in repo.list_backups()? {
-        let (m, _) = repo.load_manifest(&id)?;
+        let (m, _) = repo.manifest(&id)?;
         by_db.entry(m.database.clone()).or_default().push(m);
     }
     for backups in by_db.values_mut() {
-        backups.sort_by_key(newness);
+        backups.sort_by_key(|m| newness(m));
     }
     let mut kept = BTreeSet::new();
     for ids in by_db.values() {
         for newest in ids.iter().rev().take(keep_last) {
             // A broken chain is refused here: pruning must not guess what a backup needs.
             for m in repo.chain(&newest.id)? {
-                kept.insert(m.id);
+                kept.insert(m.id.clone());
             }
         }
     }
     let deleted: Vec<BackupId> = by_db
         .into_values()
         .flatten()
-        .map(|m| m.id)
+        .map(|m| m.id.clone())
         .filter(|id| !kept.contains(id))
         .collect();
     let mut packs_deleted = 0;

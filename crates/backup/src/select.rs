@@ -1,6 +1,8 @@
 //! Naming a backup: the newest, a named one, or the newest finished at or before a time.
 //! Used for an incremental's parent (`--since`) and for what to restore (`--backup`, `--at`).
 
+use std::sync::Arc;
+
 use tdibt_repository::{BackupId, Manifest, Repository};
 
 use crate::error::{BackupError, BackupResult};
@@ -21,15 +23,15 @@ pub fn pick_backup(
     repo: &Repository,
     database: Option<&str>,
     pick: &Pick,
-) -> BackupResult<Option<Manifest>> {
+) -> BackupResult<Option<Arc<Manifest>>> {
     let mut ours = Vec::new();
     for id in repo.list_backups()? {
-        let (m, _) = repo.load_manifest(&id)?;
+        let (m, _) = repo.manifest(&id)?;
         if database.is_none_or(|db| m.database == db) {
             ours.push(m);
         }
     }
-    ours.sort_by_key(newness);
+    ours.sort_by_key(|m| newness(m));
     let of = database
         .map(|db| format!(" of database {db}"))
         .unwrap_or_default();

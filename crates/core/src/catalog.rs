@@ -66,7 +66,8 @@ pub struct TableEntry {
     pub vgroup_id: Option<i32>,
     #[serde(default)]
     pub dropped: bool,
-    /// The last schema change seen (TDengine's meta JSON), if any.
+    /// The last schema change seen (TDengine's meta JSON, or a note that the table was
+    /// created again after a drop), if any: backups record such a table's statement again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_alter: Option<String>,
 }
@@ -231,6 +232,10 @@ impl Catalog {
         }
         if let Some(id) = self.id_of(db, name) {
             let t = &mut self.tables[id.0 as usize];
+            if t.dropped {
+                // Its new statement (tags, schema) is not the one backups recorded.
+                t.last_alter = Some("created again after a drop".into());
+            }
             t.dropped = false;
             if super_table.is_some() {
                 t.super_table = super_table.map(str::to_string);

@@ -38,6 +38,7 @@ impl CheckReport {
 impl Repository {
     pub fn check(&self, read_data: bool) -> Result<CheckReport, RepoError> {
         let mut report = CheckReport::default();
+        self.forget_manifests();
         let ids = self.list_backups()?;
         report.backups = ids.len();
         let mut manifests = BTreeMap::new();

@@ -57,7 +57,8 @@ macro_rules! hash_id {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
+                // Borrowed when it can be: a manifest holds two hashes per block.
+                let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
                 s.parse().map_err(serde::de::Error::custom)
             }
         }

@@ -112,7 +112,8 @@ impl Manifest {
     /// The manifest file: JSON, then `blake3 <hex>` of the JSON on the last line.
     pub fn encode(&self) -> Vec<u8> {
         // Serialising plain data into a Vec cannot fail.
-        let mut out = serde_json::to_vec_pretty(self).unwrap_or_default();
+        // Compact: a full backup's manifest lists every block (`jq .` shows it readably).
+        let mut out = serde_json::to_vec(self).unwrap_or_default();
         out.push(b'\n');
         let sum = blake3::hash(&out).to_hex();
         out.extend_from_slice(format!("blake3 {sum}\n").as_bytes());
@@ -136,9 +137,16 @@ impl Manifest {
         if blake3::hash(&bytes[..body_end]).to_hex().as_str() != sum {
             return Err(bad("checksum mismatch"));
         }
-        let version: serde_json::Value =
-            serde_json::from_slice(&bytes[..body_end]).map_err(|e| bad(&e.to_string()))?;
-        let found = version["format_version"].as_u64().unwrap_or(0) as u32;
+        // The version first (a newer format may not parse as this one), without building
+        // the document: a full's manifest lists every block.
+        #[derive(Deserialize)]
+        struct Version {
+            #[serde(default)]
+            format_version: u32,
+        }
+        let found = serde_json::from_slice::<Version>(&bytes[..body_end])
+            .map_err(|e| bad(&e.to_string()))?
+            .format_version;
         if found > MANIFEST_VERSION {
             return Err(RepoError::FutureVersion {
                 path: name.to_string(),
@@ -147,7 +155,7 @@ impl Manifest {
             });
         }
         let manifest: Manifest =
-            serde_json::from_value(version).map_err(|e| bad(&e.to_string()))?;
+            serde_json::from_slice(&bytes[..body_end]).map_err(|e| bad(&e.to_string()))?;
         Ok((manifest, sum.to_string()))
     }
 }

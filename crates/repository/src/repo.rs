@@ -18,6 +18,8 @@ use crate::lock::{self, LockInfo, RepoLock};
 use crate::manifest::{BlockEntry, Manifest};
 use crate::pack::{self, BlockRef, Compression, PackBuilder};
 use crate::store::Store;
+use std::borrow::Borrow;
+use std::sync::Arc;
 
 /// The repository format this build writes and reads.
 pub const REPO_VERSION: u32 = 1;
@@ -47,11 +49,17 @@ pub struct Progress {
     pub finished_reads: Vec<String>,
 }
 
+type ManifestCache = HashMap<BackupId, (Arc<Manifest>, String)>;
+
 /// A handle on a repository; clones share the store (for parallel readers).
 #[derive(Clone)]
 pub struct Repository {
     store: std::sync::Arc<dyn Store>,
     config: RepoConfig,
+    /// Manifests read through this handle, by id: a manifest never changes once written,
+    /// and one backup run needs its chain's several times (a full's manifest can be
+    /// megabytes of JSON).
+    manifests: Arc<std::sync::Mutex<ManifestCache>>,
 }
 
 fn manifest_key(id: &BackupId) -> String {
@@ -99,6 +107,7 @@ impl Repository {
         Ok(Repository {
             store: store.into(),
             config,
+            manifests: Default::default(),
         })
     }
 
@@ -128,6 +137,7 @@ impl Repository {
         Ok(Repository {
             store: store.into(),
             config,
+            manifests: Default::default(),
         })
     }
 
@@ -173,6 +183,23 @@ impl Repository {
 
     /// A manifest and its checksum.
     pub fn load_manifest(&self, id: &BackupId) -> RepoResult<(Manifest, String)> {
+        let (m, sum) = self.manifest(id)?;
+        Ok(((*m).clone(), sum))
+    }
+
+    /// Forgets the manifests read so far: the next reads come from the store (a check must
+    /// see what is stored now).
+    pub(crate) fn forget_manifests(&self) {
+        if let Ok(mut cache) = self.manifests.lock() {
+            cache.clear();
+        }
+    }
+
+    /// A manifest and its checksum, shared: read once per handle, never copied.
+    pub fn manifest(&self, id: &BackupId) -> RepoResult<(Arc<Manifest>, String)> {
+        if let Some(hit) = self.manifests.lock().ok().and_then(|c| c.get(id).cloned()) {
+            return Ok(hit);
+        }
         let key = manifest_key(id);
         let bytes = match self.store.read(&key) {
             Ok(b) => b,
@@ -184,6 +211,10 @@ impl Repository {
         let (m, sum) = Manifest::decode(&bytes, &key)?;
         if &m.id != id {
             return Err(RepoError::corrupt(&key, format!("names backup {}", m.id)));
+        }
+        let m = Arc::new(m);
+        if let Ok(mut cache) = self.manifests.lock() {
+            cache.insert(id.clone(), (Arc::clone(&m), sum.clone()));
         }
         Ok((m, sum))
     }
@@ -203,15 +234,15 @@ impl Repository {
 
     /// The chain from its full backup to `id`, oldest first, every link checked: the parent
     /// exists and its manifest's checksum is the one the child recorded.
-    pub fn chain(&self, id: &BackupId) -> RepoResult<Vec<Manifest>> {
+    pub fn chain(&self, id: &BackupId) -> RepoResult<Vec<Arc<Manifest>>> {
         let mut chain = Vec::new();
-        let (mut m, _) = self.load_manifest(id)?;
+        let (mut m, _) = self.manifest(id)?;
         loop {
             let Some(parent) = m.parent.clone() else {
                 chain.push(m);
                 break;
             };
-            let (p, sum) = match self.load_manifest(&parent) {
+            let (p, sum) = match self.manifest(&parent) {
                 Ok(x) => x,
                 Err(RepoError::NoSuchBackup(_)) => {
                     return Err(RepoError::BrokenChain {
@@ -270,7 +301,7 @@ impl Repository {
     pub fn known_blocks(&self) -> RepoResult<HashMap<BlockHash, BlockRef>> {
         let mut known = HashMap::new();
         for id in self.list_backups()? {
-            for b in self.load_manifest(&id)?.0.blocks {
+            for b in &self.manifest(&id)?.0.blocks {
                 known.extend(b.parts.iter().map(|r| (r.hash, *r)));
             }
         }
@@ -362,15 +393,19 @@ impl Repository {
     }
 
     pub fn delete_manifest(&self, id: &BackupId) -> RepoResult<()> {
+        if let Ok(mut cache) = self.manifests.lock() {
+            cache.remove(id);
+        }
         let key = manifest_key(id);
         self.store.remove(&key).map_err(|e| RepoError::io(&key, e))
     }
 }
 
 /// Applies a chain (oldest first) into one view; see [`Repository::merged_view`].
-pub fn merge_chain(chain: &[Manifest]) -> BTreeMap<(String, i32), BlockEntry> {
+pub fn merge_chain<M: Borrow<Manifest>>(chain: &[M]) -> BTreeMap<(String, i32), BlockEntry> {
     let mut view: BTreeMap<(String, i32), BlockEntry> = BTreeMap::new();
     for m in chain {
+        let m: &Manifest = m.borrow();
         for t in &m.tombstones {
             let (first, last) = t.windows.unwrap_or((i32::MIN, i32::MAX));
             let gone: Vec<(String, i32)> = view

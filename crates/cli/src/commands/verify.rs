@@ -27,7 +27,7 @@ pub fn run(cli: &Cli, args: &VerifyArgs) -> CliResult {
             })?;
         Some(Against {
             settings: ConnectionSettings::from_config(&config.database),
-            backup: manifest.id,
+            backup: manifest.id.clone(),
             database: args.against_db.clone(),
             jobs: args.jobs,
         })
