@@ -101,6 +101,8 @@ pub async fn run_backup(
             MonitorOptions {
                 once: true,
                 reconnect_deadline: Some(Duration::from_secs(30)),
+                // The drain ends on an empty poll at the backlog's end: keep that wait short.
+                poll_timeout: Duration::from_millis(100),
                 ..MonitorOptions::default()
             },
             never,

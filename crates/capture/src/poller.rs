@@ -86,13 +86,17 @@ pub async fn run_poller(
         let mut events_since_cut = 0u64;
         let mut last_cut = Instant::now();
         let mut idle_polls = 0u32;
+        let mut first = true;
         loop {
             drain_commands(&feed, &mut commands, &mut last_commit, &mut report).await;
             let stopping = *shutdown.borrow();
+            // Checked before the first poll too: with nothing pending (a backup's drain
+            // right after a monitor stopped), `--once` ends without waiting out a poll.
             let reached_end = match &stop_at {
-                Some(ends) if idle_polls > 0 => at_end(&feed, ends).await.unwrap_or(false),
+                Some(ends) if idle_polls > 0 || first => at_end(&feed, ends).await.unwrap_or(false),
                 _ => false,
             };
+            first = false;
             let gave_up = stop_at.is_some() && idle_polls > MAX_IDLE_POLLS_ONCE;
             if gave_up && !reached_end {
                 warn!(

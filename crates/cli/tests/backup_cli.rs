@@ -197,10 +197,17 @@ async fn the_backup_commands_work_together() {
     ok(&run(&config, &["restore", "--target-db", "merged"]));
     assert_eq!(snapshot(&taos, "merged").await, after);
 
-    // A flipped byte in a pack: verify names the block, exit 7.
-    let pack = walk(&dir.path().join("repo").join("packs"))[0].clone();
+    // A flipped byte in a stored block: verify names the block, exit 7.
+    let left = ids(&config);
+    let shown = ok(&run(&config, &["show", &left[0], "--json"]));
+    let part = &shown["manifest"]["blocks"][0]["parts"][0];
+    let pack_hex = part["pack"].as_str().unwrap();
+    let pack = walk(&dir.path().join("repo").join("packs"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains(pack_hex))
+        .unwrap();
     let mut bytes = std::fs::read(&pack).unwrap();
-    bytes[20] ^= 1;
+    bytes[part["offset"].as_u64().unwrap() as usize + 1] ^= 1;
     std::fs::write(&pack, bytes).unwrap();
     let out = run(&config, &["verify", "--read-data"]);
     assert_eq!(out.status.code(), Some(7));
