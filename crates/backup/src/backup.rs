@@ -675,6 +675,18 @@ pub(crate) fn load_window(
     Ok(parts)
 }
 
+/// [`load_window`] off the async threads (it reads files and decompresses).
+pub(crate) async fn read_window(
+    repo: &Repository,
+    entry: &BlockEntry,
+) -> BackupResult<Vec<ExportedBlock>> {
+    let repo = repo.clone();
+    let entry = entry.clone();
+    tokio::task::spawn_blocking(move || load_window(&repo, &entry))
+        .await
+        .map_err(|e| BackupError::Pipeline(e.to_string()))?
+}
+
 /// Rows of a raw block, from its header (version u32, length u32, rows u32, ...).
 fn part_rows(bytes: &[u8]) -> Option<usize> {
     let b: [u8; 4] = bytes.get(8..12)?.try_into().ok()?;

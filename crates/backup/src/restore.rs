@@ -22,7 +22,7 @@ use tdibt_tdengine::discovery::{self, quote_ident};
 use tdibt_tdengine::{export, Connection, ConnectionSettings, TdError};
 use tracing::{info, warn};
 
-use crate::backup::{load_window, manifest_precision};
+use crate::backup::{manifest_precision, read_window};
 use crate::ddl::{for_target, merge_ddl};
 use crate::error::{BackupError, BackupResult};
 use crate::pool::{ConnectionTask, Pool};
@@ -291,11 +291,7 @@ impl ConnectionTask for Writer {
             found: 0,
         };
         for entry in &job.windows {
-            let repo = self.repo.clone();
-            let e = entry.clone();
-            let parts = tokio::task::spawn_blocking(move || load_window(&repo, &e))
-                .await
-                .map_err(|e| BackupError::Pipeline(e.to_string()))??;
+            let parts = read_window(&self.repo, entry).await?;
             for part in &parts {
                 export::write_block(conn, &job.name, part, self.precision).await?;
                 done.bytes += part.bytes.len() as u64;

@@ -14,7 +14,7 @@ use tdibt_repository::{BackupId, BlockEntry, DdlKind, Repository};
 use tdibt_tdengine::export::digest_rows;
 use tdibt_tdengine::{discovery, read_windows, Connection, ConnectionSettings, TdError};
 
-use crate::backup::{load_window, manifest_precision};
+use crate::backup::{manifest_precision, read_window};
 use crate::ddl::merge_ddl;
 use crate::error::{BackupError, BackupResult};
 use crate::pool::{ConnectionTask, Pool};
@@ -249,11 +249,7 @@ impl ConnectionTask for Comparer {
         let mut live: BTreeMap<i32, _> = live.into_iter().map(|w| (w.window.0, w)).collect();
         for (window, (entry, by)) in &job.windows {
             out.windows += 1;
-            let repo = self.repo.clone();
-            let e = entry.clone();
-            let stored = tokio::task::spawn_blocking(move || load_window(&repo, &e))
-                .await
-                .map_err(|e| BackupError::Pipeline(e.to_string()))??;
+            let stored = read_window(&self.repo, entry).await?;
             let (stored_rows, stored_digest) = digest_rows(&stored, self.precision)?;
             out.rows += stored_rows;
             let difference = match live.remove(window) {

@@ -56,6 +56,30 @@ pub(crate) fn range_condition(range: TsRange) -> String {
     }
 }
 
+/// `SELECT *` of `db.table` over an inclusive timestamp range.
+pub(crate) fn select_range(db: &str, table: &str, range: TsRange) -> String {
+    format!(
+        "SELECT * FROM {}.{}{}",
+        quote_ident(db),
+        quote_ident(table),
+        range_condition(range)
+    )
+}
+
+/// Runs a query; the result set and its column names.
+pub(crate) async fn query_with_columns(
+    conn: &Connection,
+    sql: &str,
+) -> TdResult<(taos::ResultSet, Vec<String>)> {
+    let rs = conn
+        .taos()
+        .query(sql)
+        .await
+        .map_err(|e| conn.classify(sql, e))?;
+    let columns = rs.fields().iter().map(|f| f.name().to_string()).collect();
+    Ok((rs, columns))
+}
+
 /// Every row of `db.table` in `range`, as the server's raw blocks.
 pub async fn read_range(
     conn: &Connection,
@@ -63,18 +87,8 @@ pub async fn read_range(
     table: &str,
     range: TsRange,
 ) -> TdResult<Vec<ExportedBlock>> {
-    let sql = format!(
-        "SELECT * FROM {}.{}{}",
-        quote_ident(db),
-        quote_ident(table),
-        range_condition(range)
-    );
-    let mut rs = conn
-        .taos()
-        .query(&sql)
-        .await
-        .map_err(|e| conn.classify(&sql, e))?;
-    let columns: Vec<String> = rs.fields().iter().map(|f| f.name().to_string()).collect();
+    let sql = select_range(db, table, range);
+    let (mut rs, columns) = query_with_columns(conn, &sql).await?;
     let mut out = Vec::new();
     let mut blocks = rs.blocks();
     while let Some(block) = blocks

@@ -4,15 +4,17 @@
 //! byte for byte.
 //!
 //! taos-query 0.12 cannot slice VARBINARY or GEOMETRY columns (its `slice` is a `todo!()`
-//! there), so a table with such a column is read one window per query instead.
+//! there), so a table with such a column whose server blocks span windows is read again one
+//! window per query, for the windows that have rows.
 
-use taos::{AsyncFetchable, AsyncQueryable, ColumnView, RawBlock, TryStreamExt};
+use std::collections::BTreeSet;
+
+use taos::{AsyncFetchable, ColumnView, RawBlock, TryStreamExt};
 use tdibt_core::{BlockSpan, TsRange, Window};
 
 use crate::connection::Connection;
-use crate::discovery::quote_ident;
 use crate::error::{TdError, TdResult};
-use crate::export::{range_condition, ExportedBlock};
+use crate::export::{query_with_columns, select_range, ExportedBlock};
 
 /// The rows of one window of a table, in the raw blocks they came in (time order).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,23 +40,16 @@ pub async fn read_windows(
     last: Window,
 ) -> TdResult<Vec<WindowRows>> {
     let range = TsRange::new(span.range_of(first).start, span.range_of(last).end);
-    let sql = format!(
-        "SELECT * FROM {}.{}{}",
-        quote_ident(db),
-        quote_ident(table),
-        range_condition(range)
-    );
-    let mut rs = conn
-        .taos()
-        .query(&sql)
-        .await
-        .map_err(|e| conn.classify(&sql, e))?;
-    let columns: Vec<String> = rs.fields().iter().map(|f| f.name().to_string()).collect();
+    let sql = select_range(db, table, range);
+    let (mut rs, columns) = query_with_columns(conn, &sql).await?;
     let unsliceable = rs
         .fields()
         .iter()
         .any(|f| matches!(f.ty(), taos::Ty::VarBinary | taos::Ty::Geometry));
     let mut splitter = Splitter::new(span, columns, sql.clone());
+    // Set once a block of an unsliceable table spans windows: from then on only the windows
+    // present are noted, and each is read again on its own.
+    let mut present: Option<BTreeSet<Window>> = None;
     let mut blocks = rs.blocks();
     while let Some(block) = blocks
         .try_next()
@@ -64,32 +59,37 @@ pub async fn read_windows(
         if block.nrows() == 0 {
             continue;
         }
-        if unsliceable && splitter.windows_of(&block)?.len() > 1 {
-            drop(rs);
-            return read_window_by_window(conn, db, table, span, first, last).await;
+        let windows = splitter.windows_of(&block)?;
+        if present.is_none() && unsliceable && windows.len() > 1 {
+            present = Some(splitter.out.iter().map(|w| w.window).collect());
         }
-        splitter.push(&block)?;
+        match &mut present {
+            Some(set) => set.extend(windows.into_iter().map(|(w, _)| w)),
+            None => splitter.push(&block)?,
+        }
     }
-    Ok(splitter.out)
+    drop(rs);
+    match present {
+        None => Ok(splitter.out),
+        Some(windows) => read_each_window(conn, db, table, span, windows).await,
+    }
 }
 
-/// The fallback for tables whose columns cannot be sliced: one query per window.
-async fn read_window_by_window(
+/// The fallback for tables whose columns cannot be sliced: one query per window that has
+/// rows.
+async fn read_each_window(
     conn: &Connection,
     db: &str,
     table: &str,
     span: BlockSpan,
-    first: Window,
-    last: Window,
+    windows: BTreeSet<Window>,
 ) -> TdResult<Vec<WindowRows>> {
     let mut out = Vec::new();
-    let mut w = Some(first);
-    while let Some(window) = w.filter(|w| *w <= last) {
+    for window in windows {
         let parts = crate::export::read_range(conn, db, table, span.range_of(window)).await?;
         if !parts.is_empty() {
             out.push(WindowRows { window, parts });
         }
-        w = window.next();
     }
     Ok(out)
 }

@@ -94,3 +94,65 @@ async fn a_range_goes_out_as_raw_blocks_and_back_in_unchanged() {
     assert!(err.to_string().contains("nope"), "{err}");
     standin.shutdown().await;
 }
+
+/// A range read split per window: one server block cut column by column at window
+/// boundaries (the windows hold exactly their rows, in order, the edge windows open-ended),
+/// and a VARBINARY table, which cannot be sliced, read again one window per query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn window_reads_hold_each_windows_rows() {
+    use tdibt_core::{BlockSpan, Window};
+    use tdibt_tdengine::read_windows;
+    let standin = StandinServer::builder().start().await.unwrap();
+    let conn = Connection::open(&support::settings(&standin))
+        .await
+        .unwrap();
+    let hour = 3_600_000i64;
+    for sql in [
+        "CREATE DATABASE w VGROUPS 1".to_string(),
+        "CREATE TABLE w.t (ts TIMESTAMP, v INT, s VARCHAR(8))".to_string(),
+        "CREATE TABLE w.vb (ts TIMESTAMP, b VARBINARY(8))".to_string(),
+        format!(
+            "INSERT INTO w.t VALUES (-1, -1, 'neg') (0, 0, 'a') (1, 1, NULL) ({hour}, 2, 'b') ({}, 3, 'c') ({}, 4, 'd')",
+            3 * hour + 5,
+            3 * hour + 6
+        ),
+        format!("INSERT INTO w.vb VALUES (0, '\\x01') ({hour}, '\\x02') ({}, '\\x03')", 2 * hour),
+    ] {
+        conn.exec(&sql).await.unwrap();
+    }
+    let span = BlockSpan::one_hour(Precision::Millis);
+    let all = read_windows(&conn, "w", "t", span, Window(i32::MIN), Window(i32::MAX))
+        .await
+        .unwrap();
+    let got: Vec<(i32, u64)> = all.iter().map(|w| (w.window.0, w.rows())).collect();
+    assert_eq!(got, [(-1, 1), (0, 2), (1, 1), (3, 2)]);
+    // A part's bytes are a raw block of just its rows: written back, they are those rows.
+    conn.exec("CREATE DATABASE w2 VGROUPS 1").await.unwrap();
+    conn.exec("CREATE TABLE w2.t (ts TIMESTAMP, v INT, s VARCHAR(8))")
+        .await
+        .unwrap();
+    conn.exec("USE w2").await.unwrap();
+    for w in &all {
+        for part in &w.parts {
+            write_block(&conn, "t", part, Precision::Millis)
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(
+        rows(&conn, "SELECT * FROM w2.t").await,
+        rows(&conn, "SELECT * FROM w.t").await
+    );
+    // Only some windows.
+    let some = read_windows(&conn, "w", "t", span, Window(0), Window(1))
+        .await
+        .unwrap();
+    assert_eq!(some.iter().map(|w| w.window.0).collect::<Vec<_>>(), [0, 1]);
+
+    let vb = read_windows(&conn, "w", "vb", span, Window(i32::MIN), Window(i32::MAX))
+        .await
+        .unwrap();
+    let got: Vec<(i32, u64)> = vb.iter().map(|w| (w.window.0, w.rows())).collect();
+    assert_eq!(got, [(0, 1), (1, 1), (2, 1)]);
+    standin.shutdown().await;
+}

@@ -1,24 +1,15 @@
 //! `tdibt merge` and `tdibt prune`.
 
 use tdibt_backup::maintain::{merge, prune};
-use tdibt_backup::{parse_pick, pick_backup};
 
 use crate::cli::{Cli, MergeArgs, PruneArgs};
-use crate::exit::{CliError, CliResult, ExitCode};
+use crate::exit::CliResult;
 use crate::{output, settings};
 
 pub fn run_merge(cli: &Cli, args: &MergeArgs) -> CliResult {
     let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
     let repo = super::repo::open(cli)?;
-    let pick = parse_pick(&args.backup)
-        .map_err(|e| CliError::new(ExitCode::Usage, anyhow::anyhow!("--backup: {e}")))?;
-    let manifest =
-        pick_backup(&repo, config.database.name.as_deref(), &pick)?.ok_or_else(|| {
-            CliError::new(
-                ExitCode::Repository,
-                anyhow::anyhow!("there is no backup to merge in {}", repo.describe()),
-            )
-        })?;
+    let manifest = super::repo::pick(&config, &repo, Some(&args.backup), "to merge")?;
     let report = merge(&repo, &manifest.id)?;
     if cli.json {
         return output::print_json(&report);

@@ -16,6 +16,38 @@ pub fn open(cli: &Cli) -> CliResult<Repository> {
     )))?)
 }
 
+/// The backup `--backup` (`latest` when absent) names, among the configured database's
+/// backups when one is configured, else among all; `for_what` goes into the error when the
+/// repository has none.
+pub fn pick(
+    config: &tdibt_core::config::Config,
+    repo: &Repository,
+    backup: Option<&str>,
+    for_what: &str,
+) -> CliResult<std::sync::Arc<tdibt_repository::Manifest>> {
+    let pick = match backup {
+        Some(text) => tdibt_backup::parse_pick(text)
+            .map_err(|e| CliError::new(ExitCode::Usage, anyhow::anyhow!("--backup: {e}")))?,
+        None => tdibt_backup::Pick::Latest,
+    };
+    pick_manifest(config, repo, &pick, for_what)
+}
+
+/// [`pick`] for an already parsed choice.
+pub fn pick_manifest(
+    config: &tdibt_core::config::Config,
+    repo: &Repository,
+    pick: &tdibt_backup::Pick,
+    for_what: &str,
+) -> CliResult<std::sync::Arc<tdibt_repository::Manifest>> {
+    tdibt_backup::pick_backup(repo, config.database.name.as_deref(), pick)?.ok_or_else(|| {
+        CliError::new(
+            ExitCode::Repository,
+            anyhow::anyhow!("there is no backup {for_what} in {}", repo.describe()),
+        )
+    })
+}
+
 pub fn run(cli: &Cli, command: &RepoCommand) -> CliResult {
     let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
     let store = Box::new(LocalStore::new(&config.backup.output_path));

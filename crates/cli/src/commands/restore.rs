@@ -1,6 +1,6 @@
 //! `tdibt restore`: a backup of the repository into a database.
 
-use tdibt_backup::{parse_pick, pick_backup, run_restore, Pick, RestoreOptions};
+use tdibt_backup::{run_restore, Pick, RestoreOptions};
 use tdibt_tdengine::ConnectionSettings;
 
 use crate::cli::{Cli, RestoreArgs};
@@ -10,34 +10,25 @@ use crate::{output, settings};
 
 pub fn run(cli: &Cli, args: &RestoreArgs) -> CliResult {
     let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
-    let pick = match (&args.backup, &args.at) {
+    let repo = super::repo::open(cli)?;
+    let manifest = match (&args.backup, &args.at) {
         (Some(_), Some(_)) => {
             return Err(CliError::new(
                 ExitCode::Usage,
                 anyhow::anyhow!("--backup and --at exclude each other"),
             ))
         }
-        (Some(text), None) => parse_pick(text)
-            .map_err(|e| CliError::new(ExitCode::Usage, anyhow::anyhow!("--backup: {e}")))?,
+        (backup, None) => super::repo::pick(&config, &repo, backup.as_deref(), "to restore")?,
         (None, Some(date)) => {
-            Pick::AtOrBefore(tdibt_backup::select::parse_date(date).ok_or_else(|| {
+            let at = tdibt_backup::select::parse_date(date).ok_or_else(|| {
                 CliError::new(
                     ExitCode::Usage,
                     anyhow::anyhow!("--at: {date:?} is not a date"),
                 )
-            })?)
+            })?;
+            super::repo::pick_manifest(&config, &repo, &Pick::AtOrBefore(at), "to restore")?
         }
-        (None, None) => Pick::Latest,
     };
-    let repo = super::repo::open(cli)?;
-    // Among the configured database's backups when one is configured, else among all.
-    let manifest =
-        pick_backup(&repo, config.database.name.as_deref(), &pick)?.ok_or_else(|| {
-            CliError::new(
-                ExitCode::Repository,
-                anyhow::anyhow!("there is no backup to restore in {}", repo.describe()),
-            )
-        })?;
     let options = RestoreOptions {
         backup: manifest.id.clone(),
         target_db: args.target_db.clone(),

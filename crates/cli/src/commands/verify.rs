@@ -1,7 +1,7 @@
 //! `tdibt verify`: the repository's integrity, and optionally a live database against a
 //! backup.
 
-use tdibt_backup::{parse_pick, pick_backup, run_verify, Against, Pick, VerifyOptions};
+use tdibt_backup::{run_verify, Against, VerifyOptions};
 use tdibt_tdengine::ConnectionSettings;
 
 use crate::cli::{Cli, VerifyArgs};
@@ -13,18 +13,7 @@ pub fn run(cli: &Cli, args: &VerifyArgs) -> CliResult {
     let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
     let repo = super::repo::open(cli)?;
     let against = if args.against || args.against_db.is_some() {
-        let pick = match &args.backup {
-            Some(text) => parse_pick(text)
-                .map_err(|e| CliError::new(ExitCode::Usage, anyhow::anyhow!("--backup: {e}")))?,
-            None => Pick::Latest,
-        };
-        let manifest =
-            pick_backup(&repo, config.database.name.as_deref(), &pick)?.ok_or_else(|| {
-                CliError::new(
-                    ExitCode::Repository,
-                    anyhow::anyhow!("there is no backup to compare in {}", repo.describe()),
-                )
-            })?;
+        let manifest = super::repo::pick(&config, &repo, args.backup.as_deref(), "to compare")?;
         Some(Against {
             settings: ConnectionSettings::from_config(&config.database),
             backup: manifest.id.clone(),
