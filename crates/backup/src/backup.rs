@@ -329,24 +329,18 @@ pub async fn run_backup(
         }
     }
     pool.stop().await;
-    if let Some(e) = failure {
-        // What was stored stays journaled: the next run goes on from there.
-        let _ = commit_pack(
-            repo,
-            &mut writer,
-            &mut pending,
-            &mut pending_reads,
-            &mut journal,
-        );
-        return Err(e);
-    }
-    commit_pack(
+    // Journaled even when a read failed: the next run goes on from what was stored.
+    let committed = commit_pack(
         repo,
         &mut writer,
         &mut pending,
         &mut pending_reads,
         &mut journal,
-    )?;
+    );
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    committed?;
     progress.finish("backup");
     info!(
         "backup {id}: reads done ({:.2} s in)",

@@ -74,8 +74,14 @@ pub struct Overrides {
     /// bitmap_engine.block_span (e.g. 1h, 30m, 1d)
     #[arg(long, global = true, env = "TDIBT_BLOCK_SPAN", value_name = "SPAN")]
     pub block_span: Option<String>,
-    /// backup.output_path
-    #[arg(long, global = true, env = "TDIBT_OUTPUT_PATH", value_name = "DIR")]
+    /// backup.output_path: the repository (`--output` is the same flag)
+    #[arg(
+        long,
+        visible_alias = "output",
+        global = true,
+        env = "TDIBT_OUTPUT_PATH",
+        value_name = "DIR"
+    )]
     pub output_path: Option<PathBuf>,
 }
 

@@ -2,18 +2,33 @@
 
 use serde::Serialize;
 use tdibt_backup::backup::now_ms;
-use tdibt_repository::{BackupId, LocalStore, Repository};
+use tdibt_repository::{BackupId, LocalStore, ObjectStoreStore, Repository, Store};
 
 use crate::cli::{Cli, RepoCommand};
 use crate::exit::{CliError, CliResult, ExitCode};
 use crate::{output, progress, settings};
 
+/// Where `backup.output_path` points: a local folder, or `s3://bucket/prefix` (S3 or a
+/// compatible service, configured by the `AWS_*` environment variables).
+fn store(config: &tdibt_core::config::Config) -> CliResult<Box<dyn Store>> {
+    let path = &config.backup.output_path;
+    match path.to_str() {
+        Some(url) if url.starts_with("s3://") => {
+            Ok(Box::new(ObjectStoreStore::s3(url).map_err(|e| {
+                CliError::new(
+                    ExitCode::Config,
+                    anyhow::anyhow!("backup.output_path {url}: {e}"),
+                )
+            })?))
+        }
+        _ => Ok(Box::new(LocalStore::new(path))),
+    }
+}
+
 /// The repository at `backup.output_path`.
 pub fn open(cli: &Cli) -> CliResult<Repository> {
     let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
-    Ok(Repository::open(Box::new(LocalStore::new(
-        &config.backup.output_path,
-    )))?)
+    Ok(Repository::open(store(&config)?)?)
 }
 
 /// The backup `--backup` (`latest` when absent) names, among the configured database's
@@ -50,7 +65,7 @@ pub fn pick_manifest(
 
 pub fn run(cli: &Cli, command: &RepoCommand) -> CliResult {
     let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
-    let store = Box::new(LocalStore::new(&config.backup.output_path));
+    let store = store(&config)?;
     match command {
         RepoCommand::Init => {
             let repo = Repository::init(store, now_ms())?;
