@@ -137,25 +137,32 @@ impl Manifest {
         if blake3::hash(&bytes[..body_end]).to_hex().as_str() != sum {
             return Err(bad("checksum mismatch"));
         }
-        // The version first (a newer format may not parse as this one), without building
-        // the document: a full's manifest lists every block.
+        // The whole manifest in one pass; the version alone only when that fails, to tell a
+        // newer format (which may not parse as this one) from damage.
         #[derive(Deserialize)]
         struct Version {
             #[serde(default)]
             format_version: u32,
         }
-        let found = serde_json::from_slice::<Version>(&bytes[..body_end])
-            .map_err(|e| bad(&e.to_string()))?
-            .format_version;
-        if found > MANIFEST_VERSION {
-            return Err(RepoError::FutureVersion {
-                path: name.to_string(),
-                found,
-                supported: MANIFEST_VERSION,
-            });
+        let future = |found: u32| RepoError::FutureVersion {
+            path: name.to_string(),
+            found,
+            supported: MANIFEST_VERSION,
+        };
+        let manifest: Manifest = match serde_json::from_slice(&bytes[..body_end]) {
+            Ok(m) => m,
+            Err(e) => {
+                return Err(
+                    match serde_json::from_slice::<Version>(&bytes[..body_end]) {
+                        Ok(v) if v.format_version > MANIFEST_VERSION => future(v.format_version),
+                        _ => bad(&e.to_string()),
+                    },
+                )
+            }
+        };
+        if manifest.format_version > MANIFEST_VERSION {
+            return Err(future(manifest.format_version));
         }
-        let manifest: Manifest =
-            serde_json::from_slice(&bytes[..body_end]).map_err(|e| bad(&e.to_string()))?;
         Ok((manifest, sum.to_string()))
     }
 }
