@@ -14,11 +14,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tdibt_capture::{run_monitor, MonitorOptions};
 use tdibt_core::checkpoint::checkpoint_path;
+use tdibt_core::clock::now_unix_ms;
 use tdibt_core::config::Config;
 use tdibt_core::{BlockId, BlockSet, BlockSpan, Catalog, Checkpoint, Precision, Window};
 use tdibt_repository::{
@@ -76,13 +77,6 @@ pub struct BackupReport {
     pub seconds: f64,
 }
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// Takes a backup of the configured database into `repo`. The caller owns the persistence
 /// folder ([`tdibt_core::OwnerLock`]).
 pub async fn run_backup(
@@ -130,13 +124,13 @@ pub async fn run_backup(
             info!("backup {prev_id} had been written before an interruption; recording it");
             let full = cp.backups.in_progress_full;
             fold(&mut cp, repo, &db, &prev_id, full)?;
-            cp.save(&path, now_ms())?;
+            cp.save(&path, now_unix_ms())?;
         } else if same_repo && cp.engine.is_frozen() {
             resume = Some((prev_id, cp.backups.in_progress_full));
         } else {
             warn!("an unfinished backup {prev_id} belongs to another repository; its changes go back to the engine");
             abandon(&mut cp);
-            cp.save(&path, now_ms())?;
+            cp.save(&path, now_unix_ms())?;
         }
     } else if cp.engine.is_frozen() {
         abandon(&mut cp);
@@ -162,14 +156,14 @@ pub async fn run_backup(
             } else {
                 choose_parent(repo, &cp, &db, options)?
             };
-            let id = BackupId::new(now_ms(), format!("{}", std::process::id()).as_bytes());
+            let id = BackupId::new(now_unix_ms(), format!("{}", std::process::id()).as_bytes());
             cp.engine
                 .freeze()
                 .map_err(|e| BackupError::Pipeline(e.to_string()))?;
             cp.backups.repository = Some(repo_id.clone());
             cp.backups.in_progress = Some(id.to_string());
             cp.backups.in_progress_full = parent.is_none();
-            cp.save(&path, now_ms())?;
+            cp.save(&path, now_unix_ms())?;
             (id, parent.is_none(), parent, None)
         }
     };
@@ -234,7 +228,7 @@ pub async fn run_backup(
     let mut journal = journal.unwrap_or(Journal {
         backup_id: id.clone(),
         parent: parent.clone(),
-        started_at_unix_ms: now_ms(),
+        started_at_unix_ms: now_unix_ms(),
         stored: Vec::new(),
         finished_reads: Vec::new(),
     });
@@ -380,7 +374,7 @@ pub async fn run_backup(
         server_version,
         cut: cp.cut.vgroups.clone(),
         started_at_unix_ms: journal.started_at_unix_ms,
-        finished_at_unix_ms: now_ms(),
+        finished_at_unix_ms: now_unix_ms(),
         ddl,
         blocks,
         tombstones,
@@ -390,7 +384,7 @@ pub async fn run_backup(
     let tombstone_count = manifest.tombstones.len() as u64;
     repo.write_manifest(&manifest)?;
     fold(&mut cp, repo, &db, &id, full)?;
-    cp.save(&path, now_ms())?;
+    cp.save(&path, now_unix_ms())?;
     drop(lock);
     Ok(BackupReport {
         backup: id,

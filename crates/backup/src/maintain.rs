@@ -13,10 +13,10 @@ use serde::Serialize;
 use tdibt_repository::{BackupId, BackupKind, BackupStats, Manifest, Repository};
 use tracing::info;
 
-use crate::backup::now_ms;
 use crate::ddl::merge_ddl;
 use crate::error::{BackupError, BackupResult};
 use crate::select::newness;
+use tdibt_core::clock::now_unix_ms;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct MergeReport {
@@ -56,7 +56,7 @@ pub fn merge(repo: &Repository, id: &BackupId) -> BackupResult<MergeReport> {
         stored_bytes: 0,
         reused_blocks: blocks.iter().map(|b| b.parts.len() as u64).sum(),
     };
-    let now = now_ms();
+    let now = now_unix_ms();
     let merged = Manifest {
         format_version: tdibt_repository::manifest::MANIFEST_VERSION,
         id: BackupId::new(now, id.as_str().as_bytes()),

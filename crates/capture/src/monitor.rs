@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use tdibt_core::clock::now_unix_ms;
 
 use tdibt_core::checkpoint::{checkpoint_path, Checkpoint, CheckpointError};
 use tdibt_core::config::Config;
@@ -56,13 +58,6 @@ impl Default for MonitorOptions {
 pub struct MonitorReport {
     pub stats: CaptureStats,
     pub checkpoint: PathBuf,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Runs capture until `shutdown` turns true, or (with `once`) until the backlog is drained.
@@ -340,7 +335,7 @@ impl Applier {
     /// meanwhile instead of queueing behind them. The stats file goes with it.
     fn start_checkpoint(&mut self, cut: BTreeMap<i32, i64>) {
         self.checkpoint.cut.vgroups = cut.clone();
-        let written_at = now_ms();
+        let written_at = now_unix_ms();
         let bytes = self.checkpoint.encode(written_at);
         self.events_since_checkpoint = 0;
         self.refresh_stats();
@@ -392,7 +387,7 @@ impl Applier {
     fn refresh_stats(&mut self) {
         let elapsed = self.started.elapsed().as_secs_f64().max(1e-9);
         let s = &mut self.stats;
-        s.taken_at_unix_ms = now_ms();
+        s.taken_at_unix_ms = now_unix_ms();
         s.uptime_seconds = elapsed;
         s.events_per_second = s.events as f64 / elapsed;
         s.blocks_marked_per_second = s.blocks_marked as f64 / elapsed;

@@ -13,7 +13,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use tdibt_core::clock::now_unix_ms;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::task::JoinHandle;
@@ -62,7 +64,7 @@ impl WalWatcher {
             if event.kind.is_access() {
                 return;
             }
-            let now = now_ms();
+            let now = now_unix_ms();
             let mut s = lock(&events);
             for vg in event.paths.iter().filter_map(|p| vgroup_of_wal_file(p)) {
                 let a = s.activity.entry(vg).or_default();
@@ -161,7 +163,7 @@ fn vgroup_of_wal_file(file: &Path) -> Option<i32> {
 /// Measures segment growth and reads `lastVer` in every WAL folder; adds watches for WAL
 /// folders not watched yet (vnodes created after the start).
 fn scan(root: &WalRoot, shared: &Mutex<Shared>, baseline: bool) {
-    let now = now_ms();
+    let now = now_unix_ms();
     for (vg, dir) in root.wal_dirs() {
         let mut grown = 0u64;
         let mut seen = Vec::new();
@@ -224,13 +226,6 @@ fn read_last_version(dir: &Path) -> Option<i64> {
         serde_json::Value::String(s) => s.parse().ok(),
         v => v.as_i64(),
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod block;
 pub mod blockset;
 pub mod catalog;
 pub mod checkpoint;
+pub mod clock;
 pub mod config;
 pub mod cut;
 pub mod durable;

@@ -3,7 +3,7 @@
 //! provably gone (same host, no such process) is reported as stale, and still only broken
 //! on request: restic's users show what silently broken locks cost.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use tdibt_core::clock::now_unix_ms;
 
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +41,7 @@ impl RepoLock<'_> {
 
     /// Refreshes the heartbeat (long operations call this now and then).
     pub fn heartbeat(&mut self) -> RepoResult<()> {
-        self.info.heartbeat_at_unix_ms = now_ms();
+        self.info.heartbeat_at_unix_ms = now_unix_ms();
         let bytes = serde_json::to_vec_pretty(&self.info).unwrap_or_default();
         self.store
             .write_atomic(LOCK_KEY, &bytes)
@@ -56,7 +56,7 @@ impl Drop for RepoLock<'_> {
 }
 
 pub(crate) fn acquire<'a>(store: &'a dyn Store, operation: &str) -> RepoResult<RepoLock<'a>> {
-    let now = now_ms();
+    let now = now_unix_ms();
     let info = LockInfo {
         operation: operation.to_string(),
         host: host_name(),
@@ -97,13 +97,6 @@ pub(crate) fn read(store: &dyn Store) -> RepoResult<Option<LockInfo>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(RepoError::io(LOCK_KEY, e)),
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// This machine's name (Linux: the kernel's; elsewhere `HOSTNAME` or "localhost").

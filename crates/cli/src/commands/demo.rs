@@ -193,7 +193,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> CliResult {
 
         // Backups: full, a day's worth of typical changes, incremental.
         config.backup.output_path = dir.join("repository");
-        let repo = Repository::init(Box::new(LocalStore::new(&config.backup.output_path)), tdibt_backup::backup::now_ms())?;
+        let repo = Repository::init(Box::new(LocalStore::new(&config.backup.output_path)), tdibt_core::clock::now_unix_ms())?;
         let options = BackupOptions::default();
         let full = run_backup(&config, &repo, &BackupOptions { full: true, ..options.clone() }, &NoProgress).await?;
         steps.push(Step { step: "tdibt backup --full", seconds: full.seconds, detail: format!("{} blocks, {} rows, {} stored", full.stats.blocks, full.stats.rows, bytes(full.stats.stored_bytes)) });

@@ -1,7 +1,7 @@
 //! `tdibt repo init|unlock`, `tdibt list`, `tdibt show`: the repository itself.
 
 use serde::Serialize;
-use tdibt_backup::backup::now_ms;
+use tdibt_core::clock::now_unix_ms;
 use tdibt_repository::{BackupId, LocalStore, ObjectStoreStore, Repository, Store};
 
 use crate::cli::{Cli, RepoCommand};
@@ -68,7 +68,7 @@ pub fn run(cli: &Cli, command: &RepoCommand) -> CliResult {
     let store = store(&config)?;
     match command {
         RepoCommand::Init => {
-            let repo = Repository::init(store, now_ms())?;
+            let repo = Repository::init(store, now_unix_ms())?;
             if cli.json {
                 return output::print_json(repo.config());
             }

@@ -1,8 +1,6 @@
 //! `tdibt stats`: the engine's state from the checkpoint in the persistence folder, and
 //! capture's figures when a monitor has written them.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde::Serialize;
 use tdibt_core::checkpoint::{checkpoint_path, Checkpoint};
 use tdibt_core::engine::EngineCounters;
@@ -37,10 +35,7 @@ pub fn run(cli: &Cli) -> CliResult {
     let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
     let path = checkpoint_path(&config.bitmap_engine.persistence_path);
     let checkpoint = Checkpoint::load(&path).map_err(|e| CliError::new(ExitCode::Checkpoint, e))?;
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now_ms = tdibt_core::clock::now_unix_ms();
     let engine = &checkpoint.engine;
     let stats = Stats {
         checkpoint: path.display().to_string(),
