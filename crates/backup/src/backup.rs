@@ -122,8 +122,7 @@ pub async fn run_backup(
         let same_repo = cp.backups.repository.as_deref() == Some(repo_id.as_str());
         if same_repo && repo.list_backups()?.contains(&prev_id) {
             info!("backup {prev_id} had been written before an interruption; recording it");
-            let full = cp.backups.in_progress_full;
-            fold(&mut cp, repo, &db, &prev_id, full)?;
+            fold(&mut cp, &repo.manifest(&prev_id)?.0)?;
             cp.save(&path, now_unix_ms())?;
         } else if same_repo && cp.engine.is_frozen() {
             resume = Some((prev_id, cp.backups.in_progress_full));
@@ -173,14 +172,11 @@ pub async fn run_backup(
         Some(p) => repo.chain(p)?,
         None => Vec::new(),
     };
+    // The tables the parent's chain has statements for (none for a full).
+    let chain_tables = crate::ddl::chain_tables(&parent_chain);
     let plan = if full {
         plan::full(&cp.catalog, &db)
     } else {
-        let chain_tables: BTreeSet<String> = crate::ddl::merge_ddl(&parent_chain)
-            .into_iter()
-            .filter(|d| d.kind == DdlKind::Table)
-            .map(|d| d.name)
-            .collect();
         let extra = windows_after(repo, &cp, &db, parent.as_ref())?;
         let frozen = cp
             .engine
@@ -214,7 +210,7 @@ pub async fn run_backup(
         &settings,
         &cp.catalog,
         &db,
-        &parent_chain,
+        &chain_tables,
         full,
         options.jobs,
     )
@@ -383,7 +379,7 @@ pub async fn run_backup(
     };
     let tombstone_count = manifest.tombstones.len() as u64;
     repo.write_manifest(&manifest)?;
-    fold(&mut cp, repo, &db, &id, full)?;
+    fold(&mut cp, &manifest)?;
     cp.save(&path, now_unix_ms())?;
     drop(lock);
     Ok(BackupReport {
@@ -538,7 +534,7 @@ async fn gather_ddl(
     settings: &ConnectionSettings,
     catalog: &Catalog,
     db: &str,
-    parent_chain: &[Arc<Manifest>],
+    chain_tables: &BTreeSet<String>,
     full: bool,
     jobs: usize,
 ) -> BackupResult<Vec<DdlEntry>> {
@@ -552,13 +548,8 @@ async fn gather_ddl(
                 .map(|(name, _)| (DdlKind::SuperTable, name.clone())),
         );
     }
-    let known: BTreeSet<String> = crate::ddl::merge_ddl(parent_chain)
-        .into_iter()
-        .filter(|d| d.kind == DdlKind::Table)
-        .map(|d| d.name)
-        .collect();
     for t in catalog.tables().filter(|t| t.database == db && !t.dropped) {
-        if full || !known.contains(&t.name) || t.last_alter.is_some() {
+        if full || !chain_tables.contains(&t.name) || t.last_alter.is_some() {
             wanted.push((DdlKind::Table, t.name.clone()));
         }
     }
@@ -602,28 +593,22 @@ impl ConnectionTask for ShowCreate {
     }
 }
 
-/// The backup is in the repository: the engine's frozen changes are now the chain's.
-fn fold(
-    cp: &mut Checkpoint,
-    repo: &Repository,
-    db: &str,
-    id: &BackupId,
-    full: bool,
-) -> BackupResult<()> {
-    let result = if full {
-        let (m, _) = repo.manifest(id)?;
-        let mut stored = BlockSet::new();
-        for b in &m.blocks {
-            if let Some(t) = cp.catalog.id_of(db, &b.table) {
-                stored.insert(BlockId::new(t, Window(b.window)));
+/// Backup `m` is in the repository: the engine's frozen changes are now the chain's.
+fn fold(cp: &mut Checkpoint, m: &Manifest) -> BackupResult<()> {
+    let result = match m.kind {
+        BackupKind::Full => {
+            let mut stored = BlockSet::new();
+            for b in &m.blocks {
+                if let Some(t) = cp.catalog.id_of(&m.database, &b.table) {
+                    stored.insert(BlockId::new(t, Window(b.window)));
+                }
             }
+            cp.engine.fold_frozen_as_full(stored)
         }
-        cp.engine.fold_frozen_as_full(stored)
-    } else {
-        cp.engine.fold_frozen()
+        BackupKind::Incremental => cp.engine.fold_frozen(),
     };
     result.map_err(|e| BackupError::Pipeline(e.to_string()))?;
-    cp.backups.last = Some(id.to_string());
+    cp.backups.last = Some(m.id.to_string());
     cp.backups.in_progress = None;
     cp.backups.in_progress_full = false;
     Ok(())
@@ -683,13 +668,7 @@ fn part_rows(bytes: &[u8]) -> Option<usize> {
 
 /// The database's precision, as recorded in a manifest.
 pub(crate) fn manifest_precision(m: &Manifest) -> BackupResult<Precision> {
-    match m.precision.as_str() {
-        "ms" => Ok(Precision::Millis),
-        "us" => Ok(Precision::Micros),
-        "ns" => Ok(Precision::Nanos),
-        other => Err(BackupError::Refused(format!(
-            "backup {} records an unknown precision {other:?}",
-            m.id
-        ))),
-    }
+    m.precision
+        .parse()
+        .map_err(|e| BackupError::Refused(format!("backup {}: {e}", m.id)))
 }

@@ -1,7 +1,7 @@
 //! The statements that recreate a backup's database, super tables and tables: gathered from
 //! `SHOW CREATE ...` at backup time, merged along a chain, rewritten for the restore target.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tdibt_repository::{DdlEntry, DdlKind, Manifest};
 
@@ -22,6 +22,15 @@ pub fn merge_ddl<M: std::borrow::Borrow<Manifest>>(chain: &[M]) -> Vec<DdlEntry>
         }
     }
     merged.into_values().collect()
+}
+
+/// The tables a chain has statements for (dropped ones excluded).
+pub fn chain_tables<M: std::borrow::Borrow<Manifest>>(chain: &[M]) -> BTreeSet<String> {
+    merge_ddl(chain)
+        .into_iter()
+        .filter(|d| d.kind == DdlKind::Table)
+        .map(|d| d.name)
+        .collect()
 }
 
 /// `CREATE DATABASE|STABLE|TABLE name ...` made idempotent (`IF NOT EXISTS`), and for the

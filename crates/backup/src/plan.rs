@@ -49,8 +49,6 @@ pub struct Plan {
     pub reads: Vec<Read>,
     /// Tombstones besides the reads' own.
     pub tombstones: Vec<Tombstone>,
-    /// Live tables the backup covers (their DDL is recorded).
-    pub tables: BTreeSet<String>,
 }
 
 impl Plan {
@@ -64,15 +62,14 @@ impl Plan {
 
 /// A full backup: every live table of `db`, whole.
 pub fn full(catalog: &Catalog, db: &str) -> Plan {
-    let tables: BTreeSet<String> = catalog
+    let tables: BTreeSet<&str> = catalog
         .tables()
         .filter(|t| t.database == db && !t.dropped)
-        .map(|t| t.name.clone())
+        .map(|t| t.name.as_str())
         .collect();
     Plan {
-        reads: tables.iter().map(|t| Read::whole(t)).collect(),
+        reads: tables.into_iter().map(Read::whole).collect(),
         tombstones: Vec::new(),
-        tables,
     }
 }
 
@@ -106,7 +103,6 @@ pub fn incremental(
         if t.database != db || t.dropped {
             continue;
         }
-        plan.tables.insert(t.name.clone());
         let mut first = i64::from(run.first.0);
         let last = i64::from(run.last.0);
         while first <= last {
@@ -220,10 +216,8 @@ mod tests {
             ]
         );
         assert_eq!(plan.all_tombstones().len(), 7);
-        assert_eq!(
-            plan.tables,
-            BTreeSet::from(["a".to_string(), "b".to_string()])
-        );
+        let read_tables: BTreeSet<&str> = plan.reads.iter().map(|r| r.table.as_str()).collect();
+        assert_eq!(read_tables, BTreeSet::from(["a", "b"]));
     }
 
     #[test]

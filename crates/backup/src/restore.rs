@@ -148,7 +148,7 @@ pub async fn run_restore(
 
     let total_blocks: u64 = tables.values().map(|w| w.len() as u64).sum();
     let table_count = tables.len() as u64;
-    let tables_replaced = tables.keys().filter(|t| existing.contains(*t)).count() as u64;
+    let tables_replaced = replace.len() as u64;
     let jobs: Vec<TableJob> = tables
         .into_iter()
         .map(|(name, windows)| TableJob {
@@ -211,9 +211,10 @@ pub async fn run_restore(
     Ok(report)
 }
 
-/// Creates the database, super tables and the tables not in the target yet; every table the
-/// DDL names gets an entry in `tables` (tables without rows in the backup included), and
-/// those that exist already their statement in `replace`.
+/// Creates the database, super tables and the tables not in the target yet (`ddl` comes
+/// from [`merge_ddl`]: database first, then super tables, then tables); every table the DDL
+/// names gets an entry in `tables` (tables without rows in the backup included), and those
+/// that exist already their statement in `replace`.
 async fn apply_ddl(
     conn: &Connection,
     ddl: &[tdibt_repository::DdlEntry],
@@ -222,33 +223,29 @@ async fn apply_ddl(
     tables: &mut BTreeMap<String, Vec<BlockEntry>>,
     replace: &mut BTreeMap<String, String>,
 ) -> BackupResult<()> {
-    let mut database_done = false;
-    for kind in [DdlKind::Database, DdlKind::SuperTable, DdlKind::Table] {
-        for entry in ddl.iter().filter(|d| d.kind == kind) {
-            let sql = for_target(entry, target_db).ok_or_else(|| {
-                BackupError::Refused(format!(
-                    "the recorded statement for {} is not a CREATE statement: {}",
-                    entry.name, entry.sql
-                ))
-            })?;
-            if kind == DdlKind::Table {
-                tables.entry(entry.name.clone()).or_default();
-                if existing.contains(&entry.name) {
-                    replace.insert(entry.name.clone(), sql);
-                    continue;
-                }
-            }
-            conn.exec(&sql).await?;
-            if kind == DdlKind::Database {
-                conn.exec(&format!("USE {}", quote_ident(target_db)))
-                    .await?;
-                database_done = true;
+    if ddl.first().map(|d| d.kind) != Some(DdlKind::Database) {
+        return Err(BackupError::Refused(
+            "the backup records no CREATE DATABASE statement".into(),
+        ));
+    }
+    for entry in ddl {
+        let sql = for_target(entry, target_db).ok_or_else(|| {
+            BackupError::Refused(format!(
+                "the recorded statement for {} is not a CREATE statement: {}",
+                entry.name, entry.sql
+            ))
+        })?;
+        if entry.kind == DdlKind::Table {
+            tables.entry(entry.name.clone()).or_default();
+            if existing.contains(&entry.name) {
+                replace.insert(entry.name.clone(), sql);
+                continue;
             }
         }
-        if !database_done {
-            return Err(BackupError::Refused(
-                "the backup records no CREATE DATABASE statement".into(),
-            ));
+        conn.exec(&sql).await?;
+        if entry.kind == DdlKind::Database {
+            conn.exec(&format!("USE {}", quote_ident(target_db)))
+                .await?;
         }
     }
     Ok(())

@@ -121,25 +121,16 @@ async fn compare(
         .clone()
         .unwrap_or_else(|| newest.database.clone());
 
-    // Who stored each window of the merged view: the chain's newest writer.
-    let view = tdibt_repository::merge_chain(&chain);
-    let mut writer: BTreeMap<(String, i32), BackupId> = BTreeMap::new();
-    for m in &chain {
-        for b in &m.blocks {
-            writer.insert((b.table.clone(), b.window), m.id.clone());
-        }
-    }
     let mut tables: BTreeMap<String, BTreeMap<i32, (BlockEntry, BackupId)>> = merge_ddl(&chain)
         .into_iter()
         .filter(|d| d.kind == DdlKind::Table)
         .map(|d| (d.name, BTreeMap::new()))
         .collect();
-    for (key, entry) in view {
-        let by = writer
-            .get(&key)
-            .cloned()
-            .unwrap_or_else(|| newest.id.clone());
-        tables.entry(key.0).or_default().insert(key.1, (entry, by));
+    for ((table, window), (entry, by)) in tdibt_repository::merge_chain_with_writers(&chain) {
+        tables
+            .entry(table)
+            .or_default()
+            .insert(window, (entry, by.clone()));
     }
 
     let conn = Connection::open(&against.settings).await?;

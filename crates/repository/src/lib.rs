@@ -23,5 +23,7 @@ pub use ids::{BackupId, BlockHash, PackId};
 pub use manifest::{BackupKind, BackupStats, BlockEntry, DdlEntry, DdlKind, Manifest, Tombstone};
 pub use object::ObjectStoreStore;
 pub use pack::{BlockRef, Compression};
-pub use repo::{merge_chain, Added, BlockWriter, Progress, RepoConfig, Repository};
+pub use repo::{
+    merge_chain, merge_chain_with_writers, Added, BlockWriter, Progress, RepoConfig, Repository,
+};
 pub use store::{LocalStore, Store};

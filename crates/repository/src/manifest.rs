@@ -111,13 +111,18 @@ pub struct Manifest {
 impl Manifest {
     /// The manifest file: JSON, then `blake3 <hex>` of the JSON on the last line.
     pub fn encode(&self) -> Vec<u8> {
+        self.encode_with_sum().0
+    }
+
+    /// The manifest file and its checksum (what [`Manifest::decode`] would return).
+    pub fn encode_with_sum(&self) -> (Vec<u8>, String) {
         // Serialising plain data into a Vec cannot fail.
         // Compact: a full backup's manifest lists every block (`jq .` shows it readably).
         let mut out = serde_json::to_vec(self).unwrap_or_default();
         out.push(b'\n');
-        let sum = blake3::hash(&out).to_hex();
+        let sum = blake3::hash(&out).to_hex().to_string();
         out.extend_from_slice(format!("blake3 {sum}\n").as_bytes());
-        out
+        (out, sum)
     }
 
     /// Reads a manifest file, checking its checksum line and version; returns it with that

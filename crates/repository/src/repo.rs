@@ -223,12 +223,11 @@ impl Repository {
     /// resume journal goes.
     pub fn write_manifest(&self, m: &Manifest) -> RepoResult<String> {
         let key = manifest_key(&m.id);
-        let bytes = m.encode();
+        let (bytes, sum) = m.encode_with_sum();
         self.store
             .write_atomic(&key, &bytes)
             .map_err(|e| RepoError::io(&key, e))?;
         let _ = self.store.remove(&progress_key(&m.id));
-        let (_, sum) = Manifest::decode(&bytes, &key)?;
         Ok(sum)
     }
 
@@ -403,7 +402,17 @@ impl Repository {
 
 /// Applies a chain (oldest first) into one view; see [`Repository::merged_view`].
 pub fn merge_chain<M: Borrow<Manifest>>(chain: &[M]) -> BTreeMap<(String, i32), BlockEntry> {
-    let mut view: BTreeMap<(String, i32), BlockEntry> = BTreeMap::new();
+    merge_chain_with_writers(chain)
+        .into_iter()
+        .map(|(key, (entry, _))| (key, entry))
+        .collect()
+}
+
+/// [`merge_chain`], with the backup that wrote each block (what a report names).
+pub fn merge_chain_with_writers<M: Borrow<Manifest>>(
+    chain: &[M],
+) -> BTreeMap<(String, i32), (BlockEntry, &BackupId)> {
+    let mut view: BTreeMap<(String, i32), (BlockEntry, &BackupId)> = BTreeMap::new();
     for m in chain {
         let m: &Manifest = m.borrow();
         for t in &m.tombstones {
@@ -417,7 +426,7 @@ pub fn merge_chain<M: Borrow<Manifest>>(chain: &[M]) -> BTreeMap<(String, i32), 
             }
         }
         for b in &m.blocks {
-            view.insert((b.table.clone(), b.window), b.clone());
+            view.insert((b.table.clone(), b.window), (b.clone(), &m.id));
         }
     }
     view

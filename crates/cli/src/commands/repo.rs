@@ -118,22 +118,25 @@ struct Listed {
 
 pub fn list(cli: &Cli) -> CliResult {
     let repo = open(cli)?;
-    let mut listed = Vec::new();
+    let mut manifests = Vec::new();
     for id in repo.list_backups()? {
-        let (m, _) = repo.load_manifest(&id)?;
-        listed.push(Listed {
-            id: m.id,
+        manifests.push(repo.manifest(&id)?.0);
+    }
+    manifests.sort_by_key(|m| tdibt_backup::select::newness(m));
+    let listed: Vec<Listed> = manifests
+        .iter()
+        .map(|m| Listed {
+            id: m.id.clone(),
             kind: m.kind,
-            parent: m.parent,
-            merged_from: m.merged_from,
-            database: m.database,
+            parent: m.parent.clone(),
+            merged_from: m.merged_from.clone(),
+            database: m.database.clone(),
             finished_at_unix_ms: m.finished_at_unix_ms,
             blocks: m.stats.blocks,
             rows: m.stats.rows,
             stored_bytes: m.stats.stored_bytes,
-        });
-    }
-    listed.sort_by_key(|l| (l.finished_at_unix_ms, l.merged_from.is_some()));
+        })
+        .collect();
     if cli.json {
         return output::print_json(&listed);
     }
