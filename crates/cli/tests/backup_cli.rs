@@ -293,3 +293,20 @@ async fn killed_backups_resume_into_a_correct_chain() {
     }
     standin.shutdown().await;
 }
+
+/// A backup before `tdibt init` names what is missing (exit 4) and creates nothing.
+#[test]
+fn a_backup_without_a_checkpoint_says_to_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), 1);
+    ok(&run(&config, &["repo", "init"]));
+    let out = run(&config, &["backup"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("run `tdibt init` first"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dir.path().join("cache").exists());
+    assert!(ids(&config).is_empty());
+}

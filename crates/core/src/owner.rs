@@ -14,7 +14,7 @@ pub const OWNER_FILE: &str = "owner.lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OwnerError {
-    #[error("{path}: {source}")]
+    #[error("cannot open {path}")]
     Io {
         path: PathBuf,
         #[source]

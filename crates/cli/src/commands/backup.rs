@@ -22,6 +22,13 @@ pub fn run(cli: &Cli, args: &BackupArgs) -> CliResult {
         ));
     }
     let repo = super::repo::open(cli)?;
+    // Without a checkpoint there is nothing to back up from; said before the folder's lock,
+    // which needs the folder.
+    let checkpoint =
+        tdibt_core::checkpoint::checkpoint_path(&config.bitmap_engine.persistence_path);
+    if !checkpoint.exists() {
+        return Err(tdibt_core::CheckpointError::Missing(checkpoint).into());
+    }
     // The change engine's folder: one monitor or backup at a time.
     let _owner = OwnerLock::acquire(&config.bitmap_engine.persistence_path, "backup")
         .map_err(|e| CliError::new(ExitCode::Checkpoint, e))?;
