@@ -1,7 +1,7 @@
 //! Connecting to TDengine through taosAdapter's WebSocket endpoint.
 
 use taos::{AsyncQueryable, AsyncTBuilder, Taos, TaosBuilder};
-use tdibt_core::config::{DatabaseConfig, Secret};
+use tdibt_core::config::{DatabaseConfig, Secret, PORT_ADVICE, TAOSD_NATIVE_PORT};
 
 use crate::error::{codes, is_connection_error, TdError, TdResult};
 
@@ -64,17 +64,48 @@ impl ConnectionSettings {
                 user: self.user.clone(),
                 message: text,
             }
-        } else if is_connection_error(&e) || code == 0xffff || code == 0 {
-            TdError::Unreachable {
-                target: self.target(),
-                message: text,
-            }
         } else {
+            let mut message = if is_connection_error(&e) || code == 0xffff || code == 0 {
+                text
+            } else {
+                format!("[0x{code:04X}] {text}")
+            };
+            if self.port == TAOSD_NATIVE_PORT {
+                message.push_str(&format!(
+                    "; port {TAOSD_NATIVE_PORT} is taosd's native port: {PORT_ADVICE}"
+                ));
+            }
             TdError::Unreachable {
                 target: self.target(),
-                message: format!("[0x{code:04X}] {text}"),
+                message,
             }
         }
+    }
+
+    /// A server that accepts the TCP connection yet fails the WebSocket handshake is not
+    /// taosAdapter (taosd's native port behaves so): say which port tdibt needs. Probed
+    /// only after a failure, so a working connection costs nothing.
+    async fn explain_unreachable(&self, e: TdError) -> TdError {
+        let TdError::Unreachable { target, message } = e else {
+            return e;
+        };
+        if self.port == TAOSD_NATIVE_PORT {
+            return TdError::Unreachable { target, message };
+        }
+        let probe = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            tokio::net::TcpStream::connect((self.host.as_str(), self.port)),
+        )
+        .await;
+        let message = match probe {
+            Ok(Ok(_)) => format!(
+                "{message}; {}:{} accepted the connection but did not answer as a WebSocket \
+                 server (taosd's native port {TAOSD_NATIVE_PORT} answers so): {PORT_ADVICE}",
+                self.host, self.port
+            ),
+            _ => message,
+        };
+        TdError::Unreachable { target, message }
     }
 }
 
@@ -89,10 +120,14 @@ impl Connection {
     pub async fn open(settings: &ConnectionSettings) -> TdResult<Self> {
         let builder =
             TaosBuilder::from_dsn(settings.dsn("")).map_err(|e| settings.connect_error(e))?;
-        let taos = builder
-            .build()
-            .await
-            .map_err(|e| settings.connect_error(e))?;
+        let taos = match builder.build().await {
+            Ok(taos) => taos,
+            Err(e) => {
+                return Err(settings
+                    .explain_unreachable(settings.connect_error(e))
+                    .await)
+            }
+        };
         Ok(Connection {
             taos,
             settings: settings.clone(),

@@ -15,15 +15,8 @@ pub fn run(cli: &Cli, args: &BackupArgs) -> CliResult {
         Some(text) => parse_pick(text)
             .map_err(|e| CliError::new(ExitCode::Usage, anyhow::anyhow!("--since: {e}")))?,
     };
-    if args.full && args.since.is_some() {
-        return Err(CliError::new(
-            ExitCode::Usage,
-            anyhow::anyhow!("--full and --since exclude each other"),
-        ));
-    }
-    let repo = super::repo::open(cli)?;
     // Without a checkpoint there is nothing to back up from; said before the folder's lock,
-    // which needs the folder.
+    // which needs the folder, and before a repository is created.
     let checkpoint =
         tdibt_core::checkpoint::checkpoint_path(&config.bitmap_engine.persistence_path);
     if !checkpoint.exists() {
@@ -32,6 +25,7 @@ pub fn run(cli: &Cli, args: &BackupArgs) -> CliResult {
     // The change engine's folder: one monitor or backup at a time.
     let _owner = OwnerLock::acquire(&config.bitmap_engine.persistence_path, "backup")
         .map_err(|e| CliError::new(ExitCode::Checkpoint, e))?;
+    let repo = super::repo::open_or_create(&config)?;
     let options = BackupOptions {
         full: args.full,
         since,

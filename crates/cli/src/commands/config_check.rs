@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use serde_json::json;
+use tracing::warn;
 
 use crate::cli::Cli;
 use crate::exit::CliResult;
@@ -12,10 +13,19 @@ use crate::settings;
 pub fn run(cli: &Cli, file: &Path) -> CliResult {
     // The file is checked as it would be used: with this invocation's overrides on top.
     let config = settings::effective_config(Some(file), &cli.overrides)?;
+    let warnings = config.warnings();
+    for w in &warnings {
+        warn!("{}: {w}", file.display());
+    }
     if cli.json {
-        return output::print_json(&json!({"valid": true, "file": file, "config": config}));
+        return output::print_json(
+            &json!({"valid": true, "file": file, "warnings": warnings, "config": config}),
+        );
     }
     println!("{}: valid", file.display());
+    for w in &warnings {
+        println!("  warning        {w}");
+    }
     let db = &config.database;
     println!(
         "  database       {}@{}:{} / {}",
