@@ -1,5 +1,7 @@
 //! Connecting to TDengine through taosAdapter's WebSocket endpoint.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use taos::{AsyncQueryable, AsyncTBuilder, Taos, TaosBuilder};
 use tdibt_core::config::{DatabaseConfig, Secret, PORT_ADVICE, TAOSD_NATIVE_PORT};
 
@@ -113,6 +115,9 @@ impl ConnectionSettings {
 pub struct Connection {
     taos: Taos,
     settings: ConnectionSettings,
+    /// Whether the server ever answered: until then a connection failure may be a server
+    /// that is not taosAdapter, which [`ConnectionSettings::explain_unreachable`] probes.
+    answered: AtomicBool,
 }
 
 impl Connection {
@@ -131,6 +136,7 @@ impl Connection {
         Ok(Connection {
             taos,
             settings: settings.clone(),
+            answered: AtomicBool::new(false),
         })
     }
 
@@ -163,25 +169,38 @@ impl Connection {
 
     /// The server's version string.
     pub async fn server_version(&self) -> TdResult<String> {
-        self.taos
-            .server_version()
+        let result = self.taos.server_version().await.map(|v| v.to_string());
+        self.answer(result.map_err(|e| self.classify("server_version()", e)))
             .await
-            .map(|v| v.to_string())
-            .map_err(|e| self.classify("server_version()", e))
     }
 
     /// Runs a statement, returning affected rows.
     pub async fn exec(&self, sql: &str) -> TdResult<usize> {
-        self.taos.exec(sql).await.map_err(|e| self.classify(sql, e))
+        let result = self.taos.exec(sql).await;
+        self.answer(result.map_err(|e| self.classify(sql, e))).await
     }
 
     /// Runs a query, returning its column names and rows.
     pub async fn query(&self, sql: &str) -> TdResult<crate::rows::Rows> {
-        crate::rows::Rows::query(&self.taos, sql)
+        let result = crate::rows::Rows::query(&self.taos, sql)
             .await
             .map_err(|e| match e {
                 TdError::Sql { sql, source } => self.classify(&sql, source),
                 other => other,
-            })
+            });
+        self.answer(result).await
+    }
+
+    /// Notes that the server answered, or explains a first failure (the connector connects
+    /// lazily, so the first statement is where a wrong port shows).
+    async fn answer<T>(&self, result: TdResult<T>) -> TdResult<T> {
+        match result {
+            Ok(v) => {
+                self.answered.store(true, Ordering::Relaxed);
+                Ok(v)
+            }
+            Err(e) if self.answered.load(Ordering::Relaxed) => Err(e),
+            Err(e) => Err(self.settings.explain_unreachable(e).await),
+        }
     }
 }
