@@ -149,9 +149,23 @@ async fn the_specifications_scenarios_run_as_written() {
     assert!(stdout.contains("(Full) of db"), "{stdout}");
     assert!(stdout.contains(&format!("{} row(s)", 8 * 40)), "{stdout}");
     assert!(daily.join("tdibt-repository.json").is_file());
+    assert_eq!(manifests(&daily).len(), 1);
+    // The same command the next day: no backup is as old as 2024-01-01, so only a full holds
+    // every change since; it is taken (said so) rather than refused.
+    write(&taos, 2, 4, 3).await;
+    let (stdout, stderr) = ok(&tdibt(
+        cwd,
+        &config,
+        &["backup", "--since", "2024-01-01", "--output", daily_arg],
+    ));
+    assert!(stdout.contains("(Full) of db"), "{stdout}");
+    assert!(
+        stderr.contains("finished at or before 2024-01-01: taking a full backup"),
+        "{stderr}"
+    );
     let first = manifests(&daily);
-    assert_eq!(first.len(), 1);
-    // The next day's run, under its specification name, builds on it.
+    assert_eq!(first.len(), 2);
+    // An incremental on the newest, under its specification name.
     write(&taos, 2, 4, 7).await;
     let (stdout, _) = ok(&tdibt(
         cwd,
@@ -159,7 +173,7 @@ async fn the_specifications_scenarios_run_as_written() {
         &["backup-incremental", "--output", daily_arg],
     ));
     assert!(stdout.contains("(Incremental on"), "{stdout}");
-    assert_eq!(manifests(&daily).len(), 2);
+    assert_eq!(manifests(&daily).len(), 3);
     let state = snapshot(&taos, "db").await;
 
     // Scenario 4's repository is the configured one (`/backup/incremental`), new as well.
@@ -202,8 +216,8 @@ async fn the_specifications_scenarios_run_as_written() {
         &config,
         &["verify-backup", "--backup", daily_arg, "--report", "daily.json"],
     ));
-    assert!(stdout.contains("repository: 2 backup(s)"), "{stdout}");
-    // Ids have one-second resolution: the incremental is the manifest that is not the full's.
+    assert!(stdout.contains("repository: 3 backup(s)"), "{stdout}");
+    // Ids have one-second resolution: the incremental is the manifest that is not a full's.
     let newest = manifests(&daily)
         .into_iter()
         .find(|m| !first.contains(m))

@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use serde_json::json;
-use tracing::warn;
 
 use crate::cli::Cli;
 use crate::exit::CliResult;
@@ -14,9 +13,6 @@ pub fn run(cli: &Cli, file: &Path) -> CliResult {
     // The file is checked as it would be used: with this invocation's overrides on top.
     let config = settings::effective_config(Some(file), &cli.overrides)?;
     let warnings = config.warnings();
-    for w in &warnings {
-        warn!("{}: {w}", file.display());
-    }
     if cli.json {
         return output::print_json(
             &json!({"valid": true, "file": file, "warnings": warnings, "config": config}),
