@@ -42,8 +42,8 @@ pub fn open_at(config: &Config) -> CliResult<Repository> {
 }
 
 /// Makes `backup.output_path` a new repository (`tdibt repo init`, and a first backup).
-fn create(config: &Config) -> CliResult<Repository> {
-    Ok(Repository::init(store(config)?, now_unix_ms())?)
+fn create(store: Box<dyn Store>) -> CliResult<Repository> {
+    Ok(Repository::init(store, now_unix_ms())?)
 }
 
 /// The repository a backup writes into: the one at `backup.output_path`, created there
@@ -51,12 +51,17 @@ fn create(config: &Config) -> CliResult<Repository> {
 /// folder expects. A non-empty folder that is not a repository is refused with the command
 /// that backs up into a new folder inside it instead.
 pub fn open_or_create(config: &Config) -> CliResult<Repository> {
-    let missing = match Repository::open(store(config)?) {
+    open_or_create_in(|| store(config))
+}
+
+/// [`open_or_create`] on the store `store` makes (twice: opening consumes it).
+fn open_or_create_in(store: impl Fn() -> CliResult<Box<dyn Store>>) -> CliResult<Repository> {
+    let missing = match Repository::open(store()?) {
         Ok(repo) => return Ok(repo),
         Err(RepoError::NotARepository(where_)) => where_,
         Err(e) => return Err(e.into()),
     };
-    match create(config) {
+    match create(store()?) {
         Ok(repo) => {
             info!(
                 "{missing} held no repository: initialised repository {} ({}), as `tdibt repo init` does",
@@ -213,7 +218,7 @@ pub fn run(cli: &Cli, command: &RepoCommand) -> CliResult {
     let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
     match command {
         RepoCommand::Init => {
-            let repo = create(&config)?;
+            let repo = create(store(&config)?)?;
             if cli.json {
                 return output::print_json(repo.config());
             }
@@ -346,4 +351,68 @@ pub fn show(cli: &Cli, id: &str) -> CliResult {
     println!("ddl        {} statement(s)", m.ddl.len());
     println!("checksum   {sum}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use object_store::memory::InMemory;
+    use object_store::ObjectStore;
+
+    use super::*;
+
+    fn prefix(memory: &Arc<InMemory>, prefix: &str) -> CliResult<Box<dyn Store>> {
+        let store: Arc<dyn ObjectStore> = memory.clone();
+        Ok(Box::new(
+            ObjectStoreStore::new(store, prefix, format!("memory://{prefix}")).unwrap(),
+        ))
+    }
+
+    #[test]
+    fn backup_takes_an_id_a_repository_or_a_manifest_path() {
+        let id = "20261124T221500Z-3fa2c1";
+        let parsed = |t: &str| backup_arg(t).map_err(|e| (e.code, format!("{:#}", e.error)));
+        assert!(matches!(parsed("latest"), Ok((None, Pick::Latest))));
+        assert!(matches!(parsed(id), Ok((None, Pick::Backup(_)))));
+        assert!(matches!(parsed("2026-11-24"), Ok((None, Pick::AtOrBefore(_)))));
+        let (repository, pick) = backup_arg("/backup/incremental").unwrap();
+        assert_eq!(repository.unwrap(), Path::new("/backup/incremental"));
+        assert!(matches!(pick, Pick::Latest));
+        for (path, repo) in [
+            (format!("/backup/incremental/manifests/{id}.json"), "/backup/incremental"),
+            (format!("manifests/{id}.json"), "."),
+        ] {
+            let (repository, pick) = backup_arg(&path).unwrap();
+            assert_eq!(repository.unwrap(), Path::new(repo), "{path}");
+            assert!(matches!(pick, Pick::Backup(b) if b.to_string() == id), "{path}");
+        }
+        for bad in ["/backup/x.json", "/backup/manifests/nope.json", "someday"] {
+            let (code, message) = parsed(bad).unwrap_err();
+            assert_eq!(code, ExitCode::Usage, "{bad}");
+            assert!(message.contains("--backup"), "{message}");
+        }
+    }
+
+    /// An object storage prefix behaves as a folder: created when empty, reopened after,
+    /// refused (untouched) when it holds other objects.
+    #[test]
+    fn an_object_storage_prefix_is_created_when_empty_and_refused_when_not() {
+        let memory = Arc::new(InMemory::new());
+        let created = open_or_create_in(|| prefix(&memory, "backups/daily")).unwrap();
+        let again = open_or_create_in(|| prefix(&memory, "backups/daily")).unwrap();
+        assert_eq!(created.config().id, again.config().id);
+
+        prefix(&memory, "other")
+            .unwrap()
+            .write_atomic("notes.txt", b"mine")
+            .unwrap();
+        let Err(e) = open_or_create_in(|| prefix(&memory, "other")) else {
+            panic!("a prefix holding other objects was taken");
+        };
+        assert_eq!(e.code, ExitCode::Repository);
+        let message = format!("{:#}", e.error);
+        assert!(message.contains("--output memory://other/tdibt"), "{message}");
+        assert_eq!(prefix(&memory, "other").unwrap().list("").unwrap().len(), 1);
+    }
 }
