@@ -26,7 +26,10 @@ async fn main() -> anyhow::Result<()> {
         let records = result.to_records().await?;
         println!("{}", names.join("\t"));
         for row in records {
-            let cells: Vec<String> = row.iter().map(|v| v.to_string().unwrap_or_default()).collect();
+            let cells: Vec<String> = row
+                .iter()
+                .map(|v| v.to_string().unwrap_or_default())
+                .collect();
             println!("{}", cells.join("\t"));
         }
     }

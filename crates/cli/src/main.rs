@@ -77,10 +77,21 @@ mod tests {
     fn excluding_flags_are_refused_by_the_parser() {
         for args in [
             &["tdibt", "backup", "--full", "--since", "latest"][..],
-            &["tdibt", "restore", "--backup", "latest", "--at", "2026-01-01"],
+            &[
+                "tdibt",
+                "restore",
+                "--backup",
+                "latest",
+                "--at",
+                "2026-01-01",
+            ],
         ] {
             let e = Cli::try_parse_from(args).unwrap_err();
-            assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict, "{args:?}");
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{args:?}"
+            );
         }
     }
 

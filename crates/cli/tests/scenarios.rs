@@ -66,7 +66,13 @@ fn ok(out: &Output) -> (String, String) {
 async fn write(taos: &Taos, tables: usize, rows: i64, salt: i64) {
     for t in 0..tables {
         let values: Vec<String> = (0..rows)
-            .map(|i| format!("({}, {})", BASE + i * HOUR_MS / 4 + salt, i * salt + t as i64))
+            .map(|i| {
+                format!(
+                    "({}, {})",
+                    BASE + i * HOUR_MS / 4 + salt,
+                    i * salt + t as i64
+                )
+            })
             .collect();
         taos.exec(format!(
             "INSERT INTO db.d{t} USING db.meters TAGS ({t}) VALUES {}",
@@ -214,7 +220,13 @@ async fn the_specifications_scenarios_run_as_written() {
     let (stdout, _) = ok(&tdibt(
         cwd,
         &config,
-        &["verify-backup", "--backup", daily_arg, "--report", "daily.json"],
+        &[
+            "verify-backup",
+            "--backup",
+            daily_arg,
+            "--report",
+            "daily.json",
+        ],
     ));
     assert!(stdout.contains("repository: 3 backup(s)"), "{stdout}");
     // Ids have one-second resolution: the incremental is the manifest that is not a full's.
@@ -255,7 +267,11 @@ async fn the_specifications_scenarios_run_as_written() {
     // A `.json` that is not a manifest's path: exit 2, named.
     let out = tdibt(cwd, &config, &["verify", "--backup", "verification.json"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).1.contains("manifests/ID.json"), "{}", text(&out).1);
+    assert!(
+        text(&out).1.contains("manifests/ID.json"),
+        "{}",
+        text(&out).1
+    );
     standin.shutdown().await;
 }
 

@@ -37,7 +37,11 @@ fn spellings(password: &str) -> Vec<String> {
             _ => format!("%{b:02X}"),
         })
         .collect();
-    vec![password.to_string(), json[1..json.len() - 1].to_string(), url]
+    vec![
+        password.to_string(),
+        json[1..json.len() - 1].to_string(),
+        url,
+    ]
 }
 
 /// Runs `tdibt` with `level` (flags, or `RUST_LOG` when it starts with `RUST_LOG=`) and
@@ -86,7 +90,9 @@ async fn no_log_level_shows_the_password() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), standin.addr().port(), PASSWORD);
-    assert!(run_scanned(&config, PASSWORD, "", &["repo", "init"]).status.success());
+    assert!(run_scanned(&config, PASSWORD, "", &["repo", "init"])
+        .status
+        .success());
     // Every command that logs in, SQL and TMQ, at every level; the trace levels must show
     // the connector's own lines (else the scan proves nothing).
     for level in LEVELS {

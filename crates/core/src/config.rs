@@ -460,7 +460,10 @@ mod tests {
         assert!(c.validate().is_ok(), "a warning, not an error");
         let w = c.warnings();
         assert_eq!(w.len(), 1);
-        assert!(w[0].contains("database.port") && w[0].contains("6041"), "{w:?}");
+        assert!(
+            w[0].contains("database.port") && w[0].contains("6041"),
+            "{w:?}"
+        );
     }
 
     #[test]

@@ -2,9 +2,9 @@
 
 use tdibt_backup::{parse_pick, pick_backup, run_backup, BackupError, BackupOptions, Pick};
 use tdibt_core::config::Config;
+use tdibt_core::OwnerLock;
 use tdibt_repository::Repository;
 use tracing::info;
-use tdibt_core::OwnerLock;
 
 use crate::cli::{BackupArgs, Cli};
 use crate::exit::{CliError, CliResult, ExitCode};

@@ -70,7 +70,12 @@ fn open_or_create_in(store: impl Fn() -> CliResult<Box<dyn Store>>) -> CliResult
             );
             Ok(repo)
         }
-        Err(e) if matches!(e.error.downcast_ref::<RepoError>(), Some(RepoError::NotEmpty(_))) => {
+        Err(e)
+            if matches!(
+                e.error.downcast_ref::<RepoError>(),
+                Some(RepoError::NotEmpty(_))
+            ) =>
+        {
             let inside = format!("{}/tdibt", missing.trim_end_matches('/'));
             Err(CliError::new(
                 ExitCode::Repository,
@@ -83,10 +88,12 @@ fn open_or_create_in(store: impl Fn() -> CliResult<Box<dyn Store>>) -> CliResult
             ))
         }
         // A `tdibt-repository.json` of another format: say what `open` said.
-        Err(e) if matches!(
-            e.error.downcast_ref::<RepoError>(),
-            Some(RepoError::AlreadyARepository(_))
-        ) => {
+        Err(e)
+            if matches!(
+                e.error.downcast_ref::<RepoError>(),
+                Some(RepoError::AlreadyARepository(_))
+            ) =>
+        {
             Err(RepoError::NotARepository(missing).into())
         }
         Err(e) => Err(e),
@@ -375,17 +382,26 @@ mod tests {
         let parsed = |t: &str| backup_arg(t).map_err(|e| (e.code, format!("{:#}", e.error)));
         assert!(matches!(parsed("latest"), Ok((None, Pick::Latest))));
         assert!(matches!(parsed(id), Ok((None, Pick::Backup(_)))));
-        assert!(matches!(parsed("2026-11-24"), Ok((None, Pick::AtOrBefore(_)))));
+        assert!(matches!(
+            parsed("2026-11-24"),
+            Ok((None, Pick::AtOrBefore(_)))
+        ));
         let (repository, pick) = backup_arg("/backup/incremental").unwrap();
         assert_eq!(repository.unwrap(), Path::new("/backup/incremental"));
         assert!(matches!(pick, Pick::Latest));
         for (path, repo) in [
-            (format!("/backup/incremental/manifests/{id}.json"), "/backup/incremental"),
+            (
+                format!("/backup/incremental/manifests/{id}.json"),
+                "/backup/incremental",
+            ),
             (format!("manifests/{id}.json"), "."),
         ] {
             let (repository, pick) = backup_arg(&path).unwrap();
             assert_eq!(repository.unwrap(), Path::new(repo), "{path}");
-            assert!(matches!(pick, Pick::Backup(b) if b.to_string() == id), "{path}");
+            assert!(
+                matches!(pick, Pick::Backup(b) if b.to_string() == id),
+                "{path}"
+            );
         }
         for bad in ["/backup/x.json", "/backup/manifests/nope.json", "someday"] {
             let (code, message) = parsed(bad).unwrap_err();
@@ -412,7 +428,10 @@ mod tests {
         };
         assert_eq!(e.code, ExitCode::Repository);
         let message = format!("{:#}", e.error);
-        assert!(message.contains("--output memory://other/tdibt"), "{message}");
+        assert!(
+            message.contains("--output memory://other/tdibt"),
+            "{message}"
+        );
         assert_eq!(prefix(&memory, "other").unwrap().list("").unwrap().len(), 1);
     }
 }
