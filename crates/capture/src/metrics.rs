@@ -288,4 +288,22 @@ mod tests {
         let err = serve(first.addr, rx).await.err().unwrap();
         assert!(err.to_string().contains(&first.addr.to_string()), "{err}");
     }
+
+    /// Issue 16.10: a client that connects and sends nothing must not hold a connection
+    /// and a task for ever.
+    #[tokio::test]
+    async fn a_silent_client_is_let_go() {
+        let (_tx, rx) = watch::channel(MetricsSnapshot::default());
+        let server = serve("127.0.0.1:0".parse().unwrap(), rx).await.unwrap();
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let mut rest = Vec::new();
+        // Only a guard against hanging the test run: the server lets go long before.
+        let closed = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            stream.read_to_end(&mut rest),
+        )
+        .await;
+        assert!(closed.is_ok(), "the endpoint still waits for a silent client");
+        server.task.abort();
+    }
 }

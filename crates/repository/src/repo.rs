@@ -159,8 +159,18 @@ impl Repository {
         lock::read(self.store.as_ref())
     }
 
-    /// Removes the lock whoever holds it: only on a user's explicit request.
-    pub fn break_lock(&self) -> RepoResult<()> {
+    /// Removes the lock on a user's explicit request: one whose holder is provably gone
+    /// (see [`LockInfo::is_stale`]), or any with `force`.
+    pub fn break_lock(&self, force: bool) -> RepoResult<()> {
+        if let Some(h) = self.lock_holder()? {
+            if !force && !h.is_stale() {
+                return Err(RepoError::LockHeld {
+                    operation: h.operation,
+                    host: h.host,
+                    pid: h.pid,
+                });
+            }
+        }
         self.store
             .remove(lock::LOCK_KEY)
             .map_err(|e| RepoError::io(lock::LOCK_KEY, e))
@@ -417,6 +427,10 @@ pub fn merge_chain_with_writers<M: Borrow<Manifest>>(
         let m: &Manifest = m.borrow();
         for t in &m.tombstones {
             let (first, last) = t.windows.unwrap_or((i32::MIN, i32::MAX));
+            if first > last {
+                // Covers no window (and `range` would panic on it).
+                continue;
+            }
             let gone: Vec<(String, i32)> = view
                 .range((t.table.clone(), first)..=(t.table.clone(), last))
                 .map(|(k, _)| k.clone())
