@@ -386,7 +386,7 @@ fn one_hour_windows_in_each_precision() {
 #[test]
 fn a_delete_during_a_full_backup_survives_its_fold() {
     let mut e = Engine::new();
-    e.freeze().unwrap();
+    e.freeze_full().unwrap();
     // The full read windows 0..=3 of table 1; then parts of them are deleted.
     e.mark_delete(TableId(1), TsRange::new(0, 2 * SPAN - 1), span());
     e.mark_delete(TableId(1), TsRange::new(3 * SPAN + 1, 3 * SPAN + 2), span());
