@@ -179,10 +179,15 @@ mod tests {
     /// Issue 16.3: a worker's panic is a failed job, never "no more results".
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panicking_worker_is_a_failed_job_not_the_end_of_the_jobs() {
-        let standin = taos_standin::StandinServer::builder().start().await.unwrap();
-        let mut config = tdibt_core::config::DatabaseConfig::default();
-        config.host = "127.0.0.1".into();
-        config.port = standin.addr().port();
+        let standin = taos_standin::StandinServer::builder()
+            .start()
+            .await
+            .unwrap();
+        let config = tdibt_core::config::DatabaseConfig {
+            host: "127.0.0.1".into(),
+            port: standin.addr().port(),
+            ..Default::default()
+        };
         let settings = ConnectionSettings::from_config(&config);
         for workers in [1, 3] {
             let mut pool = Pool::start(Arc::new(PanicsOnThree), &settings, 0..10, workers);
@@ -195,7 +200,10 @@ mod tests {
                 }
             }
             pool.stop().await;
-            assert!(!failed.is_empty(), "{workers} worker(s): {ok} results, no failure");
+            assert!(
+                !failed.is_empty(),
+                "{workers} worker(s): {ok} results, no failure"
+            );
             assert!(failed.iter().any(|e| e.contains("panic")), "{failed:?}");
         }
     }

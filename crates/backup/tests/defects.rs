@@ -157,8 +157,17 @@ async fn a_full_after_a_pack_was_deleted_stores_its_blocks_again() {
     let second = s.backup(true).await;
     assert!(second.stats.stored_bytes > 0, "{second:?}");
     let check = s.repo.check(true).unwrap();
-    let named: BTreeSet<_> = check.problems.iter().filter_map(|p| p.backup.clone()).collect();
-    assert_eq!(named, BTreeSet::from([first.backup]), "{:?}", check.problems);
+    let named: BTreeSet<_> = check
+        .problems
+        .iter()
+        .filter_map(|p| p.backup.clone())
+        .collect();
+    assert_eq!(
+        named,
+        BTreeSet::from([first.backup]),
+        "{:?}",
+        check.problems
+    );
     assert_restores_live_db(&s, &s.repo, &second.backup, "r1").await;
 }
 
@@ -272,7 +281,7 @@ async fn a_resume_whose_parent_was_merged_and_pruned_gives_way() {
     as_if_interrupted(&s, &before, &cut_off.backup, false);
     let merged = merge(&s.repo, &parent).unwrap().backup;
     let pruned = prune(&s.repo, 1, false).unwrap();
-    assert_eq!(pruned.kept, [merged.clone()]);
+    assert_eq!(pruned.kept, std::slice::from_ref(&merged));
 
     let next = s.backup(false).await;
     assert_eq!(next.parent.as_ref(), Some(&merged));
@@ -310,7 +319,10 @@ async fn init_while_a_monitor_owns_the_folder_is_refused() {
     let dir = &s.config.bitmap_engine.persistence_path;
     let before = std::fs::read(checkpoint_path(dir)).unwrap();
     let owner = OwnerLock::acquire(dir, "monitor").unwrap();
-    let err = tdibt_capture::init(&s.config).await.unwrap_err().to_string();
+    let err = tdibt_capture::init(&s.config)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("in use by monitor"), "{err}");
     assert_eq!(std::fs::read(checkpoint_path(dir)).unwrap(), before);
     drop(owner);

@@ -322,7 +322,10 @@ mod tests {
             stream.read_to_end(&mut rest),
         )
         .await;
-        assert!(closed.is_ok(), "the endpoint still waits for a silent client");
+        assert!(
+            closed.is_ok(),
+            "the endpoint still waits for a silent client"
+        );
         server.task.abort();
     }
 }

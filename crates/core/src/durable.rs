@@ -15,8 +15,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = parent_dir(path);
     let tmp = temp_path(path);
     let result = (|| {
-        let mut file = private(OpenOptions::new().write(true).create(true).truncate(true))
-            .open(&tmp)?;
+        let mut file =
+            private(OpenOptions::new().write(true).create(true).truncate(true)).open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);

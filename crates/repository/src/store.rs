@@ -83,13 +83,12 @@ impl Store for LocalStore {
     fn create_new(&self, key: &str, bytes: &[u8]) -> io::Result<bool> {
         let path = self.path(key);
         self.ensure_parent(&path)?;
-        let mut f = match durable::private(OpenOptions::new().write(true).create_new(true))
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
-            Err(e) => return Err(e),
-        };
+        let mut f =
+            match durable::private(OpenOptions::new().write(true).create_new(true)).open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+                Err(e) => return Err(e),
+            };
         f.write_all(bytes)?;
         f.sync_all()?;
         durable::sync_dir(&durable::parent_dir(&path))?;

@@ -443,7 +443,10 @@ fn a_lock_taken_from_its_holder_is_neither_refreshed_nor_released_by_it() {
     first.heartbeat().unwrap();
     repo.break_lock(true).unwrap();
     let mut second = repo.lock("prune").unwrap();
-    assert!(first.heartbeat().is_err(), "the old holder refreshed a lock it lost");
+    assert!(
+        first.heartbeat().is_err(),
+        "the old holder refreshed a lock it lost"
+    );
     drop(first);
     assert_eq!(repo.lock_holder().unwrap().unwrap().operation, "prune");
     second.heartbeat().unwrap();
