@@ -139,8 +139,13 @@ pub enum RepoCommand {
     /// Create an empty repository at backup.output_path (an empty or missing folder).
     Init,
     /// Remove the repository's writer lock, left by a backup, merge or prune that was
-    /// killed. Make sure it is not running.
-    Unlock,
+    /// killed. Refused while its holder may be running (same host and its process alive, or
+    /// another host) unless `--force`.
+    Unlock {
+        /// Remove it even though its holder may still be running.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -57,6 +57,21 @@ pub enum RepoError {
         age_seconds: i64,
         stale: &'static str,
     },
+    #[error(
+        "the repository's lock was taken from this {operation} (it is now {now}): stopping \
+         before it writes or deletes anything more; run it again once the other writer is done"
+    )]
+    LockLost { operation: String, now: String },
+    #[error(
+        "the repository is locked by {operation} (host {host}, pid {pid}), which may still be \
+         running: refusing to unlock; stop it first, or use `tdibt repo unlock --force` if you \
+         know it is gone"
+    )]
+    LockHeld {
+        operation: String,
+        host: String,
+        pid: u32,
+    },
 }
 
 impl RepoError {

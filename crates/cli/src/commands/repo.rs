@@ -235,12 +235,12 @@ pub fn run(cli: &Cli, command: &RepoCommand) -> CliResult {
                 repo.config().id
             );
         }
-        RepoCommand::Unlock => {
+        RepoCommand::Unlock { force } => {
             let repo = open_at(&config)?;
             match repo.lock_holder()? {
                 None => println!("{} is not locked", repo.describe()),
                 Some(holder) => {
-                    repo.break_lock()?;
+                    repo.break_lock(*force)?;
                     println!(
                         "removed the lock of {} (held by {} on {}, pid {}{})",
                         repo.describe(),
