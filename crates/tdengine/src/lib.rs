@@ -10,6 +10,7 @@ pub mod delete_sql;
 pub mod discovery;
 pub mod error;
 pub mod export;
+pub mod reshape;
 pub mod feed;
 mod rows;
 pub mod topic;
