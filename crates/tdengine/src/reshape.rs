@@ -241,6 +241,87 @@ pub fn conform(
     Ok(Some(out))
 }
 
+/// Rows `range` of a raw block, as a block of their own (header, schema and group id
+/// kept). Byte level, like [`conform`]: taos-query 0.12's `ColumnView::slice` cannot be used
+/// for this (it marks a sliced NCHAR view as decoded while its data is still UCS-4, so the
+/// block built from it holds every UCS-4 byte as a character, and it is `todo!()` for
+/// VARBINARY and GEOMETRY).
+pub fn slice_rows(raw: &[u8], range: Range<usize>) -> Result<Vec<u8>, ReshapeError> {
+    let parsed = parse(raw)?;
+    if range.start > range.end || range.end > parsed.rows {
+        return Err(ReshapeError::Malformed(format!(
+            "rows {range:?} of a block of {} rows",
+            parsed.rows
+        )));
+    }
+    let n = range.len();
+    let mut lengths = Vec::with_capacity(parsed.columns.len() * 4);
+    let mut bodies = Vec::new();
+    for c in &parsed.columns {
+        let body = &parsed.raw[c.body.clone()];
+        let length = if is_var(c.code) {
+            slice_var(body, parsed.rows, range.clone(), &mut bodies)?
+        } else {
+            let size = fixed_size(c.code).unwrap_or(usize::try_from(c.bytes).unwrap_or(0));
+            let bitmap_len = parsed.rows.div_ceil(8);
+            let mut bitmap = vec![0u8; n.div_ceil(8)];
+            for (i, row) in range.clone().enumerate() {
+                if body[row >> 3] & (0x80 >> (row & 7)) != 0 {
+                    bitmap[i >> 3] |= 0x80 >> (i & 7);
+                }
+            }
+            bodies.extend_from_slice(&bitmap);
+            let data = &body[bitmap_len..];
+            bodies.extend_from_slice(&data[range.start * size..range.end * size]);
+            (n * size) as i32
+        };
+        lengths.extend_from_slice(&length.to_le_bytes());
+    }
+    let ncols = parsed.columns.len();
+    let total = HEADER + ncols * 5 + lengths.len() + bodies.len();
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&parsed.raw[..4]);
+    out.extend_from_slice(&(total as i32).to_le_bytes());
+    out.extend_from_slice(&(n as i32).to_le_bytes());
+    out.extend_from_slice(&parsed.raw[12..HEADER + ncols * 5]);
+    out.extend_from_slice(&lengths);
+    out.extend_from_slice(&bodies);
+    Ok(out)
+}
+
+/// Appends rows `range` of a variable-size column (`rows` offsets, then values of a u16
+/// length and that many bytes); returns the new data length.
+fn slice_var(
+    body: &[u8],
+    rows: usize,
+    range: Range<usize>,
+    out: &mut Vec<u8>,
+) -> Result<i32, ReshapeError> {
+    let data = &body[rows * 4..];
+    let mut offsets = Vec::with_capacity(range.len() * 4);
+    let mut values = Vec::new();
+    for row in range {
+        let offset = read_i32(body, row * 4)?;
+        if offset < 0 {
+            offsets.extend_from_slice(&(-1i32).to_le_bytes());
+            continue;
+        }
+        let start = offset as usize;
+        let len = data
+            .get(start..start + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+            .ok_or_else(|| ReshapeError::Malformed(format!("row {row}: offset {offset}")))?;
+        let value = data
+            .get(start..start + 2 + len)
+            .ok_or_else(|| ReshapeError::Malformed(format!("row {row}: value past the end")))?;
+        offsets.extend_from_slice(&(values.len() as i32).to_le_bytes());
+        values.extend_from_slice(value);
+    }
+    out.extend_from_slice(&offsets);
+    out.extend_from_slice(&values);
+    Ok(values.len() as i32)
+}
+
 /// Appends an all-NULL column of `rows` rows; returns its data length.
 fn null_column(t: &TargetColumn, rows: usize, out: &mut Vec<u8>) -> Result<i32, ReshapeError> {
     if is_var(t.type_code) {
@@ -344,5 +425,27 @@ mod tests {
             Err(ReshapeError::NoTimestamp(_))
         ));
         assert!(conform(&raw[..20], &stored, &same).is_err());
+    }
+
+    #[test]
+    fn rows_are_sliced_without_decoding() {
+        let raw = block(&[
+            ColumnView::from_millis_timestamp(vec![Some(1), Some(2), Some(3), Some(4)]),
+            ColumnView::from_ints(vec![Some(7), None, Some(9), Some(10)]),
+            ColumnView::from_nchar::<&str, _, _, _>(vec![Some("温度80"), Some("温A"), None, Some("z")]),
+            ColumnView::from_varchar::<&str, _, _, _>(vec![None, Some("b"), Some("cc"), None]),
+        ]);
+        let out = slice_rows(&raw, 1..3).unwrap();
+        let mut back = RawBlock::parse_from_raw_block(out, taos::Precision::Millisecond);
+        back.with_field_names(["ts", "i", "n", "v"]);
+        let values = back.to_values();
+        assert_eq!(values.len(), 2);
+        assert!(values[0][1].is_null());
+        assert_eq!(values[0][2], taos::Value::NChar("温A".into()));
+        assert_eq!(values[0][3], taos::Value::VarChar("b".into()));
+        assert_eq!(values[1][1], taos::Value::Int(9));
+        assert!(values[1][2].is_null());
+        assert_eq!(values[1][3], taos::Value::VarChar("cc".into()));
+        assert!(slice_rows(&raw, 2..9).is_err());
     }
 }
