@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use taos::{AsyncFetchable, AsyncQueryable, AsyncTBuilder, Taos, TaosBuilder};
+use taos::{AsyncFetchable, AsyncQueryable, AsyncTBuilder, Taos, TaosBuilder, Value};
 use taos_standin::{RunningStandin, StandinServer};
 use tdibt_backup::{
     run_backup, run_restore, run_verify, Against, BackupError, BackupOptions, NoProgress,
@@ -106,16 +106,24 @@ async fn text_rows(taos: &Taos, sql: &str) -> Vec<String> {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| {
-            r.iter()
-                .map(|v| match v.to_string() {
-                    Ok(s) if !v.is_null() => s,
-                    _ => "NULL".to_string(),
-                })
-                .collect::<Vec<_>>()
-                .join(" | ")
-        })
+        .map(|r| r.iter().map(text).collect::<Vec<_>>().join(" | "))
         .collect()
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null(_) => "NULL".into(),
+        Value::VarBinary(b) | Value::Geometry(b) => {
+            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+        }
+        Value::Json(j) => j.to_string(),
+        // Debug keeps NaN, infinities and the float's exact digits apart.
+        Value::Float(f) => format!("{f:?}"),
+        Value::Double(d) => format!("{d:?}"),
+        other => other
+            .to_string()
+            .unwrap_or_else(|_| format!("{other:?}")),
+    }
 }
 
 /// Every table of `db`: its columns and tags (`DESCRIBE`), tag values (`ins_tags`) and

@@ -106,14 +106,15 @@ impl Splitter {
 
     fn push(&mut self, block: &RawBlock) -> TdResult<()> {
         let ts = self.timestamps(block)?;
-        // A table's rows come in ascending time order; anything else would put a window's
-        // rows in two places, so it is refused rather than stored wrongly.
+        // A table's rows come in time order; anything else would put a window's rows in two
+        // places, so it is refused rather than stored wrongly. Equal timestamps are rows of a
+        // composite primary key (TDengine 3.3: the timestamp plus a second key column).
         let mut prev = self.last_ts;
         for &t in &ts {
-            if prev.is_some_and(|p| t <= p) {
+            if prev.is_some_and(|p| t < p) {
                 return Err(TdError::bad_answer(
                     &self.what,
-                    format!("rows are not in ascending timestamp order at {t}"),
+                    format!("rows are not in timestamp order at {t}"),
                 ));
             }
             prev = Some(t);
@@ -146,5 +147,30 @@ impl Splitter {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(ts: Vec<i64>) -> RawBlock {
+        let n = ts.len();
+        let views = [
+            ColumnView::from_millis_timestamp(ts.into_iter().map(Some).collect::<Vec<_>>()),
+            ColumnView::from_ints((0..n as i32).map(Some).collect::<Vec<_>>()),
+        ];
+        RawBlock::from_views(&views, taos::Precision::Millisecond)
+    }
+
+    #[test]
+    fn equal_timestamps_of_a_composite_key_stay_together_and_disorder_is_refused() {
+        let span = BlockSpan::from_units(10).unwrap();
+        let mut s = Splitter::new(span, vec!["ts".into(), "k".into()], "q".into());
+        s.push(&block(vec![1, 5, 5, 12])).unwrap();
+        s.push(&block(vec![12, 13])).unwrap();
+        let rows: Vec<(i32, u64)> = s.out.iter().map(|w| (w.window.0, w.rows())).collect();
+        assert_eq!(rows, [(0, 3), (1, 3)]);
+        assert!(s.push(&block(vec![11])).is_err());
     }
 }
