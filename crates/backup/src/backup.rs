@@ -576,6 +576,7 @@ async fn gather_ddl(
         }
     }
     crate::schema::refuse_unreadable(&out)?;
+    crate::schema::warn_possible_renames(previous, &out);
     out.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     Ok(out)
 }
@@ -624,9 +625,9 @@ impl ConnectionTask for ShowCreate {
         let sql = export::show_create(conn, what, &self.db, &name).await?;
         let schema = match kind {
             DdlKind::Database => None,
-            _ => Some(
-                crate::schema::describe(conn, &self.db, &name, super_table.as_deref()).await?,
-            ),
+            _ => {
+                Some(crate::schema::describe(conn, &self.db, &name, super_table.as_deref()).await?)
+            }
         };
         Ok(DdlEntry {
             kind,

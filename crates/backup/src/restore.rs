@@ -31,11 +31,11 @@ use tracing::{info, warn};
 
 use crate::backup::{manifest_precision, read_window};
 use crate::ddl::{for_target, merge_ddl};
-use crate::schema::conform;
-use crate::verify::{compare, Against, Difference, Scope};
 use crate::error::{BackupError, BackupResult};
 use crate::pool::{ConnectionTask, Pool};
 use crate::progress::{Progress, ProgressSink};
+use crate::schema::conform;
+use crate::verify::{compare, Against, Difference, Scope};
 
 #[derive(Clone, Debug)]
 pub struct RestoreOptions {

@@ -88,6 +88,36 @@ pub(crate) fn tags_changed(previous: &[DdlEntry], now: &[DdlEntry]) -> BTreeSet<
         .collect()
 }
 
+/// Warns about each table or super table where a column of `previous` (the parent chain's
+/// merged DDL) is gone and a column of the same type is new: a RENAME COLUMN looks exactly
+/// like that, and tdibt brings older blocks to a schema by name, so a renamed column's older
+/// values would restore as NULL. A full backup (`--full`) holds them under the new name.
+pub(crate) fn warn_possible_renames(previous: &[DdlEntry], now: &[DdlEntry]) {
+    let before: BTreeMap<(DdlKind, &str), &TableSchema> = previous
+        .iter()
+        .filter_map(|d| Some(((d.kind, d.name.as_str()), d.schema.as_ref()?)))
+        .collect();
+    for d in now {
+        let (Some(new), Some(old)) = (&d.schema, before.get(&(d.kind, d.name.as_str()))) else {
+            continue;
+        };
+        let has = |s: &TableSchema, c: &ColumnDef| s.columns.iter().any(|x| x.name == c.name);
+        for gone in old.columns.iter().filter(|c| !has(new, c)) {
+            if let Some(added) = new.columns.iter().find(|c| !has(old, c) && c.ty == gone.ty) {
+                tracing::warn!(
+                    "{:?}: column {:?} is gone and {:?} ({}) is new; if it was renamed, its \
+                     values older than this backup restore as NULL (tdibt matches columns by \
+                     name): take a full backup (--full) to keep them",
+                    d.name,
+                    gone.name,
+                    added.name,
+                    added.ty
+                );
+            }
+        }
+    }
+}
+
 /// Per table of a merged DDL (see `ddl::merge_ddl`), the columns its blocks are written
 /// with: a child table's are its super table's. Tables whose schema is not recorded (older
 /// manifests) are absent: their blocks are written as stored.
@@ -139,8 +169,8 @@ pub(crate) fn conform(
     };
     parts
         .into_iter()
-        .map(|part| {
-            match reshape::conform(&part.bytes, &part.columns, target) {
+        .map(
+            |part| match reshape::conform(&part.bytes, &part.columns, target) {
                 Ok(None) => Ok(part),
                 Ok(Some(bytes)) => Ok(ExportedBlock {
                     bytes,
@@ -151,8 +181,8 @@ pub(crate) fn conform(
                     "a stored block of table {table:?} cannot be brought to the backup's \
                      schema: {e}; run `tdibt verify --read-data`"
                 ))),
-            }
-        })
+            },
+        )
         .collect()
 }
 
@@ -219,7 +249,9 @@ mod tests {
                 }),
             )]
         };
-        let err = refuse_unreadable(&with("DECIMAL(10, 2)")).unwrap_err().to_string();
+        let err = refuse_unreadable(&with("DECIMAL(10, 2)"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"n1\"") && err.contains("\"price\""), "{err}");
         assert!(refuse_unreadable(&with("VARCHAR")).is_ok());
 

@@ -120,9 +120,7 @@ fn text(v: &Value) -> String {
         // Debug keeps NaN, infinities and the float's exact digits apart.
         Value::Float(f) => format!("{f:?}"),
         Value::Double(d) => format!("{d:?}"),
-        other => other
-            .to_string()
-            .unwrap_or_else(|_| format!("{other:?}")),
+        other => other.to_string().unwrap_or_else(|_| format!("{other:?}")),
     }
 }
 
@@ -158,7 +156,12 @@ async fn snapshot(taos: &Taos, db: &str) -> BTreeMap<String, Vec<String>> {
 }
 
 /// The restore of `id` into `target` reports no difference and equals `expected`.
-async fn assert_restores(f: &Fixture, id: &BackupId, target: &str, expected: &BTreeMap<String, Vec<String>>) {
+async fn assert_restores(
+    f: &Fixture,
+    id: &BackupId,
+    target: &str,
+    expected: &BTreeMap<String, Vec<String>>,
+) {
     let report = f.restore(id, target).await.unwrap();
     assert!(report.is_ok(), "{target}: {:?}", report.differences);
     assert!(report.windows_checked > 0, "{target}: nothing checked");
@@ -219,9 +222,7 @@ async fn every_type_round_trips_in_each_precision() {
                      vc VARCHAR(24), bin BINARY(8), nc NCHAR(12), vb VARBINARY(16), `温度` INT, \
                      `select` INT, t2 TIMESTAMP)"
                 ),
-                &format!(
-                    "CREATE STABLE {db}.`sensor-m` (ts TIMESTAMP, v DOUBLE) TAGS (info JSON)"
-                ),
+                &format!("CREATE STABLE {db}.`sensor-m` (ts TIMESTAMP, v DOUBLE) TAGS (info JSON)"),
             ],
         )
         .await;
@@ -306,7 +307,11 @@ async fn an_incremental_after_add_column_restores() {
     // One window changed (rows with and without c), the others only in the older backup.
     exec(
         &f.taos,
-        &format!("INSERT INTO db.d0 VALUES ({}, 4, 40) ({}, 5, NULL)", ts + 1, ts + 2),
+        &format!(
+            "INSERT INTO db.d0 VALUES ({}, 4, 40) ({}, 5, NULL)",
+            ts + 1,
+            ts + 2
+        ),
     )
     .await;
     let incremental = f.backup().await;
@@ -315,8 +320,10 @@ async fn an_incremental_after_add_column_restores() {
     assert_restores(&f, &full, "r0", &before).await;
 }
 
-/// A chain of backups with schema and tag changes between them: every backup restores to
-/// the database exactly as it was at that backup.
+/// A chain of backups with schema and tag changes between them (ADD/DROP/MODIFY COLUMN,
+/// ADD/DROP/RENAME TAG, SET TAG, a column dropped and added again with another type, a table
+/// dropped and created again with another schema): every backup restores to the database
+/// exactly as it was at that backup.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_across_schema_changes_restores_each_backup() {
     let f = Fixture::new(
@@ -334,7 +341,10 @@ async fn a_chain_across_schema_changes_restores_each_backup() {
     let mut k = 0i64;
     let mut insert = |table: &str, values: &str| {
         k += 1;
-        format!("INSERT INTO db.{table} VALUES ({}, {values})", ts + k * 600_000)
+        format!(
+            "INSERT INTO db.{table} VALUES ({}, {values})",
+            ts + k * 600_000
+        )
     };
     let steps: Vec<Vec<String>> = vec![
         vec![
@@ -351,6 +361,20 @@ async fn a_chain_across_schema_changes_restores_each_backup() {
             insert("d1", "4, 'd', 40"),
             "ALTER TABLE db.n ADD COLUMN z NCHAR(4)".into(),
             insert("n", "2, 'y', '温'"),
+        ],
+        vec![
+            // Widened, and tags added, dropped, renamed and set.
+            "ALTER STABLE db.m MODIFY COLUMN s VARCHAR(16)".into(),
+            insert("d0", "6, 'sixteen-chars!!', 60"),
+            "ALTER STABLE db.m ADD TAG extra INT".into(),
+            "ALTER TABLE db.d1 SET TAG extra = 99".into(),
+            "ALTER STABLE db.m RENAME TAG loc place".into(),
+            "ALTER TABLE db.d0 SET TAG place = 'z'".into(),
+        ],
+        vec![
+            "ALTER STABLE db.m DROP TAG g".into(),
+            "ALTER TABLE db.d0 SET TAG extra = 7".into(),
+            insert("d1", "7, 'x', 70"),
         ],
         vec![
             // Dropped and created again with another schema.
@@ -390,17 +414,29 @@ async fn another_precision_is_refused_and_seen() {
     )
     .await;
     let ts = 1_700_000_000_000i64;
-    exec(&f.taos, &format!("INSERT INTO db.t VALUES ({ts}, 1) ({}, 2)", ts + 1)).await;
+    exec(
+        &f.taos,
+        &format!("INSERT INTO db.t VALUES ({ts}, 1) ({}, 2)", ts + 1),
+    )
+    .await;
     let id = f.backup().await;
 
     // The same numbers in a microsecond database: other instants.
     exec(&f.taos, "CREATE DATABASE us PRECISION 'us'").await;
     exec(&f.taos, "CREATE TABLE us.t (ts TIMESTAMP, v INT)").await;
-    exec(&f.taos, &format!("INSERT INTO us.t VALUES ({ts}, 1) ({}, 2)", ts + 1)).await;
+    exec(
+        &f.taos,
+        &format!("INSERT INTO us.t VALUES ({ts}, 1) ({}, 2)", ts + 1),
+    )
+    .await;
     let before = snapshot(&f.taos, "us").await;
     let err = f.restore(&id, "us").await.unwrap_err().to_string();
     assert!(err.contains("precision"), "{err}");
-    assert_eq!(snapshot(&f.taos, "us").await, before, "a refused restore changed the target");
+    assert_eq!(
+        snapshot(&f.taos, "us").await,
+        before,
+        "a refused restore changed the target"
+    );
 
     let verify = run_verify(
         &f.repo,
@@ -417,5 +453,71 @@ async fn another_precision_is_refused_and_seen() {
     )
     .await
     .unwrap();
-    assert!(!verify.ok, "verify saw no difference in a database of another precision");
+    assert!(
+        !verify.ok,
+        "verify saw no difference in a database of another precision"
+    );
+}
+
+/// GEOMETRY and a composite primary key (rows sharing a timestamp) round-trip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn geometry_and_a_composite_key_round_trip() {
+    let f = Fixture::new(
+        "db",
+        &[
+            "CREATE DATABASE db VGROUPS 1",
+            "CREATE TABLE db.g (ts TIMESTAMP, k INT PRIMARY KEY, shape GEOMETRY(64), v INT)",
+        ],
+    )
+    .await;
+    let ts = 1_700_000_000_000i64;
+    exec(
+        &f.taos,
+        &format!(
+            "INSERT INTO db.g VALUES ({ts}, 1, 'POINT(1 2)', 1) ({ts}, 2, 'POINT(3 4)', 2) \
+             ({}, 1, NULL, 3) ({}, 5, 'POINT(-1.5 0)', 4)",
+            ts + 1,
+            ts + HOUR_MS
+        ),
+    )
+    .await;
+    let source = snapshot(&f.taos, "db").await;
+    assert_eq!(source["g"].len(), 4 + 4, "{source:?}");
+    let id = f.backup().await;
+    assert_restores(&f, &id, "r", &source).await;
+}
+
+/// A DECIMAL column, which the connector cannot read, refuses the backup before it reads
+/// anything, naming the table and column.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decimal_column_is_refused_by_name() {
+    let f = Fixture::new(
+        "db",
+        &[
+            "CREATE DATABASE db VGROUPS 1",
+            "CREATE TABLE db.ok (ts TIMESTAMP, v INT)",
+            "CREATE TABLE db.money (ts TIMESTAMP, price DECIMAL(10, 2))",
+        ],
+    )
+    .await;
+    let err = run_backup(
+        &f.config,
+        &f.repo,
+        &BackupOptions {
+            jobs: 1,
+            // The change feed is capture's part (taos-query panics on DECIMAL in TMQ data,
+            // issue 15.1); this test is about the backup's own refusal.
+            drain: false,
+            ..BackupOptions::default()
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("\"money\"") && err.contains("\"price\""),
+        "{err}"
+    );
+    assert!(f.repo.list_backups().unwrap().is_empty());
 }

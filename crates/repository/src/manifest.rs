@@ -226,22 +226,39 @@ pub(crate) mod tests {
             cut: BTreeMap::from([(2, 10), (3, 7)]),
             started_at_unix_ms: 1,
             finished_at_unix_ms: 2,
-            ddl: vec![DdlEntry {
-                kind: DdlKind::Database,
-                name: "db".into(),
-                sql: "CREATE DATABASE `db`".into(),
-                schema: None,
-            }, DdlEntry {
-                kind: DdlKind::SuperTable,
-                name: "m".into(),
-                sql: "CREATE STABLE `m` (`ts` TIMESTAMP, `v` NCHAR(8)) TAGS (`g` INT)".into(),
-                schema: Some(TableSchema {
-                    columns: vec![ColumnDef { name: "ts".into(), ty: "TIMESTAMP".into(), length: 8 },
-                        ColumnDef { name: "v".into(), ty: "NCHAR".into(), length: 8 }],
-                    tags: vec![ColumnDef { name: "g".into(), ty: "INT".into(), length: 4 }],
-                    super_table: None,
-                }),
-            }],
+            ddl: vec![
+                DdlEntry {
+                    kind: DdlKind::Database,
+                    name: "db".into(),
+                    sql: "CREATE DATABASE `db`".into(),
+                    schema: None,
+                },
+                DdlEntry {
+                    kind: DdlKind::SuperTable,
+                    name: "m".into(),
+                    sql: "CREATE STABLE `m` (`ts` TIMESTAMP, `v` NCHAR(8)) TAGS (`g` INT)".into(),
+                    schema: Some(TableSchema {
+                        columns: vec![
+                            ColumnDef {
+                                name: "ts".into(),
+                                ty: "TIMESTAMP".into(),
+                                length: 8,
+                            },
+                            ColumnDef {
+                                name: "v".into(),
+                                ty: "NCHAR".into(),
+                                length: 8,
+                            },
+                        ],
+                        tags: vec![ColumnDef {
+                            name: "g".into(),
+                            ty: "INT".into(),
+                            length: 4,
+                        }],
+                        super_table: None,
+                    }),
+                },
+            ],
             blocks: vec![BlockEntry {
                 table: "t1".into(),
                 window: -3,

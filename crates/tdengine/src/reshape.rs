@@ -52,9 +52,9 @@ fn is_var(code: u8) -> bool {
 /// The size of one value of a fixed-size type (TDengine `tDataTypes`).
 fn fixed_size(code: u8) -> Option<usize> {
     Some(match code {
-        1 | 2 | 11 => 1,    // BOOL, TINYINT, UTINYINT
-        3 | 12 => 2,        // SMALLINT, USMALLINT
-        4 | 6 | 13 => 4,    // INT, FLOAT, UINT
+        1 | 2 | 11 => 1,     // BOOL, TINYINT, UTINYINT
+        3 | 12 => 2,         // SMALLINT, USMALLINT
+        4 | 6 | 13 => 4,     // INT, FLOAT, UINT
         5 | 7 | 9 | 14 => 8, // BIGINT, DOUBLE, TIMESTAMP, UBIGINT
         _ => return None,
     })
@@ -148,7 +148,11 @@ fn parse(raw: &[u8]) -> Result<Parsed<'_>, ReshapeError> {
         let code = raw[HEADER + c * 5];
         let bytes = read_i32(raw, HEADER + c * 5 + 1)?;
         let length = read_i32(raw, HEADER + ncols * 5 + c * 4)?;
-        let prefix = if is_var(code) { rows * 4 } else { rows.div_ceil(8) };
+        let prefix = if is_var(code) {
+            rows * 4
+        } else {
+            rows.div_ceil(8)
+        };
         let end = usize::try_from(length)
             .ok()
             .and_then(|l| at.checked_add(prefix)?.checked_add(l))
@@ -432,7 +436,12 @@ mod tests {
         let raw = block(&[
             ColumnView::from_millis_timestamp(vec![Some(1), Some(2), Some(3), Some(4)]),
             ColumnView::from_ints(vec![Some(7), None, Some(9), Some(10)]),
-            ColumnView::from_nchar::<&str, _, _, _>(vec![Some("温度80"), Some("温A"), None, Some("z")]),
+            ColumnView::from_nchar::<&str, _, _, _>(vec![
+                Some("温度80"),
+                Some("温A"),
+                None,
+                Some("z"),
+            ]),
             ColumnView::from_varchar::<&str, _, _, _>(vec![None, Some("b"), Some("cc"), None]),
         ]);
         let out = slice_rows(&raw, 1..3).unwrap();
