@@ -170,7 +170,9 @@ fn parse(raw: &[u8]) -> Result<Parsed<'_>, ReshapeError> {
 }
 
 /// `raw` (a block whose columns are named `names`) rewritten to `target`; `None` when it
-/// already has exactly that schema (it is then written as stored, byte for byte).
+/// already has the target's columns, names and types in order (it is then written as
+/// stored, byte for byte: a widened VARCHAR/NCHAR needs no rewrite, since taosd checks a
+/// raw block column's type, and its values fit the wider column).
 pub fn conform(
     raw: &[u8],
     names: &[String],
@@ -203,7 +205,7 @@ pub fn conform(
             .iter()
             .zip(names)
             .zip(&parsed.columns)
-            .all(|((t, n), s)| t.name == *n && t.type_code == s.code && t.bytes == s.bytes);
+            .all(|((t, n), s)| t.name == *n && t.type_code == s.code);
     if unchanged {
         return Ok(None);
     }
@@ -417,6 +419,12 @@ mod tests {
         let stored = names(&["ts", "v"]);
         let same = vec![col("ts", "TIMESTAMP", 8), col("v", "INT", 4)];
         assert_eq!(conform(&raw, &stored, &same).unwrap(), None);
+        let text = block(&[
+            ColumnView::from_millis_timestamp(vec![Some(1)]),
+            ColumnView::from_varchar::<&str, _, _, _>(vec![Some("abc")]),
+        ]);
+        let widened = vec![col("ts", "TIMESTAMP", 8), col("v", "VARCHAR", 64)];
+        assert_eq!(conform(&text, &stored, &widened).unwrap(), None);
         // `v` dropped and added again as DOUBLE: its old values are gone.
         let retyped = vec![col("ts", "TIMESTAMP", 8), col("v", "DOUBLE", 8)];
         let out = conform(&raw, &stored, &retyped).unwrap().unwrap();
