@@ -175,7 +175,7 @@ async fn main() {
     )
     .await
     .unwrap();
-    assert!(restore.is_ok(), "{:?}", restore.mismatches);
+    assert!(restore.is_ok(), "{:?}", restore.differences);
     report(
         "restore (full + incremental)",
         Duration::from_secs_f64(restore.seconds),

@@ -186,7 +186,7 @@ pub async fn run_backup(
         &settings,
         &cp.catalog,
         &db,
-        &chain_tables,
+        &crate::ddl::merge_ddl(&parent_chain),
         full,
         options.jobs,
     )
@@ -620,34 +620,68 @@ fn windows_after(
     Ok(extra)
 }
 
-/// The statements that recreate what the backup covers: the database, its live super
-/// tables, and the tables a restore of this backup needs a statement for that its chain
-/// does not have: every table for a full; for an incremental the tables new to the chain
-/// or altered (which includes created again after a drop: see the catalog). Run on
-/// `jobs` connections: a full backup of many tables asks for many statements.
+/// The statements that recreate what the backup covers, each with its schema
+/// (`DESCRIBE`): the database, its live super tables, and the tables a restore of this
+/// backup needs a statement for that its chain does not have: every table for a full; for
+/// an incremental (`previous`: its parent chain's merged DDL) the tables new to the chain or altered (which includes created again
+/// after a drop: see the catalog), and the children of super tables whose tags changed
+/// (their statements name the tags). Run on `jobs` connections: a full backup of many
+/// tables asks for many statements. A table with a column the connector cannot read is
+/// refused here, before any row is read.
 async fn gather_ddl(
     settings: &ConnectionSettings,
     catalog: &Catalog,
     db: &str,
-    chain_tables: &BTreeSet<String>,
+    previous: &[DdlEntry],
     full: bool,
     jobs: usize,
 ) -> BackupResult<Vec<DdlEntry>> {
-    let mut wanted = vec![(DdlKind::Database, db.to_string())];
+    let chain_tables: BTreeSet<&str> = previous
+        .iter()
+        .filter(|d| d.kind == DdlKind::Table)
+        .map(|d| d.name.as_str())
+        .collect();
+    let mut wanted = vec![(DdlKind::Database, db.to_string(), None)];
     if let Some(entry) = catalog.database(db) {
         wanted.extend(
             entry
                 .super_tables
                 .iter()
                 .filter(|(_, st)| !st.dropped)
-                .map(|(name, _)| (DdlKind::SuperTable, name.clone())),
+                .map(|(name, _)| (DdlKind::SuperTable, name.clone(), None)),
         );
     }
-    for t in catalog.tables().filter(|t| t.database == db && !t.dropped) {
-        if full || !chain_tables.contains(&t.name) || t.last_alter.is_some() {
-            wanted.push((DdlKind::Table, t.name.clone()));
+    let live = || catalog.tables().filter(|t| t.database == db && !t.dropped);
+    for t in live() {
+        if full || !chain_tables.contains(t.name.as_str()) || t.last_alter.is_some() {
+            wanted.push((DdlKind::Table, t.name.clone(), t.super_table.clone()));
         }
     }
+    let mut out = show_create_all(settings, db, wanted, jobs).await?;
+    if !full {
+        let changed = crate::schema::tags_changed(previous, &out);
+        let have: BTreeSet<String> = out.iter().map(|d| d.name.clone()).collect();
+        let more: Vec<_> = live()
+            .filter(|t| !have.contains(&t.name))
+            .filter(|t| t.super_table.as_ref().is_some_and(|s| changed.contains(s)))
+            .map(|t| (DdlKind::Table, t.name.clone(), t.super_table.clone()))
+            .collect();
+        if !more.is_empty() {
+            out.extend(show_create_all(settings, db, more, jobs).await?);
+        }
+    }
+    crate::schema::refuse_unreadable(&out)?;
+    crate::schema::warn_possible_renames(previous, &out);
+    out.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    Ok(out)
+}
+
+async fn show_create_all(
+    settings: &ConnectionSettings,
+    db: &str,
+    wanted: Vec<(DdlKind, String, Option<String>)>,
+    jobs: usize,
+) -> BackupResult<Vec<DdlEntry>> {
     let task = Arc::new(ShowCreate { db: db.to_string() });
     let mut pool = Pool::start(task, settings, wanted, jobs);
     let mut out = Vec::new();
@@ -660,23 +694,23 @@ async fn gather_ddl(
             }
         }
     }
-    out.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     Ok(out)
 }
 
-/// `SHOW CREATE ...` of one database, super table or table.
+/// `SHOW CREATE ...` and `DESCRIBE` of one database, super table or table (with the super
+/// table of a child).
 struct ShowCreate {
     db: String,
 }
 
 impl ConnectionTask for ShowCreate {
-    type Job = (DdlKind, String);
+    type Job = (DdlKind, String, Option<String>);
     type Out = DdlEntry;
 
     async fn run(
         &self,
         conn: &Connection,
-        (kind, name): (DdlKind, String),
+        (kind, name, super_table): (DdlKind, String, Option<String>),
     ) -> BackupResult<DdlEntry> {
         let what = match kind {
             DdlKind::Database => export::DdlKind::Database,
@@ -684,7 +718,18 @@ impl ConnectionTask for ShowCreate {
             DdlKind::Table => export::DdlKind::Table,
         };
         let sql = export::show_create(conn, what, &self.db, &name).await?;
-        Ok(DdlEntry { kind, name, sql })
+        let schema = match kind {
+            DdlKind::Database => None,
+            _ => {
+                Some(crate::schema::describe(conn, &self.db, &name, super_table.as_deref()).await?)
+            }
+        };
+        Ok(DdlEntry {
+            kind,
+            name,
+            sql,
+            schema,
+        })
     }
 }
 

@@ -93,6 +93,7 @@ mod tests {
             kind,
             name: name.into(),
             sql: sql.into(),
+            schema: None,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod plan;
 mod pool;
 pub mod progress;
 pub mod restore;
+mod schema;
 pub mod select;
 pub mod verify;
 

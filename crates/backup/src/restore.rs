@@ -6,8 +6,14 @@
 //!    (`IF NOT EXISTS`, the database renamed to the target).
 //! 3. Table by table, in parallel: a table that existed in the target before is dropped and
 //!    created again from the backup's statement (so its tags, and its rows, end up exactly
-//!    as backed up, not a mix); then every window's stored blocks are written with
-//!    `write_raw_block`; then its row count is read back and compared.
+//!    as backed up, not a mix); then every window's stored blocks are brought to the
+//!    backup's schema by column name (see `schema`) and written with `write_raw_block`.
+//! 4. The restore proves itself: every window it wrote is read back and compared with the
+//!    backup, rows and a digest of their values (the comparison `verify --against` makes);
+//!    any difference is reported (the CLI exits 7).
+//!
+//! A target database whose precision is not the backup's is refused: its timestamps would
+//! mean other instants.
 //!
 //! Every step can be repeated: a restore that was interrupted is simply run again.
 
@@ -19,6 +25,7 @@ use serde::Serialize;
 use tdibt_core::Precision;
 use tdibt_repository::{BackupId, BlockEntry, DdlKind, Repository};
 use tdibt_tdengine::discovery::{self, quote_ident};
+use tdibt_tdengine::reshape::TargetColumn;
 use tdibt_tdengine::{export, Connection, ConnectionSettings, TdError};
 use tracing::{info, warn};
 
@@ -27,6 +34,8 @@ use crate::ddl::{for_target, merge_ddl};
 use crate::error::{BackupError, BackupResult};
 use crate::pool::{ConnectionTask, Pool};
 use crate::progress::{Progress, ProgressSink};
+use crate::schema::conform;
+use crate::verify::{compare, Against, Difference, Scope};
 
 #[derive(Clone, Debug)]
 pub struct RestoreOptions {
@@ -35,14 +44,6 @@ pub struct RestoreOptions {
     pub target_db: Option<String>,
     /// Tables restored at once, each worker on its own connection.
     pub jobs: usize,
-}
-
-/// A table whose restored row count differs from the backup's.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RowMismatch {
-    pub table: String,
-    pub expected: u64,
-    pub found: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -60,14 +61,18 @@ pub struct RestoreReport {
     pub tables_replaced: u64,
     /// Tables of the target database the backup does not have (left as they are).
     pub tables_not_in_backup: Vec<String>,
-    /// The end-of-restore check: tables whose row count is not the backup's.
-    pub mismatches: Vec<RowMismatch>,
+    /// The end-of-restore check: windows where the restored database differs from the
+    /// backup (rows or values).
+    pub differences: Vec<Difference>,
+    /// Windows and rows that check compared.
+    pub windows_checked: u64,
+    pub rows_checked: u64,
     pub seconds: f64,
 }
 
 impl RestoreReport {
     pub fn is_ok(&self) -> bool {
-        self.mismatches.is_empty()
+        self.differences.is_empty()
     }
 }
 
@@ -80,11 +85,9 @@ struct TableJob {
 }
 
 struct TableDone {
-    name: String,
     blocks: u64,
     rows: u64,
     bytes: u64,
-    found: u64,
 }
 
 /// Restores `options.backup` to the server `settings` points at.
@@ -115,6 +118,8 @@ pub async fn run_restore(
     );
 
     let conn = Connection::open(settings).await?;
+    refuse_other_precision(&conn, &target_db, precision, &options.backup).await?;
+    let targets = Arc::new(crate::schema::targets(&ddl)?);
     let existing: BTreeSet<String> = match discovery::tables(&conn, &target_db).await {
         Ok(t) => t.into_iter().map(|t| t.name).collect(),
         Err(TdError::MissingDatabase(_)) => BTreeSet::new(),
@@ -161,6 +166,7 @@ pub async fn run_restore(
         repo: repo.clone(),
         target_db: target_db.clone(),
         precision,
+        targets,
     });
     let mut pool = Pool::start(task, settings, jobs, options.jobs);
 
@@ -175,7 +181,9 @@ pub async fn run_restore(
         bytes: 0,
         tables_replaced,
         tables_not_in_backup,
-        mismatches: Vec::new(),
+        differences: Vec::new(),
+        windows_checked: 0,
+        rows_checked: 0,
         seconds: 0.0,
     };
     while let Some(done) = pool.next().await {
@@ -189,13 +197,6 @@ pub async fn run_restore(
         report.blocks += done.blocks;
         report.rows += done.rows;
         report.bytes += done.bytes;
-        if done.found != done.rows {
-            report.mismatches.push(RowMismatch {
-                table: done.name,
-                expected: done.rows,
-                found: done.found,
-            });
-        }
         progress.update(
             "restore",
             Progress {
@@ -207,8 +208,42 @@ pub async fn run_restore(
         );
     }
     progress.finish("restore");
+    let check = compare(
+        repo,
+        &Against {
+            settings: settings.clone(),
+            backup: options.backup.clone(),
+            database: Some(report.target_db.clone()),
+            jobs: options.jobs,
+        },
+        Scope::BackupTables,
+        progress,
+    )
+    .await?;
+    report.windows_checked = check.windows_compared;
+    report.rows_checked = check.rows_compared;
+    report.differences = check.differences;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Refuses a target database that exists with another precision than the backup's.
+async fn refuse_other_precision(
+    conn: &Connection,
+    target_db: &str,
+    precision: Precision,
+    backup: &BackupId,
+) -> BackupResult<()> {
+    match discovery::database_info(conn, target_db).await {
+        Ok(info) if info.precision != precision => Err(BackupError::Refused(format!(
+            "database {target_db} exists with precision {}, backup {backup} was taken with \
+             precision {precision}: its timestamps would mean other instants; restore into \
+             a new database (--target-db) or drop {target_db} first",
+            info.precision
+        ))),
+        Ok(_) | Err(TdError::MissingDatabase(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Creates the database, super tables and the tables not in the target yet (`ddl` comes
@@ -256,6 +291,8 @@ struct Writer {
     repo: Repository,
     target_db: String,
     precision: Precision,
+    /// Per table, the backup's schema (see `schema::targets`).
+    targets: Arc<BTreeMap<String, Vec<TargetColumn>>>,
 }
 
 impl ConnectionTask for Writer {
@@ -281,14 +318,13 @@ impl ConnectionTask for Writer {
             conn.exec(create).await?;
         }
         let mut done = TableDone {
-            name: job.name.clone(),
             blocks: 0,
             rows: 0,
             bytes: 0,
-            found: 0,
         };
+        let target = self.targets.get(&job.name).map(Vec::as_slice);
         for entry in &job.windows {
-            let parts = read_window(&self.repo, entry).await?;
+            let parts = conform(&job.name, read_window(&self.repo, entry).await?, target)?;
             for part in &parts {
                 export::write_block(conn, &job.name, part, self.precision).await?;
                 done.bytes += part.bytes.len() as u64;
@@ -296,14 +332,6 @@ impl ConnectionTask for Writer {
             done.blocks += 1;
             done.rows += entry.rows;
         }
-        let rows = conn
-            .query(&format!("SELECT count(*) FROM {qualified}"))
-            .await?;
-        done.found = if rows.is_empty() {
-            0
-        } else {
-            rows.integer(0, "count(*)")?.unwrap_or(0).max(0) as u64
-        };
         Ok(done)
     }
 }

@@ -12,6 +12,7 @@ use tdibt_core::{BlockSpan, Precision, Window};
 use tdibt_repository::check::CheckReport;
 use tdibt_repository::{BackupId, BlockEntry, DdlKind, Repository};
 use tdibt_tdengine::export::digest_rows;
+use tdibt_tdengine::reshape::TargetColumn;
 use tdibt_tdengine::{discovery, read_windows, Connection, ConnectionSettings, TdError};
 
 use crate::backup::{manifest_precision, read_window};
@@ -80,7 +81,7 @@ pub async fn run_verify(
             .map_err(|e| BackupError::Pipeline(e.to_string()))??
     };
     let against = match &options.against {
-        Some(a) => Some(compare(repo, a, progress).await?),
+        Some(a) => Some(compare(repo, a, Scope::Database, progress).await?),
         None => None,
     };
     let ok = repository.is_ok() && against.as_ref().is_none_or(|a| a.differences.is_empty());
@@ -104,9 +105,20 @@ struct Compared {
     differences: Vec<Difference>,
 }
 
-async fn compare(
+/// Which tables of the live database are compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Every table: one the backup does not have is a difference (`verify --against`).
+    Database,
+    /// The backup's tables only (a restore's own check: other tables of the target were
+    /// left as they are, and the restore reports them apart).
+    BackupTables,
+}
+
+pub(crate) async fn compare(
     repo: &Repository,
     against: &Against,
+    scope: Scope,
     progress: &dyn ProgressSink,
 ) -> BackupResult<AgainstReport> {
     let chain = repo.chain(&against.backup)?;
@@ -121,7 +133,9 @@ async fn compare(
         .clone()
         .unwrap_or_else(|| newest.database.clone());
 
-    let mut tables: BTreeMap<String, BTreeMap<i32, (BlockEntry, BackupId)>> = merge_ddl(&chain)
+    let ddl = merge_ddl(&chain);
+    let targets = crate::schema::targets(&ddl)?;
+    let mut tables: BTreeMap<String, BTreeMap<i32, (BlockEntry, BackupId)>> = ddl
         .into_iter()
         .filter(|d| d.kind == DdlKind::Table)
         .map(|d| (d.name, BTreeMap::new()))
@@ -134,6 +148,18 @@ async fn compare(
     }
 
     let conn = Connection::open(&against.settings).await?;
+    // Live rows are decoded in the live database's precision: a database of another
+    // precision then differs (its timestamps mean other instants), as it should.
+    let live_precision = match discovery::database_info(&conn, &database).await {
+        Ok(info) => info.precision,
+        Err(TdError::MissingDatabase(db)) => {
+            return Err(BackupError::Refused(format!(
+                "database {db} does not exist on {}",
+                against.settings.target()
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
     let live: BTreeSet<String> = match discovery::tables(&conn, &database).await {
         Ok(t) => t.into_iter().map(|t| t.name).collect(),
         Err(TdError::MissingDatabase(db)) => {
@@ -152,7 +178,10 @@ async fn compare(
         rows_compared: 0,
         differences: Vec::new(),
     };
-    for t in live.iter().filter(|t| !tables.contains_key(*t)) {
+    for t in live
+        .iter()
+        .filter(|t| scope == Scope::Database && !tables.contains_key(*t))
+    {
         report.differences.push(Difference {
             table: t.clone(),
             window: None,
@@ -179,6 +208,8 @@ async fn compare(
         database,
         span,
         precision,
+        live_precision,
+        targets,
     });
     let mut pool = Pool::start(task, &against.settings, jobs, against.jobs);
     let mut done = 0;
@@ -215,7 +246,11 @@ struct Comparer {
     repo: Repository,
     database: String,
     span: BlockSpan,
+    /// The backup's precision (its stored blocks).
     precision: Precision,
+    live_precision: Precision,
+    /// Per table, the backup's schema: stored blocks are compared as a restore writes them.
+    targets: BTreeMap<String, Vec<TargetColumn>>,
 }
 
 impl ConnectionTask for Comparer {
@@ -240,7 +275,11 @@ impl ConnectionTask for Comparer {
         let mut live: BTreeMap<i32, _> = live.into_iter().map(|w| (w.window.0, w)).collect();
         for (window, (entry, by)) in &job.windows {
             out.windows += 1;
-            let stored = read_window(&self.repo, entry).await?;
+            let stored = crate::schema::conform(
+                &job.name,
+                read_window(&self.repo, entry).await?,
+                self.targets.get(&job.name).map(Vec::as_slice),
+            )?;
             let (stored_rows, stored_digest) = digest_rows(&stored, self.precision)?;
             out.rows += stored_rows;
             let difference = match live.remove(window) {
@@ -248,7 +287,7 @@ impl ConnectionTask for Comparer {
                     "{stored_rows} row(s) in the backup, none in the database"
                 )),
                 Some(w) => {
-                    let (rows, digest) = digest_rows(&w.parts, self.precision)?;
+                    let (rows, digest) = digest_rows(&w.parts, self.live_precision)?;
                     if rows != stored_rows {
                         Some(format!(
                             "{stored_rows} row(s) in the backup, {rows} in the database"

@@ -53,7 +53,7 @@ async fn every_backup_of_a_chain_restores_exactly() {
         )
         .await
         .unwrap();
-        assert!(report.is_ok(), "backup {k}: {:?}", report.mismatches);
+        assert!(report.is_ok(), "backup {k}: {:?}", report.differences);
         assert_eq!(report.chain.len(), k + 1);
         assert_eq!(snapshot(&s.taos, &target).await, snapshots[k], "backup {k}");
     }

@@ -208,7 +208,7 @@ async fn interrupted_backups_and_restores_resume_correctly() {
         let report = run_restore(&s.repo, &s.settings(), &options, &NoProgress)
             .await
             .unwrap();
-        assert!(report.is_ok(), "{k}: {:?}", report.mismatches);
+        assert!(report.is_ok(), "{k}: {:?}", report.differences);
         let got = snapshot(&s.taos, &target).await;
         if got != **snap {
             for (t, rows) in snap.iter() {

@@ -109,7 +109,8 @@ pub enum Command {
     /// becomes a new repository.
     #[command(visible_alias = "backup-incremental")]
     Backup(BackupArgs),
-    /// Restore a backup (its whole chain, merged) into a database, then check row counts.
+    /// Restore a backup (its whole chain, merged) into a database, then compare every window
+    /// written with the backup (rows and values; exit 7 on a difference).
     Restore(RestoreArgs),
     /// Check the repository (manifests, chain links, packs; --read-data re-hashes every
     /// block), and with --against compare a backup with a live database window by window.

@@ -20,7 +20,10 @@ pub mod store;
 
 pub use error::{RepoError, RepoResult};
 pub use ids::{BackupId, BlockHash, PackId};
-pub use manifest::{BackupKind, BackupStats, BlockEntry, DdlEntry, DdlKind, Manifest, Tombstone};
+pub use manifest::{
+    BackupKind, BackupStats, BlockEntry, ColumnDef, DdlEntry, DdlKind, Manifest, TableSchema,
+    Tombstone,
+};
 pub use object::ObjectStoreStore;
 pub use pack::{BlockRef, Compression};
 pub use repo::{

@@ -28,12 +28,39 @@ pub enum DdlKind {
     Table,
 }
 
-/// A statement that recreates something the backup covers (`SHOW CREATE ...`).
+/// A statement that recreates something the backup covers (`SHOW CREATE ...`), and the
+/// schema it had when this backup recorded it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DdlEntry {
     pub kind: DdlKind,
     pub name: String,
     pub sql: String,
+    /// Columns and tags as `DESCRIBE` showed them (super tables and tables; manifests
+    /// written before schemas were recorded have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<TableSchema>,
+}
+
+/// One column or tag as `DESCRIBE` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnDef {
+    pub name: String,
+    /// The type's name (`VARCHAR`, `INT UNSIGNED`, ...).
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Declared length (characters for VARCHAR/NCHAR, the value size for fixed types).
+    pub length: i32,
+}
+
+/// A table's or super table's columns and tags at the time of a backup; a child table
+/// also names its super table (its columns are the super table's).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSchema {
+    pub columns: Vec<ColumnDef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<ColumnDef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub super_table: Option<String>,
 }
 
 /// One stored block: a table's rows in one window, as TDengine's raw blocks. A window's
@@ -199,11 +226,39 @@ pub(crate) mod tests {
             cut: BTreeMap::from([(2, 10), (3, 7)]),
             started_at_unix_ms: 1,
             finished_at_unix_ms: 2,
-            ddl: vec![DdlEntry {
-                kind: DdlKind::Database,
-                name: "db".into(),
-                sql: "CREATE DATABASE `db`".into(),
-            }],
+            ddl: vec![
+                DdlEntry {
+                    kind: DdlKind::Database,
+                    name: "db".into(),
+                    sql: "CREATE DATABASE `db`".into(),
+                    schema: None,
+                },
+                DdlEntry {
+                    kind: DdlKind::SuperTable,
+                    name: "m".into(),
+                    sql: "CREATE STABLE `m` (`ts` TIMESTAMP, `v` NCHAR(8)) TAGS (`g` INT)".into(),
+                    schema: Some(TableSchema {
+                        columns: vec![
+                            ColumnDef {
+                                name: "ts".into(),
+                                ty: "TIMESTAMP".into(),
+                                length: 8,
+                            },
+                            ColumnDef {
+                                name: "v".into(),
+                                ty: "NCHAR".into(),
+                                length: 8,
+                            },
+                        ],
+                        tags: vec![ColumnDef {
+                            name: "g".into(),
+                            ty: "INT".into(),
+                            length: 4,
+                        }],
+                        super_table: None,
+                    }),
+                },
+            ],
             blocks: vec![BlockEntry {
                 table: "t1".into(),
                 window: -3,

@@ -28,6 +28,8 @@ pub enum Pred {
     Cmp(String, &'static str, Expr),
     In(String, Vec<Expr>),
     Between(String, Expr, Expr),
+    /// `col IS NULL` (false) or `col IS NOT NULL` (true).
+    IsNull(String, bool),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -40,6 +42,10 @@ pub enum SelItem {
     ServerVersion,
     ServerStatus,
     Database,
+    /// `timezone()`: the connection's time zone.
+    Timezone,
+    /// A constant (`SELECT 1`), with the text TDengine names its column by.
+    Literal(Expr, String),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -75,15 +81,38 @@ pub struct InsertItem {
 pub enum AlterOp {
     AddColumn(ColDef),
     DropColumn(String),
+    ModifyColumn(ColDef),
+    RenameColumn(String, String),
+    AddTag(ColDef),
+    DropTag(String),
+    ModifyTag(ColDef),
+    RenameTag(String, String),
+    /// `SET TAG a = 1[, b = 'x' ...]`
+    SetTags(Vec<(String, Expr)>),
+    /// `TTL n` and/or `COMMENT 's'`
+    Options {
+        ttl: Option<i64>,
+        comment: Option<String>,
+    },
+}
+
+/// `SHOW [NORMAL|CHILD] TABLES`
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TableKind {
+    Any,
+    Normal,
+    Child,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Show {
     Databases,
     STables(Option<String>),
-    Tables(Option<String>),
+    Tables(Option<String>, TableKind),
     VGroups(Option<String>),
     Topics,
+    Dnodes,
+    Consumers,
     CreateDatabase(String),
     CreateSTable(Name),
     CreateTable(Name),
@@ -93,6 +122,11 @@ pub enum Show {
 pub enum TopicSource {
     Database(String),
     STable(Name),
+    /// `AS SELECT cols FROM table` (no WHERE, no functions).
+    Query {
+        columns: Vec<String>,
+        from: Name,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -125,10 +159,13 @@ pub enum Stmt {
         name: Name,
         if_exists: bool,
     },
+    /// `ALTER TABLE` (stable: false) or `ALTER STABLE` (true).
     Alter {
         name: Name,
+        stable: bool,
         op: AlterOp,
     },
+    FlushDatabase(String),
     Insert(Vec<InsertItem>),
     Select(Select),
     Delete {
@@ -141,7 +178,9 @@ pub enum Stmt {
         name: String,
         if_not_exists: bool,
         with_meta: bool,
+        only_meta: bool,
         source: TopicSource,
+        sql: String,
     },
     DropTopic {
         name: String,

@@ -162,6 +162,38 @@ pub fn cell(expr: &Expr, col: &ColDef, precision: Precision) -> Result<Cell, Tao
             }
             Cell::Str(s)
         }
+        ColType::Geometry => match expr {
+            Expr::Str(s) => {
+                let wkb = crate::geometry::wkt_to_wkb(s).ok_or_else(|| {
+                    TaosError::new(
+                        0x2603,
+                        format!(
+                            "Invalid value for GEOMETRY column {}: {s:?} is not POINT, LINESTRING or POLYGON WKT",
+                            col.name
+                        ),
+                    )
+                })?;
+                if wkb.len() > col.len as usize {
+                    return Err(TaosError::new(
+                        0x2653,
+                        format!("Value too long for column {}", col.name),
+                    ));
+                }
+                Cell::Bytes(wkb)
+            }
+            _ => return Err(bad()),
+        },
+        ColType::Decimal { precision, scale } => {
+            Cell::Decimal(decimal(expr, precision, scale).ok_or_else(|| {
+                TaosError::new(
+                    0x2603,
+                    format!(
+                        "Decimal value overflow or invalid: {expr:?} for column {} DECIMAL({precision}, {scale})",
+                        col.name
+                    ),
+                )
+            })?)
+        }
         ColType::VarBinary => match expr {
             Expr::Str(s) => {
                 let bytes = match s.strip_prefix("\\x") {
@@ -179,6 +211,48 @@ pub fn cell(expr: &Expr, col: &ColDef, precision: Precision) -> Result<Cell, Tao
             _ => return Err(bad()),
         },
     })
+}
+
+/// A literal as a DECIMAL(precision, scale)'s unscaled value: extra decimals round half
+/// away from zero (`10.987` in DECIMAL(10, 2) is 10.99 — docs 01-data-type.md); more
+/// integer digits than `precision - scale` is an overflow (None).
+fn decimal(expr: &Expr, precision: u8, scale: u8) -> Option<i128> {
+    let text = match expr {
+        Expr::Int(v) => v.to_string(),
+        Expr::Float(f) => format!("{f}"),
+        Expr::Str(s) => s.trim().to_string(),
+        _ => return None,
+    };
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(&text)),
+    };
+    let (int_part, frac_part) = digits.split_once('.').unwrap_or((digits, ""));
+    if int_part.is_empty() && frac_part.is_empty()
+        || !int_part
+            .chars()
+            .chain(frac_part.chars())
+            .all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let scale = usize::from(scale);
+    let mut unscaled: i128 = 0;
+    for c in int_part
+        .chars()
+        .chain(frac_part.chars().chain(std::iter::repeat('0')).take(scale))
+    {
+        unscaled = unscaled
+            .checked_mul(10)?
+            .checked_add(i128::from(c.to_digit(10)?))?;
+    }
+    if frac_part.chars().nth(scale).is_some_and(|c| c >= '5') {
+        unscaled = unscaled.checked_add(1)?;
+    }
+    if unscaled >= 10i128.checked_pow(u32::from(precision))? {
+        return None;
+    }
+    Some(if negative { -unscaled } else { unscaled })
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
@@ -211,22 +285,29 @@ mod tests {
     }
 
     #[test]
+    fn decimals_round_and_overflow() {
+        // TDengine 3.3.6 docs, 01-data-type.md: DECIMAL(10, 2) stores 10.987 as 10.99.
+        assert_eq!(decimal(&Expr::Float(10.987), 10, 2), Some(1099));
+        assert_eq!(decimal(&Expr::Str("-0.005".into()), 4, 2), Some(-1));
+        assert_eq!(decimal(&Expr::Int(12), 4, 2), Some(1200));
+        // DECIMAL(8, 4) holds up to 9999.9999.
+        assert_eq!(
+            decimal(&Expr::Str("9999.9999".into()), 8, 4),
+            Some(99_999_999)
+        );
+        assert_eq!(decimal(&Expr::Str("10000".into()), 8, 4), None);
+        assert_eq!(decimal(&Expr::Str("1e3".into()), 8, 4), None);
+    }
+
+    #[test]
     fn ranges_are_checked() {
-        let col = ColDef {
-            name: "c".into(),
-            ty: ColType::TinyInt,
-            len: 1,
-        };
+        let col = ColDef::new("c", ColType::TinyInt, 1);
         assert!(cell(&Expr::Int(200), &col, Precision::Millis).is_err());
         assert_eq!(
             cell(&Expr::Int(-5), &col, Precision::Millis).unwrap(),
             Cell::Int(-5)
         );
-        let col = ColDef {
-            name: "s".into(),
-            ty: ColType::VarChar,
-            len: 3,
-        };
+        let col = ColDef::new("s", ColType::VarChar, 3);
         assert!(cell(&Expr::Str("abcd".into()), &col, Precision::Millis).is_err());
     }
 }

@@ -1,43 +1,16 @@
-//! Databases, super tables, tables, schema changes and topics, and the TMQ meta JSON each
-//! writes to the log (the shapes of tdengine-interfaces.md §1.3, from TDengine's
-//! `clientRawBlockWrite.c` as parsed by taos-query's `JsonMeta`).
+//! Databases, super tables, tables and topics, and the TMQ meta each writes to the log
+//! (built by `meta`, as taosd builds it). Schema changes are in `alter`.
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value as Json};
+use serde_json::{Map, Value as Json};
 
-use crate::ast::{AlterOp, CreateKind, Expr, Name, TopicSource};
+use crate::ast::{CreateKind, Expr, Name, TopicSource};
 use crate::convert::{cell, now_ms};
 use crate::error::TaosError;
-use crate::store::{Database, Precision, STable, Store, Table, Topic, WalEntry};
+use crate::meta;
+use crate::store::{Database, Precision, STable, Store, Table, Topic, TopicQuery, WalEntry};
 use crate::value::{Cell, ColDef, ColType};
-
-pub fn field_json(c: &ColDef) -> Json {
-    json!({"name": c.name, "type": c.ty.ty() as u8, "length": c.len})
-}
-
-fn cell_json(c: &Cell) -> Json {
-    match c {
-        Cell::Null => Json::Null,
-        Cell::Bool(b) => json!(b),
-        Cell::Int(v) => json!(v),
-        Cell::UInt(v) => json!(v),
-        Cell::Float(v) => json!(v),
-        Cell::Str(s) => json!(s),
-        Cell::Bytes(b) => json!(String::from_utf8_lossy(b)),
-    }
-}
-
-pub fn create_child_meta(table: &Table, stable: &STable) -> Json {
-    let tags: Vec<Json> = stable
-        .tags
-        .iter()
-        .zip(&table.tags)
-        .map(|(d, v)| json!({"name": d.name, "type": d.ty.ty() as u8, "value": cell_json(v)}))
-        .collect();
-    json!({"type": "create", "tableType": "child", "tableName": table.name,
-           "using": stable.name, "tagNum": stable.tags.len(), "tags": tags})
-}
 
 pub fn create_database(
     store: &mut Store,
@@ -122,15 +95,63 @@ pub fn drop_database(store: &mut Store, name: &str, if_exists: bool) -> Result<(
     Ok(())
 }
 
-fn check_schema(columns: &[ColDef]) -> Result<(), TaosError> {
+/// A refusal of a schema TDengine does not accept; the message names the rule.
+pub(crate) fn schema_error(message: impl Into<String>) -> TaosError {
+    TaosError::new(0x2600, message)
+}
+
+/// TDengine's rules for a new table's columns and tags (docs 03-table.md, 04-stable.md,
+/// 01-data-type.md): a TIMESTAMP first; unique names; `PRIMARY KEY` only on the second
+/// column, of INT/BIGINT (UNSIGNED) or VARCHAR; JSON only as the sole tag; DECIMAL only
+/// as a column.
+pub(crate) fn check_schema(columns: &[ColDef], tags: &[ColDef]) -> Result<(), TaosError> {
     match columns.first() {
-        Some(c) if c.ty == ColType::Timestamp => {}
-        _ => return Err(TaosError::new(0x2614, "First column must be timestamp")),
+        Some(c) if c.ty == ColType::Timestamp && !c.primary_key => {}
+        _ => return Err(TaosError::new(0x2641, "First column must be timestamp")),
     }
-    let mut names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    let mut names: Vec<&str> = columns
+        .iter()
+        .chain(tags)
+        .map(|c| c.name.as_str())
+        .collect();
     names.sort_unstable();
     if names.windows(2).any(|w| w[0] == w[1]) {
-        return Err(TaosError::new(0x2618, "Duplicated column names"));
+        return Err(TaosError::new(0x263C, "Duplicated column names"));
+    }
+    for (i, c) in columns.iter().enumerate() {
+        if c.primary_key && i != 1 {
+            return Err(schema_error(format!(
+                "PRIMARY KEY on column {}: only the second column can be the composite primary key",
+                c.name
+            )));
+        }
+        if c.primary_key && !c.ty.can_be_primary_key() {
+            return Err(schema_error(format!(
+                "PRIMARY KEY on column {} of type {}: the composite key must be INT, INT UNSIGNED, BIGINT, BIGINT UNSIGNED or VARCHAR",
+                c.name,
+                c.ty.sql_name()
+            )));
+        }
+        if c.ty == ColType::Json {
+            return Err(TaosError::new(0x2652, "Only tag can be json type"));
+        }
+    }
+    for t in tags {
+        if t.primary_key {
+            return Err(schema_error(format!("PRIMARY KEY on tag {}", t.name)));
+        }
+        if matches!(t.ty, ColType::Decimal { .. }) {
+            return Err(schema_error(format!(
+                "DECIMAL tag {}: DECIMAL is a column type only",
+                t.name
+            )));
+        }
+        if t.ty == ColType::Json && tags.len() > 1 {
+            return Err(schema_error(format!(
+                "JSON tag {} with other tags: a JSON tag must be the only tag",
+                t.name
+            )));
+        }
     }
     Ok(())
 }
@@ -149,10 +170,11 @@ pub fn create_stable(
             Err(TaosError::table_exists())
         };
     }
-    check_schema(&columns)?;
-    let meta = json!({"type": "create", "tableType": "super", "tableName": name,
-        "columns": columns.iter().map(field_json).collect::<Vec<_>>(),
-        "tags": tags.iter().map(field_json).collect::<Vec<_>>()});
+    check_schema(&columns, &tags)?;
+    if tags.is_empty() {
+        return Err(TaosError::new(0x2643, "Invalid number of tag columns"));
+    }
+    let meta = meta::create_table_json("super", name, &columns, &tags);
     db.stables.insert(
         name.to_string(),
         STable {
@@ -160,6 +182,7 @@ pub fn create_stable(
             columns,
             tags,
             create_time_ms: now_ms(),
+            comment: None,
         },
     );
     for vg in db.vgroups.clone() {
@@ -175,8 +198,8 @@ pub fn create_stable(
     Ok(())
 }
 
-/// Creates a child table from tag literals; returns its create meta (the caller logs it,
-/// alone or with rows for an auto-create).
+/// Creates a child table from tag literals; returns its element of a create message (the
+/// caller batches the elements of one vgroup into one message, alone or with rows).
 pub fn new_child(
     db: &mut Database,
     uid: i64,
@@ -184,35 +207,28 @@ pub fn new_child(
     stable: &str,
     tag_names: Option<&[String]>,
     tags: &[Expr],
-) -> Result<Json, TaosError> {
+) -> Result<Map<String, Json>, TaosError> {
     let st = db
         .stables
         .get(stable)
         .ok_or_else(TaosError::stable_not_exist)?;
     let mut values = vec![Cell::Null; st.tags.len()];
-    match tag_names {
-        Some(names) => {
-            if names.len() != tags.len() {
-                return Err(TaosError::new(0x2601, "Tags number not matched"));
-            }
-            for (n, e) in names.iter().zip(tags) {
-                let i = st
-                    .tags
-                    .iter()
-                    .position(|t| &t.name == n)
-                    .ok_or_else(|| TaosError::invalid_column(n))?;
-                values[i] = cell(e, &st.tags[i], db.precision)?;
-            }
-        }
-        None => {
-            if tags.len() != st.tags.len() {
-                return Err(TaosError::new(0x2601, "Tags number not matched"));
-            }
-            for (i, e) in tags.iter().enumerate() {
-                values[i] = cell(e, &st.tags[i], db.precision)?;
-            }
-        }
+    let bound: Vec<String> = match tag_names {
+        Some(names) => names.to_vec(),
+        None => st.tags.iter().map(|t| t.name.clone()).collect(),
+    };
+    if bound.len() != tags.len() {
+        return Err(TaosError::new(0x2601, "Tags number not matched"));
     }
+    for (n, e) in bound.iter().zip(tags) {
+        let i = st
+            .tags
+            .iter()
+            .position(|t| &t.name == n)
+            .ok_or_else(|| TaosError::invalid_column(n))?;
+        values[i] = cell(e, &st.tags[i], db.precision)?;
+    }
+    let element = meta::child_element(name, stable, &st.tags, &values, &bound);
     let table = Table {
         name: name.to_string(),
         stable: Some(stable.to_string()),
@@ -222,10 +238,37 @@ pub fn new_child(
         uid,
         create_time_ms: now_ms(),
         rows: BTreeMap::new(),
+        ttl: 0,
+        comment: None,
     };
-    let meta = create_child_meta(&table, st);
     db.tables.insert(name.to_string(), table);
-    Ok(meta)
+    Ok(element)
+}
+
+/// What one CREATE TABLE statement logs to one vgroup: taosd sends each vgroup one batch
+/// request, and `processCreateTable` turns a batch into one message — child tables into
+/// one `create` with `createList`, a normal table's batch into the first table's create.
+#[derive(Default)]
+struct CreateBatch {
+    children: Vec<Map<String, Json>>,
+    normal: Option<Json>,
+    first_is_normal: bool,
+    stables: Vec<String>,
+}
+
+impl CreateBatch {
+    fn into_entry(self) -> WalEntry {
+        let meta = if self.first_is_normal {
+            self.normal
+        } else {
+            Some(meta::create_child_json(&self.children))
+        };
+        WalEntry {
+            metas: meta.into_iter().collect(),
+            rows: vec![],
+            stables: self.stables,
+        }
+    }
 }
 
 pub fn create_tables(
@@ -234,6 +277,7 @@ pub fn create_tables(
     if_not_exists: bool,
     tables: Vec<(Name, CreateKind)>,
 ) -> Result<(), TaosError> {
+    let mut batches: BTreeMap<(String, i32), CreateBatch> = BTreeMap::new();
     for (name, kind) in tables {
         let db_name = name.db.clone().unwrap_or_else(|| db_name.to_string());
         store.next_uid += 1;
@@ -245,12 +289,13 @@ pub fn create_tables(
             }
             return Err(TaosError::table_exists());
         }
-        let (meta, stable) = match kind {
+        let vg = db.vgroup_of(&name.name);
+        let batch = batches.entry((db_name, vg)).or_default();
+        let fresh = batch.children.is_empty() && batch.normal.is_none();
+        match kind {
             CreateKind::Normal(columns) => {
-                check_schema(&columns)?;
-                let meta = json!({"type": "create", "tableType": "normal", "tableName": name.name,
-                    "columns": columns.iter().map(field_json).collect::<Vec<_>>(), "tags": []});
-                let vgroup = db.vgroup_of(&name.name);
+                check_schema(&columns, &[])?;
+                let meta = meta::create_table_json("normal", &name.name, &columns, &[]);
                 db.tables.insert(
                     name.name.clone(),
                     Table {
@@ -258,20 +303,25 @@ pub fn create_tables(
                         stable: None,
                         tags: vec![],
                         columns,
-                        vgroup,
+                        vgroup: vg,
                         uid,
                         create_time_ms: now_ms(),
                         rows: BTreeMap::new(),
+                        ttl: 0,
+                        comment: None,
                     },
                 );
-                (meta, vec![])
+                if fresh {
+                    batch.first_is_normal = true;
+                    batch.normal = Some(meta);
+                }
             }
             CreateKind::Child {
                 stable,
                 tag_names,
                 tags,
             } => {
-                let meta = new_child(
+                let element = new_child(
                     db,
                     uid,
                     &name.name,
@@ -279,45 +329,58 @@ pub fn create_tables(
                     tag_names.as_deref(),
                     &tags,
                 )?;
-                (meta, vec![stable.name])
+                batch.children.push(element);
+                batch.stables.push(stable.name);
             }
-        };
-        let vg = db.vgroup_of(&name.name);
-        db.append(
-            vg,
-            WalEntry {
-                metas: vec![meta],
-                rows: vec![],
-                stables: stable,
-            },
-        );
+        }
+    }
+    for ((db_name, vg), mut batch) in batches {
+        batch.stables.sort();
+        batch.stables.dedup();
+        store.db_mut(&db_name)?.append(vg, batch.into_entry());
     }
     Ok(())
 }
 
+/// Drops tables; each vgroup gets one drop message naming its tables of the statement
+/// (taosd sends one batch per vgroup, `processDropTable`).
 pub fn drop_tables(
     store: &mut Store,
     db_name: &str,
     names: &[Name],
     if_exists: bool,
 ) -> Result<(), TaosError> {
+    let mut batches: BTreeMap<(String, i32), (Vec<String>, Vec<String>)> = BTreeMap::new();
     for name in names {
-        let db = store.db_mut(name.db.as_deref().unwrap_or(db_name))?;
+        let d = name.db.as_deref().unwrap_or(db_name).to_string();
+        let db = store.db_mut(&d)?;
+        if db.stables.contains_key(&name.name) {
+            return Err(TaosError::new(
+                0x2649,
+                format!("DROP TABLE of super table {}: use DROP STABLE", name.name),
+            ));
+        }
         match db.tables.remove(&name.name) {
             Some(t) => {
-                let meta = json!({"type": "drop", "tableNameList": [t.name]});
-                db.append(
-                    t.vgroup,
-                    WalEntry {
-                        metas: vec![meta],
-                        rows: vec![],
-                        stables: t.stable.into_iter().collect(),
-                    },
-                );
+                let b = batches.entry((d, t.vgroup)).or_default();
+                b.0.push(t.name);
+                b.1.extend(t.stable);
             }
             None if if_exists => {}
             None => return Err(TaosError::table_not_exist(&name.name)),
         }
+    }
+    for ((d, vg), (tables, mut stables)) in batches {
+        stables.sort();
+        stables.dedup();
+        store.db_mut(&d)?.append(
+            vg,
+            WalEntry {
+                metas: vec![meta::drop_tables_json(&tables)],
+                rows: vec![],
+                stables,
+            },
+        );
     }
     Ok(())
 }
@@ -332,12 +395,10 @@ pub fn drop_stable(
     if store
         .topics
         .values()
-        .any(|t| t.db == db_name && t.stable.as_deref() == Some(name.name.as_str()))
+        .any(|t| t.db == db_name && t.source_table() == Some(name.name.as_str()))
     {
-        return Err(TaosError::new(
-            0x03EF,
-            "Stable is used by a topic, drop the topic first",
-        ));
+        // mndStb.c mndProcessDropStbReq: TSDB_CODE_MND_TOPIC_MUST_BE_DELETED.
+        return Err(TaosError::topic_must_be_dropped());
     }
     let db = store.db_mut(&db_name)?;
     if db.stables.remove(&name.name).is_none() {
@@ -349,7 +410,7 @@ pub fn drop_stable(
     }
     db.tables
         .retain(|_, t| t.stable.as_deref() != Some(name.name.as_str()));
-    let meta = json!({"type": "drop", "tableName": name.name});
+    let meta = meta::drop_stable_json(&name.name);
     for vg in db.vgroups.clone() {
         db.append(
             vg,
@@ -363,103 +424,34 @@ pub fn drop_stable(
     Ok(())
 }
 
-pub fn alter(store: &mut Store, db_name: &str, name: &Name, op: AlterOp) -> Result<(), TaosError> {
-    let db = store.db_mut(name.db.as_deref().unwrap_or(db_name))?;
-    let (columns, vgroups, stables, table_type) = if let Some(st) = db.stables.get_mut(&name.name) {
-        (
-            &mut st.columns,
-            db.vgroups.clone(),
-            vec![name.name.clone()],
-            "super",
-        )
-    } else if let Some(t) = db.tables.get_mut(&name.name) {
-        if t.stable.is_some() {
-            return Err(TaosError::new(0x2649, "Invalid alter table statement: alter a child table's columns through its super table"));
-        }
-        (&mut t.columns, vec![t.vgroup], vec![], "normal")
-    } else {
-        return Err(TaosError::table_not_exist(&name.name));
-    };
-    let (meta, position, added) = match op {
-        AlterOp::AddColumn(c) => {
-            if columns.iter().any(|x| x.name == c.name) {
-                return Err(TaosError::new(0x036B, "Column already exists"));
-            }
-            let meta = json!({"type": "alter", "tableType": table_type, "tableName": name.name,
-                "alterType": 5, "colName": c.name, "colType": c.ty.ty() as u8, "colLength": c.len});
-            columns.push(c);
-            (meta, columns.len() - 1, true)
-        }
-        AlterOp::DropColumn(c) => {
-            let i = columns
-                .iter()
-                .position(|x| x.name == c)
-                .ok_or_else(|| TaosError::invalid_column(&c))?;
-            if i == 0 {
-                return Err(TaosError::new(
-                    0x2649,
-                    "Cannot drop the primary timestamp column",
-                ));
-            }
-            let meta = json!({"type": "alter", "tableType": table_type, "tableName": name.name,
-                "alterType": 6, "colName": c});
-            columns.remove(i);
-            (meta, i, false)
-        }
-    };
-    // Stored rows follow the new schema.
-    let affected: Vec<String> = if table_type == "super" {
-        db.tables
-            .values()
-            .filter(|t| t.stable.as_deref() == Some(name.name.as_str()))
-            .map(|t| t.name.clone())
-            .collect()
-    } else {
-        vec![name.name.clone()]
-    };
-    for t in affected {
-        if let Some(t) = db.tables.get_mut(&t) {
-            for row in t.rows.values_mut() {
-                if added {
-                    row.push(Cell::Null);
-                } else if position < row.len() {
-                    row.remove(position);
-                }
-            }
-        }
-    }
-    for vg in vgroups {
-        db.append(
-            vg,
-            WalEntry {
-                metas: vec![meta.clone()],
-                rows: vec![],
-                stables: stables.clone(),
-            },
-        );
-    }
-    Ok(())
-}
-
 pub fn create_topic(
     store: &mut Store,
-    name: &str,
-    if_not_exists: bool,
-    with_meta: bool,
-    source: TopicSource,
+    session_db: Option<&str>,
+    stmt: TopicStmt,
 ) -> Result<(), TaosError> {
-    if store.topics.contains_key(name) {
-        return if if_not_exists {
+    if store.topics.contains_key(&stmt.name) {
+        return if stmt.if_not_exists {
             Ok(())
         } else {
             Err(TaosError::topic_exists())
         };
     }
-    let (db, stable) = match source {
-        TopicSource::Database(db) => (db, None),
+    let qualified = |n: Name| -> Result<(String, String), TaosError> {
+        let db =
+            n.db.or_else(|| session_db.map(str::to_string))
+                .ok_or_else(TaosError::no_db)?;
+        Ok((db, n.name))
+    };
+    let (db, stable, query) = match stmt.source {
+        TopicSource::Database(db) => (db, None, None),
         TopicSource::STable(n) => {
-            let db = n.db.ok_or_else(TaosError::no_db)?;
-            (db, Some(n.name))
+            let (db, st) = qualified(n)?;
+            (db, Some(st), None)
+        }
+        TopicSource::Query { columns, from } => {
+            let (db, table) = qualified(from)?;
+            let q = topic_query(store.db(&db)?, &table, columns)?;
+            (db, None, Some(q))
         }
     };
     let d = store.db(&db)?;
@@ -472,16 +464,65 @@ pub fn create_topic(
         }
     }
     store.topics.insert(
-        name.to_string(),
+        stmt.name.clone(),
         Topic {
-            name: name.to_string(),
+            name: stmt.name,
             db,
-            with_meta,
+            with_meta: stmt.with_meta,
             stable,
             create_time_ms: now_ms(),
+            only_meta: stmt.only_meta,
+            query,
+            sql: stmt.sql,
         },
     );
     Ok(())
+}
+
+/// A CREATE TOPIC statement's parts.
+pub struct TopicStmt {
+    pub name: String,
+    pub if_not_exists: bool,
+    pub with_meta: bool,
+    pub only_meta: bool,
+    pub source: TopicSource,
+    pub sql: String,
+}
+
+/// Fixes a query topic's projection: `*` becomes the columns (and a super table's tags)
+/// as they are now.
+fn topic_query(db: &Database, table: &str, columns: Vec<String>) -> Result<TopicQuery, TaosError> {
+    let (cols, tags, is_stable) = if let Some(st) = db.stables.get(table) {
+        (st.columns.clone(), st.tags.clone(), true)
+    } else if let Some(t) = db.tables.get(table) {
+        let tags = t
+            .stable
+            .as_ref()
+            .and_then(|s| db.stables.get(s))
+            .map(|s| s.tags.clone())
+            .unwrap_or_default();
+        (db.columns_of(t), tags, false)
+    } else {
+        return Err(TaosError::table_not_exist(table));
+    };
+    let mut out = Vec::new();
+    for c in columns {
+        if c == "*" {
+            out.extend(cols.iter().map(|c| c.name.clone()));
+            if is_stable {
+                out.extend(tags.iter().map(|c| c.name.clone()));
+            }
+        } else if c == "tbname" || cols.iter().chain(&tags).any(|x| x.name == c) {
+            out.push(c);
+        } else {
+            return Err(TaosError::invalid_column(&c));
+        }
+    }
+    Ok(TopicQuery {
+        table: table.to_string(),
+        is_stable,
+        columns: out,
+    })
 }
 
 pub fn drop_topic(store: &mut Store, name: &str, if_exists: bool) -> Result<(), TaosError> {

@@ -90,15 +90,21 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, TaosError> {
     Ok(out)
 }
 
-/// Reads a quoted run starting at `start` (the opening quote); a doubled quote or a
-/// backslash escapes.
+/// Reads a quoted run starting at `start` (the opening quote). A doubled quote is one
+/// quote; a backslash escapes a quote or a backslash and is kept before anything else, so
+/// VARBINARY's `'\x0A'` reaches the value as written (TDengine's `trimString` keeps unknown
+/// escapes).
 fn delimited(chars: &[char], start: usize, quote: char) -> Result<(String, usize), TaosError> {
     let mut s = String::new();
     let mut i = start + 1;
     while i < chars.len() {
         let c = chars[i];
         if c == '\\' && quote != '`' && i + 1 < chars.len() {
-            s.push(chars[i + 1]);
+            let next = chars[i + 1];
+            if !matches!(next, '\'' | '"' | '\\') {
+                s.push('\\');
+            }
+            s.push(next);
             i += 2;
         } else if c == quote {
             if chars.get(i + 1) == Some(&quote) {

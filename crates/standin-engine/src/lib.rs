@@ -5,11 +5,14 @@
 //! Pure and synchronous: the server crate speaks the protocol and calls [`Engine`].
 #![forbid(unsafe_code)]
 
+mod alter;
 pub mod ast;
 mod convert;
 mod ddl;
 pub mod error;
+mod geometry;
 mod lexer;
+pub mod meta;
 pub mod parser;
 mod query;
 pub mod result;
@@ -64,6 +67,7 @@ pub(crate) fn ddl_value_text(c: &Cell) -> String {
         Cell::Float(v) => v.to_string(),
         Cell::Str(s) => s.clone(),
         Cell::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        Cell::Decimal(v) => v.to_string(),
     }
 }
 
@@ -228,9 +232,15 @@ impl Engine {
                 let d = need_db(&name.db)?;
                 ddl::drop_stable(store, &d, &name, if_exists).map(|_| 0)
             }
-            Stmt::Alter { name, op } => {
+            Stmt::Alter { name, stable, op } => {
                 let d = need_db(&name.db)?;
-                ddl::alter(store, &d, &name, op).map(|_| 0)
+                alter::alter(store, &d, &name, stable, op).map(|_| 0)
+            }
+            Stmt::FlushDatabase(name) => {
+                // taosd writes its memory tables to disk; the stand-in's rows are already
+                // where queries read them, so only the database must exist.
+                store.db(&name)?;
+                return affected(0);
             }
             Stmt::Insert(items) => write::insert(store, db.as_deref(), items),
             Stmt::Delete { table, preds } => {
@@ -241,8 +251,22 @@ impl Engine {
                 name,
                 if_not_exists,
                 with_meta,
+                only_meta,
                 source,
-            } => ddl::create_topic(store, &name, if_not_exists, with_meta, source).map(|_| 0),
+                sql,
+            } => ddl::create_topic(
+                store,
+                db.as_deref(),
+                ddl::TopicStmt {
+                    name,
+                    if_not_exists,
+                    with_meta,
+                    only_meta,
+                    source,
+                    sql,
+                },
+            )
+            .map(|_| 0),
             Stmt::DropTopic { name, if_exists } => {
                 ddl::drop_topic(store, &name, if_exists).map(|_| 0)
             }
@@ -268,11 +292,7 @@ impl Engine {
         };
         let defs: Vec<ColDef> = columns
             .iter()
-            .map(|c| ColDef {
-                name: c.name.clone(),
-                ty: c.ty,
-                len: c.len,
-            })
+            .map(|c| ColDef::new(c.name.clone(), c.ty, c.len))
             .collect();
         let mut inner = self.lock();
         let n = write::write_rows(&mut inner.store, &db, &table, &defs, rows)?;

@@ -12,7 +12,11 @@ use crate::value::{ColDef, ColType};
 /// Parses one statement (a trailing `;` is allowed).
 pub fn parse(sql: &str) -> Result<Stmt, TaosError> {
     let tokens = tokenize(sql)?;
-    let mut p = Parser { t: tokens, i: 0 };
+    let mut p = Parser {
+        t: tokens,
+        i: 0,
+        sql: sql.trim().trim_end_matches(';').trim_end().to_string(),
+    };
     let stmt = p.statement()?;
     p.accept_sym(";");
     if p.i < p.t.len() {
@@ -24,6 +28,8 @@ pub fn parse(sql: &str) -> Result<Stmt, TaosError> {
 struct Parser {
     t: Vec<Token>,
     i: usize,
+    /// The statement's text (CREATE TOPIC keeps it for ins_topics).
+    sql: String,
 }
 
 impl Parser {
@@ -164,6 +170,9 @@ impl Parser {
             self.show()
         } else if self.accept_kw("describe") || self.accept_kw("desc") {
             Ok(Stmt::Describe(self.name()?))
+        } else if self.accept_kw("flush") {
+            self.kw("database")?;
+            Ok(Stmt::FlushDatabase(self.ident()?))
         } else {
             Err(self.error())
         }
@@ -256,26 +265,41 @@ impl Parser {
         if self.accept_kw("topic") {
             let if_not_exists = self.if_not_exists()?;
             let name = self.ident()?;
-            let with_meta = if self.accept_kw("with") {
+            // TDengine 3.3 sql.y `with_meta`: AS | WITH META AS | ONLY META AS.
+            let (with_meta, only_meta) = if self.accept_kw("with") {
                 self.kw("meta")?;
-                true
+                (true, false)
+            } else if self.accept_kw("only") {
+                self.kw("meta")?;
+                (true, true)
             } else {
-                false
+                (false, false)
             };
             self.kw("as")?;
             let source = if self.accept_kw("database") {
                 TopicSource::Database(self.ident()?)
             } else if self.accept_kw("stable") {
-                TopicSource::STable(self.name()?)
+                let n = self.name()?;
+                if self.is_kw("where") {
+                    return Err(TaosError::unsupported("CREATE TOPIC .. AS STABLE .. WHERE"));
+                }
+                TopicSource::STable(n)
+            } else if self.accept_kw("select") {
+                if with_meta {
+                    // sql.y: a query topic takes no WITH META / ONLY META.
+                    return Err(self.error());
+                }
+                self.topic_query()?
             } else {
-                // Query topics (AS SELECT) are not part of the stand-in.
-                return Err(TaosError::unsupported("CREATE TOPIC .. AS SELECT"));
+                return Err(self.error());
             };
             return Ok(Stmt::CreateTopic {
                 name,
                 if_not_exists,
                 with_meta,
+                only_meta,
                 source,
+                sql: self.sql.clone(),
             });
         }
         Err(self.error())
@@ -315,20 +339,113 @@ impl Parser {
     }
 
     fn alter(&mut self) -> Result<Stmt, TaosError> {
-        if !(self.accept_kw("table") || self.accept_kw("stable")) {
-            return Err(self.error());
-        }
-        let name = self.name()?;
-        let op = if self.accept_kw("add") {
-            self.kw("column")?;
-            AlterOp::AddColumn(self.col_def()?)
-        } else if self.accept_kw("drop") {
-            self.kw("column")?;
-            AlterOp::DropColumn(self.ident()?)
+        let stable = if self.accept_kw("stable") {
+            true
+        } else if self.accept_kw("table") {
+            false
+        } else if self.is_kw("database") {
+            return Err(TaosError::unsupported("ALTER DATABASE"));
         } else {
             return Err(self.error());
         };
-        Ok(Stmt::Alter { name, op })
+        let name = self.name()?;
+        let op = self.alter_op()?;
+        Ok(Stmt::Alter { name, stable, op })
+    }
+
+    /// The clause after `ALTER TABLE|STABLE name` (TDengine 3.3 docs 03-table.md, 04-stable.md).
+    fn alter_op(&mut self) -> Result<AlterOp, TaosError> {
+        let verb = match self.peek() {
+            Some(Token::Word(w)) => w.to_ascii_lowercase(),
+            _ => return Err(self.error()),
+        };
+        let op = match verb.as_str() {
+            "add" | "drop" | "modify" | "rename" => {
+                self.i += 1;
+                let tag = if self.accept_kw("tag") {
+                    true
+                } else {
+                    self.kw("column")?;
+                    false
+                };
+                match (verb.as_str(), tag) {
+                    ("add", false) => AlterOp::AddColumn(self.col_def()?),
+                    ("add", true) => AlterOp::AddTag(self.col_def()?),
+                    ("drop", false) => AlterOp::DropColumn(self.ident()?),
+                    ("drop", true) => AlterOp::DropTag(self.ident()?),
+                    ("modify", false) => AlterOp::ModifyColumn(self.col_def()?),
+                    ("modify", true) => AlterOp::ModifyTag(self.col_def()?),
+                    (_, false) => AlterOp::RenameColumn(self.ident()?, self.ident()?),
+                    (_, true) => AlterOp::RenameTag(self.ident()?, self.ident()?),
+                }
+            }
+            "set" => {
+                self.i += 1;
+                self.kw("tag")?;
+                let mut tags = Vec::new();
+                loop {
+                    let tag = self.ident()?;
+                    self.sym("=")?;
+                    tags.push((tag, self.expr()?));
+                    if !self.accept_sym(",") {
+                        break;
+                    }
+                }
+                AlterOp::SetTags(tags)
+            }
+            "ttl" | "comment" => {
+                let (mut ttl, mut comment) = (None, None);
+                loop {
+                    if self.accept_kw("ttl") {
+                        ttl = Some(match self.expr()? {
+                            Expr::Int(n) if (0..=i32::MAX as i128).contains(&n) => n as i64,
+                            _ => return Err(TaosError::bad_value("TTL must be 0..2147483647")),
+                        });
+                    } else if self.accept_kw("comment") {
+                        comment = Some(match self.expr()? {
+                            Expr::Str(c) => c,
+                            _ => return Err(self.error()),
+                        });
+                    } else {
+                        break;
+                    }
+                }
+                AlterOp::Options { ttl, comment }
+            }
+            "keep" => return Err(TaosError::unsupported("ALTER STABLE .. KEEP")),
+            _ => return Err(self.error()),
+        };
+        Ok(op)
+    }
+
+    /// `SELECT a, b | * FROM [db.]table` of a query topic; the stand-in's query topics take
+    /// no WHERE and no expressions.
+    fn topic_query(&mut self) -> Result<TopicSource, TaosError> {
+        let mut columns = Vec::new();
+        loop {
+            if self.accept_sym("*") {
+                columns.push("*".to_string());
+            } else {
+                let c = self.ident()?;
+                if matches!(self.peek(), Some(Token::Sym("("))) {
+                    return Err(TaosError::unsupported(&format!(
+                        "{c}() in CREATE TOPIC .. AS SELECT"
+                    )));
+                }
+                columns.push(c);
+            }
+            if !self.accept_sym(",") {
+                break;
+            }
+        }
+        self.kw("from")?;
+        let from = self.name()?;
+        if self.peek().is_some() && !matches!(self.peek(), Some(Token::Sym(";"))) {
+            return Err(TaosError::unsupported(
+                "CREATE TOPIC .. AS SELECT with WHERE or other clauses",
+            ));
+        }
+        Ok(TopicSource::Query { columns, from })
     }
 
     fn show(&mut self) -> Result<Stmt, TaosError> {
@@ -337,6 +454,12 @@ impl Parser {
         }
         if self.accept_kw("topics") {
             return Ok(Stmt::Show(Show::Topics));
+        }
+        if self.accept_kw("dnodes") {
+            return Ok(Stmt::Show(Show::Dnodes));
+        }
+        if self.accept_kw("consumers") {
+            return Ok(Stmt::Show(Show::Consumers));
         }
         if self.accept_kw("create") {
             if self.accept_kw("database") {
@@ -350,16 +473,26 @@ impl Parser {
             }
             return Err(self.error());
         }
-        // SHOW [db.]STABLES | TABLES | VGROUPS
+        // SHOW [NORMAL|CHILD] [db.]STABLES | TABLES | VGROUPS (3.3 sql.y `table_kind_db_name_cond_opt`)
+        let kind = if self.accept_kw("normal") {
+            TableKind::Normal
+        } else if self.accept_kw("child") {
+            TableKind::Child
+        } else {
+            TableKind::Any
+        };
         let mut db = None;
         if !(self.is_kw("stables") || self.is_kw("tables") || self.is_kw("vgroups")) {
             db = Some(self.ident()?);
             self.sym(".")?;
         }
+        if kind != TableKind::Any && !self.is_kw("tables") {
+            return Err(self.error());
+        }
         if self.accept_kw("stables") {
             Ok(Stmt::Show(Show::STables(db)))
         } else if self.accept_kw("tables") {
-            Ok(Stmt::Show(Show::Tables(db)))
+            Ok(Stmt::Show(Show::Tables(db, kind)))
         } else if self.accept_kw("vgroups") {
             Ok(Stmt::Show(Show::VGroups(db)))
         } else {
@@ -467,6 +600,31 @@ impl Parser {
         if self.accept_sym("*") {
             return Ok(SelItem::Star);
         }
+        if matches!(
+            self.peek(),
+            Some(Token::Number(_) | Token::Str(_) | Token::Sym("-") | Token::Sym("+"))
+        ) || self.is_kw("true")
+            || self.is_kw("false")
+            || self.is_kw("null")
+        {
+            let start = self.i;
+            let e = self.expr()?;
+            let text = self.t[start..self.i]
+                .iter()
+                .map(|t| match t {
+                    Token::Word(w) | Token::Number(w) => w.clone(),
+                    Token::Str(s) => format!("'{s}'"),
+                    Token::Quoted(q) => q.clone(),
+                    Token::Sym(s) => s.to_string(),
+                })
+                .collect::<String>();
+            let text = if self.accept_kw("as") {
+                self.ident()?
+            } else {
+                text
+            };
+            return Ok(SelItem::Literal(e, text));
+        }
         let word = self.ident()?;
         if self.accept_sym("(") {
             let item = match word.as_str() {
@@ -481,6 +639,7 @@ impl Parser {
                 "server_version" => SelItem::ServerVersion,
                 "server_status" => SelItem::ServerStatus,
                 "database" => SelItem::Database,
+                "timezone" => SelItem::Timezone,
                 other => return Err(TaosError::unsupported(&format!("{other}()"))),
             };
             self.sym(")")?;
@@ -509,7 +668,11 @@ impl Parser {
     fn pred(&mut self) -> Result<Pred, TaosError> {
         let paren = self.accept_sym("(");
         let column = self.ident()?;
-        let pred = if self.accept_kw("in") {
+        let pred = if self.accept_kw("is") {
+            let not = self.accept_kw("not");
+            self.kw("null")?;
+            Pred::IsNull(column, not)
+        } else if self.accept_kw("in") {
             Pred::In(column, self.expr_list()?)
         } else if self.accept_kw("between") {
             let lo = self.expr()?;
@@ -628,6 +791,12 @@ impl Parser {
             }
             _ => return Err(self.error()),
         };
+        if type_name.eq_ignore_ascii_case("decimal") {
+            let mut def = ColDef::new(name, self.decimal_type()?, 0);
+            def.len = def.ty.fixed_len();
+            def.primary_key = self.column_options()?;
+            return Ok(def);
+        }
         let unsigned = self.accept_kw("unsigned");
         let ty = ColType::from_sql(&type_name, unsigned)?;
         let len = if self.accept_sym("(") {
@@ -643,8 +812,50 @@ impl Parser {
         } else {
             ty.fixed_len()
         };
-        // Column options of 3.3 (ENCODE/COMPRESS/LEVEL, PRIMARY KEY) are not supported.
-        Ok(ColDef { name, ty, len })
+        let mut def = ColDef::new(name, ty, len);
+        def.primary_key = self.column_options()?;
+        Ok(def)
+    }
+
+    /// `(precision[, scale])` after DECIMAL: precision 1..=38, scale 0..=precision, scale 0
+    /// when left out (TDengine 3.3.6 docs, 01-data-type.md).
+    fn decimal_type(&mut self) -> Result<ColType, TaosError> {
+        self.sym("(")?;
+        let precision = self.unsigned()?;
+        let scale = if self.accept_sym(",") {
+            self.unsigned()?
+        } else {
+            0
+        };
+        self.sym(")")?;
+        if !(1..=38).contains(&precision) || scale > precision {
+            return Err(TaosError::new(
+                0x2603,
+                format!("Invalid DECIMAL({precision}, {scale}): precision must be 1..38 and scale 0..precision"),
+            ));
+        }
+        Ok(ColType::Decimal {
+            precision: precision as u8,
+            scale: scale as u8,
+        })
+    }
+
+    /// `PRIMARY KEY` (or the docs' `COMPOSITE KEY`) after a column's type; the compression
+    /// options are refused by name.
+    fn column_options(&mut self) -> Result<bool, TaosError> {
+        let mut key = false;
+        loop {
+            if self.accept_kw("primary") || self.accept_kw("composite") {
+                self.kw("key")?;
+                key = true;
+            } else if self.is_kw("encode") || self.is_kw("compress") || self.is_kw("level") {
+                return Err(TaosError::unsupported(
+                    "ENCODE/COMPRESS/LEVEL column options",
+                ));
+            } else {
+                return Ok(key);
+            }
+        }
     }
 }
 
@@ -719,7 +930,7 @@ mod tests {
         for sql in [
             "SELECT a FROM t WHERE a = 1 OR b = 2",
             "SELECT avg(v) FROM t",
-            "CREATE TOPIC t AS SELECT * FROM x",
+            "CREATE TOPIC t AS SELECT * FROM x WHERE a > 1",
             "GRANT ALL ON db TO u",
             "INSERT INTO t VALUES",
             "SELECT * FROM t extra",

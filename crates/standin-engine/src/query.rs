@@ -1,10 +1,10 @@
 //! SELECT over tables, super tables and information_schema; SHOW and DESCRIBE.
 
-use crate::ast::{Expr, Name, Pred, SelItem, Select, Show};
+use crate::ast::{Expr, Name, Pred, SelItem, Select, Show, TableKind};
 use crate::convert::{now_ms, timestamp};
 use crate::error::TaosError;
 use crate::result::{col, QueryResult, ResultSet};
-use crate::store::{Database, Precision, Store, Table};
+use crate::store::{Database, Precision, RowKey, Store, Table};
 use crate::value::{Cell, ColDef, ColType, Column};
 
 /// The inclusive timestamp bounds the predicates put on the timestamp column (`_c0`,
@@ -149,7 +149,7 @@ fn table_source(db: &Database, name: &str, preds: &[Pred]) -> Result<Source, Tao
     let mut rows = Vec::new();
     if lo <= hi {
         for t in children {
-            for row in t.rows.range(lo..=hi).map(|(_, r)| r) {
+            for row in t.rows.range(RowKey::range(lo, hi)).map(|(_, r)| r) {
                 let mut r = row.clone();
                 if with_tags {
                     r.extend(t.tags.iter().cloned());
@@ -196,6 +196,15 @@ fn filter(source: &Source, preds: &[Pred]) -> Result<Vec<(String, Vec<Cell>)>, T
                     Box::new(move |x: &Cell| vals.iter().any(|v| compare(x, "=", v))),
                 ));
             }
+            Pred::IsNull(c, not) => {
+                let i = if c == "tbname" {
+                    None
+                } else {
+                    Some(column_of(source, c)?)
+                };
+                let not = *not;
+                resolved.push((i, Box::new(move |x: &Cell| (*x == Cell::Null) != not)));
+            }
             Pred::Between(c, a, b) => {
                 let (i, lo) = target(source, c, a)?;
                 let (_, hi) = target(source, c, b)?;
@@ -227,18 +236,21 @@ fn target(source: &Source, column: &str, e: &Expr) -> Result<(Option<usize>, Cel
             _ => Err(TaosError::bad_value("tbname compares with a string")),
         };
     }
-    let i = if column == "_c0" || column == "_rowts" {
-        Some(0)
-    } else {
-        source.columns.iter().position(|c| c.name == column)
-    }
-    .ok_or_else(|| TaosError::invalid_column(column))?;
-    let def = ColDef {
-        name: column.to_string(),
-        ty: source.columns[i].ty,
-        len: u32::MAX,
-    };
+    let i = column_of(source, column)?;
+    let def = ColDef::new(column, source.columns[i].ty, u32::MAX);
     Ok((Some(i), crate::convert::cell(e, &def, source.precision)?))
+}
+
+/// The index of a column a predicate names (`_c0`/`_rowts`: the timestamp).
+fn column_of(source: &Source, column: &str) -> Result<usize, TaosError> {
+    if column == "_c0" || column == "_rowts" {
+        return Ok(0);
+    }
+    source
+        .columns
+        .iter()
+        .position(|c| c.name == column)
+        .ok_or_else(|| TaosError::invalid_column(column))
 }
 
 fn compare(x: &Cell, op: &str, v: &Cell) -> bool {
@@ -561,20 +573,15 @@ fn info_schema(store: &Store, view: &str) -> Result<Source, TaosError> {
                 col("sql", ColType::VarChar, 1024),
             ];
             for t in store.topics.values() {
-                let sql = match &t.stable {
-                    Some(s) => format!(
-                        "create topic {}{} as stable {}.{}",
-                        t.name,
-                        if t.with_meta { " with meta" } else { "" },
-                        t.db,
-                        s
-                    ),
-                    None => format!(
-                        "create topic {}{} as database {}",
-                        t.name,
-                        if t.with_meta { " with meta" } else { "" },
-                        t.db
-                    ),
+                let sql = if t.sql.is_empty() {
+                    // Topics from snapshots written before the statement was kept.
+                    let meta = if t.with_meta { " with meta" } else { "" };
+                    match &t.stable {
+                        Some(s) => format!("create topic {}{meta} as stable {}.{s}", t.name, t.db),
+                        None => format!("create topic {}{meta} as database {}", t.name, t.db),
+                    }
+                } else {
+                    t.sql.clone()
                 };
                 rows.push((
                     String::new(),
@@ -655,12 +662,7 @@ pub fn show(
             Some(&need_db(db)?),
             "db_name",
         ),
-        Show::Tables(db) => pick(
-            "ins_tables",
-            &["table_name"],
-            Some(&need_db(db)?),
-            "db_name",
-        ),
+        Show::Tables(db, kind) => show_tables(store, &need_db(db)?, *kind),
         Show::VGroups(db) => pick(
             "ins_vgroups",
             &["vgroup_id", "db_name", "tables", "status"],
@@ -668,6 +670,8 @@ pub fn show(
             "db_name",
         ),
         Show::Topics => pick("ins_topics", &["topic_name"], None, ""),
+        Show::Dnodes => Err(TaosError::unsupported("SHOW DNODES")),
+        Show::Consumers => Err(TaosError::unsupported("SHOW CONSUMERS")),
         Show::CreateDatabase(name) => {
             let db = store.db(name)?;
             let sql = format!(
@@ -682,6 +686,27 @@ pub fn show(
             two_text("Table", "Create Table", &name.name, &sql)
         }
     }
+}
+
+/// SHOW [NORMAL|CHILD] [db.]TABLES: the names, filtered by kind (TDengine 3.3 sql.y
+/// `table_kind_db_name_cond_opt`).
+fn show_tables(store: &Store, db: &str, kind: TableKind) -> Result<QueryResult, TaosError> {
+    let d = store.db(db)?;
+    let mut rs = ResultSet::new(
+        vec![col("table_name", ColType::VarChar, 192)],
+        Precision::Millis,
+    );
+    for t in d.tables.values() {
+        let keep = match kind {
+            TableKind::Any => true,
+            TableKind::Normal => t.stable.is_none(),
+            TableKind::Child => t.stable.is_some(),
+        };
+        if keep {
+            rs.rows.push(vec![text(&t.name)]);
+        }
+    }
+    Ok(QueryResult::Rows(rs))
 }
 
 fn two_text(a: &str, b: &str, x: &str, y: &str) -> Result<QueryResult, TaosError> {
@@ -779,9 +804,13 @@ pub fn describe(
         .map(|c| (c, ""))
         .chain(tags.iter().map(|c| (c, "TAG")))
     {
+        let ty = match c.ty {
+            ColType::Decimal { .. } => c.type_sql(),
+            other => other.sql_name().to_string(),
+        };
         rs.rows.push(vec![
             text(&c.name),
-            text(c.ty.sql_name()),
+            text(&ty),
             Cell::Int(c.len as i64),
             text(note),
         ]);

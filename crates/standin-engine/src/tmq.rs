@@ -272,7 +272,7 @@ impl Consumers {
                 let version = *pos;
                 *pos += 1;
                 let Some(entry) = wal.get(version) else { break };
-                if let Some(body) = deliverable(entry, t, db.precision) {
+                if let Some(body) = deliverable(entry, t, db) {
                     if let Some(c) = self.consumers.get_mut(&id) {
                         c.next = idx + 1;
                     }
@@ -400,8 +400,9 @@ impl Consumers {
 fn deliverable(
     entry: &WalEntry,
     topic: &Topic,
-    precision: crate::store::Precision,
+    db: &crate::store::Database,
 ) -> Option<MessageBody> {
+    let precision = db.precision;
     if let Some(stable) = &topic.stable {
         if !entry.stables.iter().any(|s| s == stable) {
             return None;
@@ -410,6 +411,7 @@ fn deliverable(
     let data: Vec<TableRows> = entry
         .rows
         .iter()
+        .filter_map(|r| topic.rows_of(db, r))
         .filter(|r| !r.rows.is_empty())
         .map(|r| TableRows {
             table_name: r.table.clone(),

@@ -12,6 +12,10 @@ pub struct ColDef {
     pub ty: ColType,
     /// Declared length for variable types (BINARY(n)), else the type's size.
     pub len: u32,
+    /// The second column of a composite primary key (`PRIMARY KEY` after its type; TDengine
+    /// 3.3 docs, 03-table.md: only the second column, of an integer or VARCHAR type).
+    #[serde(default)]
+    pub primary_key: bool,
 }
 
 /// The column types TDengine 3 has.
@@ -33,6 +37,14 @@ pub enum ColType {
     NChar,
     VarBinary,
     Json,
+    /// Well-known binary of a 2D POINT, LINESTRING or POLYGON, written as WKT in SQL.
+    Geometry,
+    /// DECIMAL(precision, scale): DECIMAL64 (type 21) up to precision 18, else DECIMAL
+    /// (type 17) — TDengine 3.3.6 docs, 01-data-type.md.
+    Decimal {
+        precision: u8,
+        scale: u8,
+    },
 }
 
 impl ColType {
@@ -55,6 +67,7 @@ impl ColType {
             ("NCHAR", false) => ColType::NChar,
             ("VARBINARY", false) => ColType::VarBinary,
             ("JSON", false) => ColType::Json,
+            ("GEOMETRY", false) => ColType::Geometry,
             _ => return Err(TaosError::unsupported(name)),
         };
         Ok(t)
@@ -63,8 +76,22 @@ impl ColType {
     pub fn is_var(self) -> bool {
         matches!(
             self,
-            ColType::VarChar | ColType::NChar | ColType::VarBinary | ColType::Json
+            ColType::VarChar
+                | ColType::NChar
+                | ColType::VarBinary
+                | ColType::Json
+                | ColType::Geometry
         )
+    }
+
+    /// TDengine's numeric type code (`TSDB_DATA_TYPE_*`), as meta JSON carries it. taos-query
+    /// 0.12 has no DECIMAL64 (21), so this is not always `ty() as u8`.
+    pub fn type_code(self) -> u8 {
+        match self {
+            ColType::Decimal { precision, .. } if precision <= 18 => 21,
+            ColType::Decimal { .. } => 17,
+            other => other.ty() as u8,
+        }
     }
 
     /// The fixed size in bytes of fixed types.
@@ -73,6 +100,7 @@ impl ColType {
             ColType::Bool | ColType::TinyInt | ColType::UTinyInt => 1,
             ColType::SmallInt | ColType::USmallInt => 2,
             ColType::Int | ColType::UInt | ColType::Float => 4,
+            ColType::Decimal { precision, .. } if precision > 18 => 16,
             _ => 8,
         }
     }
@@ -95,6 +123,10 @@ impl ColType {
             ColType::NChar => Ty::NChar,
             ColType::VarBinary => Ty::VarBinary,
             ColType::Json => Ty::Json,
+            ColType::Geometry => Ty::Geometry,
+            // taos-query 0.12 knows DECIMAL (17) only as a placeholder and has no DECIMAL64;
+            // its block encoder cannot carry either (see README).
+            ColType::Decimal { .. } => Ty::Decimal,
         }
     }
 
@@ -116,6 +148,7 @@ impl ColType {
             Ty::NChar => ColType::NChar,
             Ty::VarBinary => ColType::VarBinary,
             Ty::Json => ColType::Json,
+            Ty::Geometry => ColType::Geometry,
             _ => return None,
         })
     }
@@ -139,18 +172,45 @@ impl ColType {
             ColType::NChar => "NCHAR",
             ColType::VarBinary => "VARBINARY",
             ColType::Json => "JSON",
+            ColType::Geometry => "GEOMETRY",
+            ColType::Decimal { .. } => "DECIMAL",
         }
+    }
+
+    /// Whether TDengine lets a column of this type be the composite primary key (INT, BIGINT,
+    /// their UNSIGNED forms, VARCHAR).
+    pub fn can_be_primary_key(self) -> bool {
+        matches!(
+            self,
+            ColType::Int | ColType::UInt | ColType::BigInt | ColType::UBigInt | ColType::VarChar
+        )
     }
 }
 
 impl ColDef {
-    /// `name TYPE[(len)]` as SHOW CREATE prints it.
-    pub fn sql(&self) -> String {
-        if self.ty.is_var() && self.ty != ColType::Json {
-            format!("`{}` {}({})", self.name, self.ty.sql_name(), self.len)
-        } else {
-            format!("`{}` {}", self.name, self.ty.sql_name())
+    pub fn new(name: impl Into<String>, ty: ColType, len: u32) -> ColDef {
+        ColDef {
+            name: name.into(),
+            ty,
+            len,
+            primary_key: false,
         }
+    }
+
+    /// The type as SHOW CREATE and DESCRIBE print it: `VARCHAR(16)`, `DECIMAL(10, 2)`, `INT`.
+    pub fn type_sql(&self) -> String {
+        match self.ty {
+            ColType::Decimal { precision, scale } => format!("DECIMAL({precision}, {scale})"),
+            ColType::Json => "JSON".into(),
+            t if t.is_var() => format!("{}({})", t.sql_name(), self.len),
+            t => t.sql_name().into(),
+        }
+    }
+
+    /// `name TYPE[(len)] [PRIMARY KEY]` as SHOW CREATE prints it.
+    pub fn sql(&self) -> String {
+        let pk = if self.primary_key { " PRIMARY KEY" } else { "" };
+        format!("`{}` {}{pk}", self.name, self.type_sql())
     }
 }
 
@@ -164,6 +224,8 @@ pub enum Cell {
     Float(f64),
     Str(String),
     Bytes(Vec<u8>),
+    /// A DECIMAL's unscaled value; its column's scale places the point.
+    Decimal(i128),
 }
 
 impl Cell {
@@ -188,6 +250,7 @@ impl Cell {
             (Cell::Float(a), Cell::Float(b)) => a.partial_cmp(b).unwrap_or(Equal),
             (Cell::Str(a), Cell::Str(b)) => a.cmp(b),
             (Cell::Bytes(a), Cell::Bytes(b)) => a.cmp(b),
+            (Cell::Decimal(a), Cell::Decimal(b)) => a.cmp(b),
             (Cell::Int(a), Cell::UInt(b)) => (*a as i128).cmp(&(*b as i128)),
             (Cell::UInt(a), Cell::Int(b)) => (*a as i128).cmp(&(*b as i128)),
             (Cell::Int(a), Cell::Float(b)) => (*a as f64).partial_cmp(b).unwrap_or(Equal),
@@ -212,5 +275,31 @@ impl From<&ColDef> for Column {
             ty: c.ty,
             len: c.len,
         }
+    }
+}
+
+/// A DECIMAL's text: the unscaled value with the point `scale` digits from the right
+/// (`decimal_text(1099, 2)` is `10.99`).
+pub fn decimal_text(unscaled: i128, scale: u8) -> String {
+    let digits = unscaled.unsigned_abs().to_string();
+    let scale = usize::from(scale);
+    let sign = if unscaled < 0 { "-" } else { "" };
+    if scale == 0 {
+        return format!("{sign}{digits}");
+    }
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{sign}{int}.{frac}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_text_places_the_point() {
+        assert_eq!(decimal_text(1099, 2), "10.99");
+        assert_eq!(decimal_text(-5, 3), "-0.005");
+        assert_eq!(decimal_text(42, 0), "42");
     }
 }

@@ -8,19 +8,22 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
+use serde_json::{Map, Value as Json};
 
 use crate::ast::{InsertItem, Pred};
 use crate::convert::cell;
 use crate::error::TaosError;
+use crate::meta;
 use crate::query::ts_bounds;
-use crate::store::{Database, Store, WalEntry, WalRows};
+use crate::store::{Database, RowKey, Store, WalEntry, WalRows};
 use crate::value::{Cell, ColDef};
 
 /// What one statement adds to each vgroup's log entry.
 #[derive(Default)]
 struct Pending {
-    metas: Vec<serde_json::Value>,
+    /// Auto-created child tables: one create message per vgroup, as taosd's
+    /// `processAutoCreateTable` builds it from the submit's create requests.
+    creates: Vec<Map<String, Json>>,
     rows: Vec<WalRows>,
     stables: Vec<String>,
 }
@@ -53,7 +56,7 @@ pub fn insert(
                 return Err(TaosError::table_not_exist(&item.table.name));
             };
             // Auto-create: the create travels with the rows (a MetaData message).
-            let meta = crate::ddl::new_child(
+            let element = crate::ddl::new_child(
                 db,
                 uid,
                 &item.table.name,
@@ -67,7 +70,7 @@ pub fn insert(
                 .or_default()
                 .entry(vg)
                 .or_default();
-            p.metas.push(meta);
+            p.creates.push(element);
             p.stables.push(stable.name.clone());
         }
         let table = db
@@ -95,6 +98,14 @@ pub fn insert(
                 "Primary timestamp column should not be null",
             ));
         }
+        if columns.get(1).is_some_and(|c| c.primary_key)
+            && positions.as_ref().is_some_and(|p| !p.contains(&1))
+        {
+            return Err(TaosError::new(
+                0x2614,
+                format!("Primary key column {} should not be null", columns[1].name),
+            ));
+        }
         let mut rows = Vec::with_capacity(item.rows.len());
         for values in &item.rows {
             let targets: Vec<usize> = match &positions {
@@ -108,10 +119,10 @@ pub fn insert(
             for (v, &i) in values.iter().zip(&targets) {
                 row[i] = cell(v, &columns[i], db.precision)?;
             }
-            if row[0] == Cell::Null {
+            if RowKey::of(&row, &columns).is_none() {
                 return Err(TaosError::new(
                     0x2614,
-                    "Primary timestamp column should not be null",
+                    "Primary timestamp column (or primary key column) should not be null",
                 ));
             }
             rows.push(row);
@@ -146,18 +157,23 @@ fn store_rows(
     rows: &[Vec<Cell>],
     positions: Option<&[usize]>,
 ) -> Result<(i32, Option<String>), TaosError> {
+    let columns = db
+        .tables
+        .get(table)
+        .map(|t| db.columns_of(t))
+        .unwrap_or_default();
     let t = db
         .tables
         .get_mut(table)
         .ok_or_else(|| TaosError::table_not_exist(table))?;
     for row in rows {
-        let Some(ts) = row.first().and_then(Cell::as_i64) else {
+        let Some(key) = RowKey::of(row, &columns) else {
             return Err(TaosError::new(
                 0x2614,
-                "Primary timestamp column should not be null",
+                "Primary timestamp column (or primary key column) should not be null",
             ));
         };
-        match (t.rows.get_mut(&ts), positions) {
+        match (t.rows.get_mut(&key), positions) {
             (Some(old), Some(pos)) => {
                 for &i in pos {
                     if let (Some(slot), Some(v)) = (old.get_mut(i), row.get(i)) {
@@ -166,7 +182,7 @@ fn store_rows(
                 }
             }
             _ => {
-                t.rows.insert(ts, row.clone());
+                t.rows.insert(key, row.clone());
             }
         }
     }
@@ -179,10 +195,15 @@ fn append_pending(store: &mut Store, per_db: BTreeMap<String, BTreeMap<i32, Pend
             for (vg, mut p) in vgroups {
                 p.stables.sort();
                 p.stables.dedup();
+                let metas = if p.creates.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![meta::create_child_json(&p.creates)]
+                };
                 db.append(
                     vg,
                     WalEntry {
-                        metas: p.metas,
+                        metas,
                         rows: p.rows,
                         stables: p.stables,
                     },
@@ -264,7 +285,14 @@ pub fn delete(
     let mut vgroups: Vec<i32> = Vec::new();
     for name in &targets {
         if let Some(t) = db.tables.get_mut(name) {
-            let keys: Vec<i64> = t.rows.range(lo..=hi).map(|(k, _)| *k).collect();
+            let keys: Vec<RowKey> = if lo <= hi {
+                t.rows
+                    .range(RowKey::range(lo, hi))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            } else {
+                Vec::new()
+            };
             removed += keys.len();
             for k in keys {
                 t.rows.remove(&k);
@@ -275,8 +303,7 @@ pub fn delete(
     vgroups.sort_unstable();
     vgroups.dedup();
     // One delete record per vgroup the table (or the super table's children) lives in.
-    let meta = json!({"type": "delete",
-        "sql": format!("delete from `{table}` where `{ts_col}` >= {lo} and `{ts_col}` <= {hi}")});
+    let meta = meta::delete_json(table, &ts_col, lo, hi);
     for vg in vgroups {
         db.append(
             vg,

@@ -133,6 +133,23 @@ fn view<'a>(ty: ColType, cells: impl Iterator<Item = &'a Cell>, p: Precision) ->
             })
             .collect::<Vec<_>>(),
         ),
+        ColType::Geometry => ColumnView::from_geobytes::<Vec<u8>, _, _, _>(
+            it().map(|c| match c {
+                Cell::Bytes(b) => Some(b.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>(),
+        ),
+        // taos-query 0.12 cannot encode DECIMAL (its views panic on it): until the
+        // stand-in's own block codec carries types 17/21, a DECIMAL travels as its exact
+        // text in a VARCHAR column.
+        ColType::Decimal { scale, .. } => ColumnView::from_varchar::<String, _, _, _>(
+            it().map(|c| match c {
+                Cell::Decimal(v) => Some(taos_standin_engine::value::decimal_text(*v, scale)),
+                _ => None,
+            })
+            .collect::<Vec<_>>(),
+        ),
     }
 }
 

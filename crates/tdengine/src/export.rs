@@ -145,6 +145,43 @@ pub async fn show_create(
         .ok_or_else(|| TdError::bad_answer(&sql, format!("{column:?} is NULL")))
 }
 
+/// One row of `DESCRIBE`: a column, or a tag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Described {
+    pub name: String,
+    /// The type's name as the server prints it (`VARCHAR`, `INT UNSIGNED`, ...).
+    pub ty: String,
+    pub length: i32,
+    pub is_tag: bool,
+}
+
+/// `DESCRIBE db.name`: the columns, then the tags, of a table or super table.
+pub async fn describe(conn: &Connection, db: &str, name: &str) -> TdResult<Vec<Described>> {
+    let sql = format!("DESCRIBE {}.{}", quote_ident(db), quote_ident(name));
+    let rows = conn.query(&sql).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in 0..rows.len() {
+        let field = |column: &str| -> TdResult<String> {
+            rows.text(row, column)?
+                .ok_or_else(|| TdError::bad_answer(&sql, format!("row {row}: {column} is NULL")))
+        };
+        let length = rows.integer(row, "length")?.unwrap_or(0);
+        out.push(Described {
+            name: field("field")?,
+            ty: field("type")?,
+            length: i32::try_from(length)
+                .map_err(|_| TdError::bad_answer(&sql, format!("row {row}: length {length}")))?,
+            is_tag: rows
+                .text(row, "note")?
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case("TAG")),
+        });
+    }
+    if out.is_empty() {
+        return Err(TdError::bad_answer(&sql, "no column"));
+    }
+    Ok(out)
+}
+
 /// Writes a block into `table` of the connection's current database (TDengine resolves a
 /// raw block's table name against it: `USE` the target database on this connection first).
 pub async fn write_block(

@@ -11,6 +11,7 @@ pub mod discovery;
 pub mod error;
 pub mod export;
 pub mod feed;
+pub mod reshape;
 mod rows;
 pub mod topic;
 pub mod windows;

@@ -1,13 +1,6 @@
 //! A table's rows per block window: one range query for a run of consecutive windows, its
-//! raw blocks cut at window boundaries column by column (taos-query's `ColumnView::slice`),
-//! never re-encoded row by row. A server block that lies inside one window is kept
-//! byte for byte.
-//!
-//! taos-query 0.12 cannot slice VARBINARY or GEOMETRY columns (its `slice` is a `todo!()`
-//! there), so a table with such a column whose server blocks span windows is read again one
-//! window per query, for the windows that have rows.
-
-use std::collections::BTreeSet;
+//! raw blocks cut at window boundaries at the byte level (`reshape::slice_rows`), never
+//! decoded and re-encoded. A server block that lies inside one window is kept byte for byte.
 
 use taos::{AsyncFetchable, ColumnView, RawBlock, TryStreamExt};
 use tdibt_core::{BlockSpan, TsRange, Window};
@@ -42,14 +35,7 @@ pub async fn read_windows(
     let range = TsRange::new(span.range_of(first).start, span.range_of(last).end);
     let sql = select_range(db, table, range);
     let (mut rs, columns) = query_with_columns(conn, &sql).await?;
-    let unsliceable = rs
-        .fields()
-        .iter()
-        .any(|f| matches!(f.ty(), taos::Ty::VarBinary | taos::Ty::Geometry));
     let mut splitter = Splitter::new(span, columns, sql.clone());
-    // Set once a block of an unsliceable table spans windows: from then on only the windows
-    // present are noted, and each is read again on its own.
-    let mut present: Option<BTreeSet<Window>> = None;
     let mut blocks = rs.blocks();
     while let Some(block) = blocks
         .try_next()
@@ -59,39 +45,9 @@ pub async fn read_windows(
         if block.nrows() == 0 {
             continue;
         }
-        let windows = splitter.windows_of(&block)?;
-        if present.is_none() && unsliceable && windows.len() > 1 {
-            present = Some(splitter.out.iter().map(|w| w.window).collect());
-        }
-        match &mut present {
-            Some(set) => set.extend(windows.into_iter().map(|(w, _)| w)),
-            None => splitter.push(&block)?,
-        }
+        splitter.push(&block)?;
     }
-    drop(rs);
-    match present {
-        None => Ok(splitter.out),
-        Some(windows) => read_each_window(conn, db, table, span, windows).await,
-    }
-}
-
-/// The fallback for tables whose columns cannot be sliced: one query per window that has
-/// rows.
-async fn read_each_window(
-    conn: &Connection,
-    db: &str,
-    table: &str,
-    span: BlockSpan,
-    windows: BTreeSet<Window>,
-) -> TdResult<Vec<WindowRows>> {
-    let mut out = Vec::new();
-    for window in windows {
-        let parts = crate::export::read_range(conn, db, table, span.range_of(window)).await?;
-        if !parts.is_empty() {
-            out.push(WindowRows { window, parts });
-        }
-    }
-    Ok(out)
+    Ok(splitter.out)
 }
 
 /// Cuts a stream of raw blocks (one table, ascending timestamps) at window boundaries.
@@ -150,14 +106,15 @@ impl Splitter {
 
     fn push(&mut self, block: &RawBlock) -> TdResult<()> {
         let ts = self.timestamps(block)?;
-        // A table's rows come in ascending time order; anything else would put a window's
-        // rows in two places, so it is refused rather than stored wrongly.
+        // A table's rows come in time order; anything else would put a window's rows in two
+        // places, so it is refused rather than stored wrongly. Equal timestamps are rows of a
+        // composite primary key (TDengine 3.3: the timestamp plus a second key column).
         let mut prev = self.last_ts;
         for &t in &ts {
-            if prev.is_some_and(|p| t <= p) {
+            if prev.is_some_and(|p| t < p) {
                 return Err(TdError::bad_answer(
                     &self.what,
-                    format!("rows are not in ascending timestamp order at {t}"),
+                    format!("rows are not in timestamp order at {t}"),
                 ));
             }
             prev = Some(t);
@@ -173,17 +130,10 @@ impl Splitter {
                     columns: self.columns.clone(),
                 }
             } else {
-                let views: Option<Vec<ColumnView>> = block
-                    .column_views()
-                    .iter()
-                    .map(|c| c.slice(rows.clone()))
-                    .collect();
-                let views = views.ok_or_else(|| {
-                    TdError::bad_answer(&self.what, "a column could not be sliced")
-                })?;
-                let sliced = RawBlock::from_views(&views, block.precision());
+                let bytes = crate::reshape::slice_rows(block.as_raw_bytes(), rows.clone())
+                    .map_err(|e| TdError::bad_answer(&self.what, e.to_string()))?;
                 ExportedBlock {
-                    bytes: sliced.as_raw_bytes().to_vec(),
+                    bytes,
                     rows: rows.len(),
                     columns: self.columns.clone(),
                 }
@@ -197,5 +147,30 @@ impl Splitter {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(ts: Vec<i64>) -> RawBlock {
+        let n = ts.len();
+        let views = [
+            ColumnView::from_millis_timestamp(ts.into_iter().map(Some).collect::<Vec<_>>()),
+            ColumnView::from_ints((0..n as i32).map(Some).collect::<Vec<_>>()),
+        ];
+        RawBlock::from_views(&views, taos::Precision::Millisecond)
+    }
+
+    #[test]
+    fn equal_timestamps_of_a_composite_key_stay_together_and_disorder_is_refused() {
+        let span = BlockSpan::from_units(10).unwrap();
+        let mut s = Splitter::new(span, vec!["ts".into(), "k".into()], "q".into());
+        s.push(&block(vec![1, 5, 5, 12])).unwrap();
+        s.push(&block(vec![12, 13])).unwrap();
+        let rows: Vec<(i32, u64)> = s.out.iter().map(|w| (w.window.0, w.rows())).collect();
+        assert_eq!(rows, [(0, 3), (1, 3)]);
+        assert!(s.push(&block(vec![11])).is_err());
     }
 }

@@ -95,9 +95,8 @@ async fn a_range_goes_out_as_raw_blocks_and_back_in_unchanged() {
     standin.shutdown().await;
 }
 
-/// A range read split per window: one server block cut column by column at window
-/// boundaries (the windows hold exactly their rows, in order, the edge windows open-ended),
-/// and a VARBINARY table, which cannot be sliced, read again one window per query.
+/// A range read split per window: one server block cut at window boundaries (the windows
+/// hold exactly their rows, in order, the edge windows open-ended), a VARBINARY table too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn window_reads_hold_each_windows_rows() {
     use tdibt_core::{BlockSpan, Window};

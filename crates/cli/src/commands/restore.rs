@@ -55,19 +55,23 @@ pub fn run(cli: &Cli, args: &RestoreArgs) -> CliResult {
                 report.target_db
             );
         }
-        for m in &report.mismatches {
-            println!(
-                "MISMATCH {}: {} row(s) expected, {} found",
-                m.table, m.expected, m.found
-            );
+        println!(
+            "checked against the backup: {} window(s), {} row(s)",
+            report.windows_checked, report.rows_checked
+        );
+        for d in &report.differences {
+            match d.window {
+                Some(w) => println!("DIFFERENCE {} window {w}: {}", d.table, d.what),
+                None => println!("DIFFERENCE {}: {}", d.table, d.what),
+            }
         }
     }
     if !report.is_ok() {
         return Err(CliError::new(
             ExitCode::Verification,
             anyhow::anyhow!(
-                "the restored database does not match the backup in {} table(s)",
-                report.mismatches.len()
+                "the restored database differs from the backup in {} place(s) (listed above)",
+                report.differences.len()
             ),
         ));
     }
