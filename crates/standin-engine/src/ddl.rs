@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value as Json};
 
 use crate::ast::{CreateKind, Expr, Name, TopicSource};
-use crate::convert::{cell, now_ms};
+use crate::convert::{cell, now_ms, Zone};
 use crate::error::TaosError;
 use crate::meta;
 use crate::store::{Database, Precision, STable, Store, Table, Topic, TopicQuery, WalEntry};
@@ -207,6 +207,7 @@ pub fn new_child(
     stable: &str,
     tag_names: Option<&[String]>,
     tags: &[Expr],
+    tz: &Zone,
 ) -> Result<Map<String, Json>, TaosError> {
     let st = db
         .stables
@@ -226,7 +227,7 @@ pub fn new_child(
             .iter()
             .position(|t| &t.name == n)
             .ok_or_else(|| TaosError::invalid_column(n))?;
-        values[i] = cell(e, &st.tags[i], db.precision)?;
+        values[i] = cell(e, &st.tags[i], db.precision, tz)?;
     }
     let element = meta::child_element(name, stable, &st.tags, &values, &bound);
     let table = Table {
@@ -276,6 +277,7 @@ pub fn create_tables(
     db_name: &str,
     if_not_exists: bool,
     tables: Vec<(Name, CreateKind)>,
+    tz: &Zone,
 ) -> Result<(), TaosError> {
     let mut batches: BTreeMap<(String, i32), CreateBatch> = BTreeMap::new();
     for (name, kind) in tables {
@@ -328,6 +330,7 @@ pub fn create_tables(
                     &stable.name,
                     tag_names.as_deref(),
                     &tags,
+                    tz,
                 )?;
                 batch.children.push(element);
                 batch.stables.push(stable.name);
