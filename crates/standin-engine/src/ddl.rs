@@ -40,7 +40,12 @@ pub fn create_database(
             (
                 "REPLICA" | "BUFFER" | "PAGES" | "PAGESIZE" | "MINROWS" | "MAXROWS" | "COMP"
                 | "WAL_LEVEL" | "WAL_FSYNC_PERIOD" | "WAL_RETENTION_SIZE" | "CACHEMODEL"
-                | "CACHESIZE" | "STT_TRIGGER" | "SINGLE_STABLE" | "TABLE_PREFIX" | "TABLE_SUFFIX",
+                | "CACHESIZE" | "STT_TRIGGER" | "SINGLE_STABLE" | "TABLE_PREFIX" | "TABLE_SUFFIX"
+                // The rest of what SHOW CREATE DATABASE prints (command.c), so its
+                // statement runs again as taosd runs it.
+                | "TSDB_PAGESIZE" | "KEEP_TIME_OFFSET" | "ENCRYPT_ALGORITHM" | "S3_CHUNKSIZE"
+                | "S3_CHUNKPAGES" | "S3_KEEPLOCAL" | "S3_COMPACT" | "COMPACT_INTERVAL"
+                | "COMPACT_TIME_RANGE" | "COMPACT_TIME_OFFSET",
                 _,
             ) => {}
             (other, _) => return Err(TaosError::new(0x2640, format!("Invalid option {other}"))),

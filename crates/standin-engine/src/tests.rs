@@ -902,6 +902,12 @@ fn sql_statements_clients_send() {
                 .into()
         )
     );
+    // The statement SHOW CREATE DATABASE prints runs again.
+    let again = match &rows(&e, &mut s, "SHOW CREATE DATABASE d2")[0][1] {
+        Cell::Str(sql) => sql.replace("`d2`", "`d3`"),
+        other => panic!("{other:?}"),
+    };
+    exec(&e, &mut s, &again);
     assert!(e
         .execute(&mut s, "SELECT avg(v) FROM d0")
         .unwrap_err()
