@@ -4,7 +4,7 @@
 //! (`meta::alter_json`, as `buildAlterSTableJson` / `processAlterTable` build it).
 
 use crate::ast::{AlterOp, Expr, Name};
-use crate::convert::cell;
+use crate::convert::{cell, Zone};
 use crate::error::TaosError;
 use crate::meta::{self, alter_type, AlterDetail};
 use crate::store::{Database, Store, WalEntry};
@@ -46,6 +46,7 @@ pub fn alter(
     name: &Name,
     stable_kw: bool,
     op: AlterOp,
+    tz: &Zone,
 ) -> Result<(), TaosError> {
     let db_name = name.db.as_deref().unwrap_or(session_db).to_string();
     let used_by_topics = topic_fields(store, &db_name, &name.name);
@@ -74,7 +75,7 @@ pub fn alter(
     match kind {
         Kind::Super => alter_stable(db, &name.name, op),
         Kind::Normal => alter_normal(db, &name.name, op),
-        Kind::Child => alter_child(db, &name.name, op),
+        Kind::Child => alter_child(db, &name.name, op, tz),
     }
 }
 
@@ -280,7 +281,7 @@ fn alter_normal(db: &mut Database, name: &str, op: AlterOp) -> Result<(), TaosEr
     Ok(())
 }
 
-fn alter_child(db: &mut Database, name: &str, op: AlterOp) -> Result<(), TaosError> {
+fn alter_child(db: &mut Database, name: &str, op: AlterOp, tz: &Zone) -> Result<(), TaosError> {
     let precision = db.precision;
     let t = db
         .tables
@@ -307,7 +308,7 @@ fn alter_child(db: &mut Database, name: &str, op: AlterOp) -> Result<(), TaosErr
             )
         }
         AlterOp::SetTags(values) => {
-            let set = tag_values(&tag_defs, &values, precision)?;
+            let set = tag_values(&tag_defs, &values, precision, tz)?;
             for (i, v) in &set {
                 t.tags[*i] = v.clone();
             }
@@ -345,6 +346,7 @@ fn tag_values(
     defs: &[ColDef],
     values: &[(String, Expr)],
     precision: crate::store::Precision,
+    tz: &Zone,
 ) -> Result<Vec<(usize, Cell)>, TaosError> {
     let mut out: Vec<(usize, Cell)> = Vec::new();
     for (n, e) in values {
@@ -355,7 +357,7 @@ fn tag_values(
         if out.iter().any(|(j, _)| *j == i) {
             return Err(invalid_alter(format!("SET TAG names tag {n} twice")));
         }
-        out.push((i, cell(e, &defs[i], precision)?));
+        out.push((i, cell(e, &defs[i], precision, tz)?));
     }
     Ok(out)
 }

@@ -17,16 +17,20 @@ pub fn now_ms() -> i64 {
     now_ns() / 1_000_000
 }
 
+/// A connection's time zone (taosAdapter's `conn` `tz`, set with
+/// TSDB_OPTION_CONNECTION_TIMEZONE; the server process's zone when none is given).
+pub type Zone = jiff::tz::TimeZone;
+
 /// A timestamp literal in `precision` units: an integer as is, `NOW ± d`, or a date string
-/// `YYYY-MM-DD[ T]HH:MM:SS[.fraction][Z|±HH:MM]` (no zone means UTC in the stand-in; TDengine
-/// uses the client's time zone).
-pub fn timestamp(expr: &Expr, precision: Precision) -> Result<i64, TaosError> {
+/// `YYYY-MM-DD[ T]HH:MM:SS[.fraction][Z|±HH:MM]`, read in `tz` when it names no zone (as
+/// taosd's client reads it in the connection's time zone).
+pub fn timestamp(expr: &Expr, precision: Precision, tz: &Zone) -> Result<i64, TaosError> {
     match expr {
         Expr::Int(v) => {
             i64::try_from(*v).map_err(|_| TaosError::bad_value("timestamp out of range"))
         }
         Expr::Now(offset) => Ok((now_ns() + offset) / precision.ns_per_unit()),
-        Expr::Str(s) => parse_datetime_ns(s)
+        Expr::Str(s) => parse_datetime_ns(s, tz)
             .map(|ns| ns.div_euclid(precision.ns_per_unit()))
             .ok_or_else(|| TaosError::new(0x2603, format!("Invalid timestamp format: {s}"))),
         other => Err(TaosError::bad_value(&format!(
@@ -35,7 +39,7 @@ pub fn timestamp(expr: &Expr, precision: Precision) -> Result<i64, TaosError> {
     }
 }
 
-fn parse_datetime_ns(s: &str) -> Option<i64> {
+fn parse_datetime_ns(s: &str, tz: &Zone) -> Option<i64> {
     let s = s.trim();
     let (date, rest) = s.split_at(s.find([' ', 'T'])?);
     let rest = &rest[1..];
@@ -57,9 +61,9 @@ fn parse_datetime_ns(s: &str) -> Option<i64> {
                 let mm: i64 = z.get(2..4).unwrap_or("00").parse().ok()?;
                 sign * (hh * 3600 + mm * 60)
             };
-            (&rest[..i], secs)
+            (&rest[..i], Some(secs))
         }
-        None => (rest, 0),
+        None => (rest, None),
     };
     let mut t = time.split(':');
     let hh: i64 = t.next()?.parse().ok()?;
@@ -74,20 +78,41 @@ fn parse_datetime_ns(s: &str) -> Option<i64> {
     for (i, c) in frac.chars().take(9).enumerate() {
         frac_ns += c.to_digit(10)? as i64 * 10i64.pow(8 - i as u32);
     }
-    // Days from civil (Howard Hinnant's algorithm).
+    let secs = match zone_secs {
+        Some(offset) => {
+            let days = days_from_civil(y, m, day);
+            days * 86_400 + hh * 3600 + mi * 60 + sec - offset
+        }
+        None => {
+            let civil = jiff::civil::DateTime::new(
+                i16::try_from(y).ok()?,
+                i8::try_from(m).ok()?,
+                i8::try_from(day).ok()?,
+                i8::try_from(hh).ok()?,
+                i8::try_from(mi).ok()?,
+                i8::try_from(sec).ok()?,
+                0,
+            )
+            .ok()?;
+            tz.to_timestamp(civil).ok()?.as_second()
+        }
+    };
+    secs.checked_mul(1_000_000_000)?.checked_add(frac_ns)
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, day: i64) -> i64 {
     let y2 = if m <= 2 { y - 1 } else { y };
     let era = y2.div_euclid(400);
     let yoe = y2 - era * 400;
     let mp = (m + 9) % 12;
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hh * 3600 + mi * 60 + sec - zone_secs;
-    secs.checked_mul(1_000_000_000)?.checked_add(frac_ns)
+    era * 146_097 + doe - 719_468
 }
 
 /// A literal as a cell of `col`.
-pub fn cell(expr: &Expr, col: &ColDef, precision: Precision) -> Result<Cell, TaosError> {
+pub fn cell(expr: &Expr, col: &ColDef, precision: Precision, tz: &Zone) -> Result<Cell, TaosError> {
     if matches!(expr, Expr::Null) {
         return Ok(Cell::Null);
     }
@@ -115,7 +140,7 @@ pub fn cell(expr: &Expr, col: &ColDef, precision: Precision) -> Result<Cell, Tao
         Ok(v)
     };
     Ok(match col.ty {
-        ColType::Timestamp => Cell::Int(timestamp(expr, precision)?),
+        ColType::Timestamp => Cell::Int(timestamp(expr, precision, tz)?),
         ColType::Bool => match expr {
             Expr::Bool(b) => Cell::Bool(*b),
             Expr::Int(v) => Cell::Bool(*v != 0),
@@ -269,19 +294,46 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    fn utc() -> Zone {
+        Zone::UTC
+    }
+
+    /// taosd reads a date string without a zone in the connection's time zone
+    /// (TSDB_OPTION_CONNECTION_TIMEZONE, taosAdapter `conn` `tz`).
+    #[test]
+    fn date_strings_follow_the_time_zone() {
+        let e = Expr::Str("2024-01-01 08:00:00".into());
+        let shanghai = Zone::get("Asia/Shanghai").unwrap();
+        assert_eq!(
+            timestamp(&e, Precision::Millis, &shanghai).unwrap(),
+            1_704_067_200_000
+        );
+        let explicit = Expr::Str("2024-01-01T00:00:00Z".into());
+        assert_eq!(
+            timestamp(&explicit, Precision::Millis, &shanghai).unwrap(),
+            1_704_067_200_000
+        );
+    }
+
     #[test]
     fn date_strings_in_each_precision() {
         let e = Expr::Str("2024-01-01 00:00:00.123".into());
-        assert_eq!(timestamp(&e, Precision::Millis).unwrap(), 1_704_067_200_123);
         assert_eq!(
-            timestamp(&e, Precision::Micros).unwrap(),
+            timestamp(&e, Precision::Millis, &utc()).unwrap(),
+            1_704_067_200_123
+        );
+        assert_eq!(
+            timestamp(&e, Precision::Micros, &utc()).unwrap(),
             1_704_067_200_123_000
         );
         let z = Expr::Str("2024-01-01T01:00:00+01:00".into());
-        assert_eq!(timestamp(&z, Precision::Millis).unwrap(), 1_704_067_200_000);
+        assert_eq!(
+            timestamp(&z, Precision::Millis, &utc()).unwrap(),
+            1_704_067_200_000
+        );
         let old = Expr::Str("1969-12-31 23:59:59.999".into());
-        assert_eq!(timestamp(&old, Precision::Millis).unwrap(), -1);
-        assert!(timestamp(&Expr::Str("yesterday".into()), Precision::Millis).is_err());
+        assert_eq!(timestamp(&old, Precision::Millis, &utc()).unwrap(), -1);
+        assert!(timestamp(&Expr::Str("yesterday".into()), Precision::Millis, &utc()).is_err());
     }
 
     #[test]
@@ -302,12 +354,12 @@ mod tests {
     #[test]
     fn ranges_are_checked() {
         let col = ColDef::new("c", ColType::TinyInt, 1);
-        assert!(cell(&Expr::Int(200), &col, Precision::Millis).is_err());
+        assert!(cell(&Expr::Int(200), &col, Precision::Millis, &utc()).is_err());
         assert_eq!(
-            cell(&Expr::Int(-5), &col, Precision::Millis).unwrap(),
+            cell(&Expr::Int(-5), &col, Precision::Millis, &utc()).unwrap(),
             Cell::Int(-5)
         );
         let col = ColDef::new("s", ColType::VarChar, 3);
-        assert!(cell(&Expr::Str("abcd".into()), &col, Precision::Millis).is_err());
+        assert!(cell(&Expr::Str("abcd".into()), &col, Precision::Millis, &utc()).is_err());
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value as Json};
 
 use crate::ast::{CreateKind, Expr, Name, TopicSource};
-use crate::convert::{cell, now_ms};
+use crate::convert::{cell, now_ms, Zone};
 use crate::error::TaosError;
 use crate::meta;
 use crate::store::{Database, Precision, STable, Store, Table, Topic, TopicQuery, WalEntry};
@@ -40,7 +40,12 @@ pub fn create_database(
             (
                 "REPLICA" | "BUFFER" | "PAGES" | "PAGESIZE" | "MINROWS" | "MAXROWS" | "COMP"
                 | "WAL_LEVEL" | "WAL_FSYNC_PERIOD" | "WAL_RETENTION_SIZE" | "CACHEMODEL"
-                | "CACHESIZE" | "STT_TRIGGER" | "SINGLE_STABLE" | "TABLE_PREFIX" | "TABLE_SUFFIX",
+                | "CACHESIZE" | "STT_TRIGGER" | "SINGLE_STABLE" | "TABLE_PREFIX" | "TABLE_SUFFIX"
+                // The rest of what SHOW CREATE DATABASE prints (command.c), so its
+                // statement runs again as taosd runs it.
+                | "TSDB_PAGESIZE" | "KEEP_TIME_OFFSET" | "ENCRYPT_ALGORITHM" | "S3_CHUNKSIZE"
+                | "S3_CHUNKPAGES" | "S3_KEEPLOCAL" | "S3_COMPACT" | "COMPACT_INTERVAL"
+                | "COMPACT_TIME_RANGE" | "COMPACT_TIME_OFFSET",
                 _,
             ) => {}
             (other, _) => return Err(TaosError::new(0x2640, format!("Invalid option {other}"))),
@@ -207,6 +212,7 @@ pub fn new_child(
     stable: &str,
     tag_names: Option<&[String]>,
     tags: &[Expr],
+    tz: &Zone,
 ) -> Result<Map<String, Json>, TaosError> {
     let st = db
         .stables
@@ -226,7 +232,7 @@ pub fn new_child(
             .iter()
             .position(|t| &t.name == n)
             .ok_or_else(|| TaosError::invalid_column(n))?;
-        values[i] = cell(e, &st.tags[i], db.precision)?;
+        values[i] = cell(e, &st.tags[i], db.precision, tz)?;
     }
     let element = meta::child_element(name, stable, &st.tags, &values, &bound);
     let table = Table {
@@ -276,6 +282,7 @@ pub fn create_tables(
     db_name: &str,
     if_not_exists: bool,
     tables: Vec<(Name, CreateKind)>,
+    tz: &Zone,
 ) -> Result<(), TaosError> {
     let mut batches: BTreeMap<(String, i32), CreateBatch> = BTreeMap::new();
     for (name, kind) in tables {
@@ -328,6 +335,7 @@ pub fn create_tables(
                     &stable.name,
                     tag_names.as_deref(),
                     &tags,
+                    tz,
                 )?;
                 batch.children.push(element);
                 batch.stables.push(stable.name);

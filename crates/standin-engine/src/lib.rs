@@ -39,6 +39,21 @@ use tmq::Consumers;
 pub struct Session {
     pub user: String,
     pub current_db: Option<String>,
+    /// Date strings without a zone are read in it (`timezone()` names it).
+    pub tz: convert::Zone,
+}
+
+impl Session {
+    /// Sets the connection's time zone, as taosAdapter's `conn` `tz` does through
+    /// TSDB_OPTION_CONNECTION_TIMEZONE: an IANA name (`Asia/Shanghai`) or a POSIX TZ string
+    /// (`UTC-8`).
+    pub fn set_time_zone(&mut self, name: &str) -> Result<(), TaosError> {
+        let zone = convert::Zone::get(name)
+            .or_else(|_| convert::Zone::posix(name))
+            .map_err(|e| TaosError::new(0x0118, format!("invalid time zone {name:?}: {e}")))?;
+        self.tz = zone;
+        Ok(())
+    }
 }
 
 struct Inner {
@@ -168,6 +183,8 @@ impl Engine {
         Ok(Session {
             user: user.to_string(),
             current_db: db,
+            // taosd's client defaults to the host's zone (tsTimezone); so does the stand-in.
+            tz: convert::Zone::system(),
         })
     }
 
@@ -178,6 +195,7 @@ impl Engine {
         let inner = &mut *guard;
         let store = &mut inner.store;
         let db = session.current_db.clone();
+        let tz = session.tz.clone();
         let need_db = |name: &Option<String>| -> Result<String, TaosError> {
             name.clone()
                 .or_else(|| db.clone())
@@ -185,7 +203,10 @@ impl Engine {
         };
         let affected = |n: usize| Ok(QueryResult::Affected(n));
         let result = match stmt {
-            Stmt::Select(s) => return query::select(store, db.as_deref(), &s, &self.version),
+            Stmt::Select(s) => return query::select(store, db.as_deref(), &s, &self.version, &tz),
+            Stmt::Show(ast::Show::Consumers) => {
+                return Ok(query::show_consumers(&inner.consumers.members()))
+            }
             Stmt::Show(s) => return query::show(store, db.as_deref(), &s),
             Stmt::Describe(n) => return query::describe(store, db.as_deref(), &n),
             Stmt::Use(name) => {
@@ -219,7 +240,7 @@ impl Engine {
                     Some(d) => d,
                     None => need_db(&None)?,
                 };
-                ddl::create_tables(store, &d, if_not_exists, tables).map(|_| 0)
+                ddl::create_tables(store, &d, if_not_exists, tables, &tz).map(|_| 0)
             }
             Stmt::DropTables { names, if_exists } => {
                 let d = db.clone().unwrap_or_default();
@@ -234,7 +255,7 @@ impl Engine {
             }
             Stmt::Alter { name, stable, op } => {
                 let d = need_db(&name.db)?;
-                alter::alter(store, &d, &name, stable, op).map(|_| 0)
+                alter::alter(store, &d, &name, stable, op, &tz).map(|_| 0)
             }
             Stmt::FlushDatabase(name) => {
                 // taosd writes its memory tables to disk; the stand-in's rows are already
@@ -242,10 +263,10 @@ impl Engine {
                 store.db(&name)?;
                 return affected(0);
             }
-            Stmt::Insert(items) => write::insert(store, db.as_deref(), items),
+            Stmt::Insert(items) => write::insert(store, db.as_deref(), items, &tz),
             Stmt::Delete { table, preds } => {
                 let d = need_db(&table.db)?;
-                write::delete(store, &d, &table.name, &preds)
+                write::delete(store, &d, &table.name, &preds, &tz)
             }
             Stmt::CreateTopic {
                 name,

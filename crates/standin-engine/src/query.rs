@@ -1,7 +1,7 @@
 //! SELECT over tables, super tables and information_schema; SHOW and DESCRIBE.
 
 use crate::ast::{Expr, Name, Pred, SelItem, Select, Show, TableKind};
-use crate::convert::{now_ms, timestamp};
+use crate::convert::{now_ms, timestamp, Zone};
 use crate::error::TaosError;
 use crate::result::{col, QueryResult, ResultSet};
 use crate::store::{Database, Precision, RowKey, Store, Table};
@@ -14,13 +14,14 @@ pub fn ts_bounds(
     ts_col: &str,
     p: Precision,
     only_ts: bool,
+    tz: &Zone,
 ) -> Result<(i64, i64), TaosError> {
     let (mut lo, mut hi) = (i64::MIN, i64::MAX);
     for pred in preds {
         let is_ts = |c: &str| c == ts_col || c == "_c0" || c == "_rowts";
         match pred {
             Pred::Cmp(c, op, e) if is_ts(c) => {
-                let v = timestamp(e, p)?;
+                let v = timestamp(e, p, tz)?;
                 match *op {
                     ">=" => lo = lo.max(v),
                     ">" => lo = lo.max(v.saturating_add(1)),
@@ -34,8 +35,8 @@ pub fn ts_bounds(
                 }
             }
             Pred::Between(c, a, b) if is_ts(c) => {
-                lo = lo.max(timestamp(a, p)?);
-                hi = hi.min(timestamp(b, p)?);
+                lo = lo.max(timestamp(a, p, tz)?);
+                hi = hi.min(timestamp(b, p, tz)?);
             }
             _ if only_ts => {
                 return Err(TaosError::new(
@@ -65,9 +66,10 @@ pub fn select(
     session_db: Option<&str>,
     s: &Select,
     version: &str,
+    tz: &Zone,
 ) -> Result<QueryResult, TaosError> {
     let Some(from) = &s.from else {
-        return constant_select(s, session_db, version);
+        return constant_select(s, session_db, version, tz);
     };
     let source = if from.db.as_deref() == Some("information_schema")
         || from.db.as_deref() == Some("performance_schema")
@@ -80,9 +82,9 @@ pub fn select(
             .or(session_db)
             .ok_or_else(TaosError::no_db)?;
         let db = store.db(db_name)?;
-        table_source(db, &from.name, &s.preds)?
+        table_source(db, &from.name, &s.preds, tz)?
     };
-    let mut rows = filter(&source, &s.preds)?;
+    let mut rows = filter(&source, &s.preds, tz)?;
     if let Some(desc) = s.order_desc {
         if let Some(i) = source
             .ts_col
@@ -102,6 +104,7 @@ fn constant_select(
     s: &Select,
     session_db: Option<&str>,
     version: &str,
+    tz: &Zone,
 ) -> Result<QueryResult, TaosError> {
     let mut rs = ResultSet::new(Vec::new(), Precision::Millis);
     let mut row = Vec::new();
@@ -118,7 +121,30 @@ fn constant_select(
                     .map(|d| Cell::Str(d.to_string()))
                     .unwrap_or(Cell::Null),
             ),
-            _ => return Err(TaosError::syntax("SELECT without FROM")),
+            SelItem::Timezone => {
+                let text = zone_text(tz);
+                (col("timezone()", ColType::VarChar, 64), Cell::Str(text))
+            }
+            // `SELECT 1`: a BIGINT for an integer, DOUBLE for a decimal point, VARCHAR for a
+            // string, named by the text as written (TDengine docs 01-data-type.md, Constants).
+            SelItem::Literal(e, name) => match e {
+                Expr::Int(v) => (
+                    col(name, ColType::BigInt, 8),
+                    Cell::Int(i64::try_from(*v).map_err(|_| TaosError::bad_value(name))?),
+                ),
+                Expr::Float(v) => (col(name, ColType::Double, 8), Cell::Float(*v)),
+                Expr::Bool(b) => (col(name, ColType::Bool, 1), Cell::Bool(*b)),
+                Expr::Str(t) => (
+                    col(name, ColType::VarChar, t.len() as u32),
+                    Cell::Str(t.clone()),
+                ),
+                _ => (col(name, ColType::VarChar, 0), Cell::Null),
+            },
+            _ => {
+                return Err(TaosError::unsupported(
+                    "SELECT of columns or aggregates without FROM",
+                ))
+            }
         };
         rs.columns.push(c);
         row.push(v);
@@ -127,7 +153,22 @@ fn constant_select(
     Ok(QueryResult::Rows(rs))
 }
 
-fn table_source(db: &Database, name: &str, preds: &[Pred]) -> Result<Source, TaosError> {
+/// `timezone()`'s text, as taosd's client prints it: `name (abbreviation, +hhmm)`.
+fn zone_text(tz: &Zone) -> String {
+    let info = tz.to_offset_info(jiff::Timestamp::now());
+    let secs = info.offset().seconds();
+    let sign = if secs < 0 { '-' } else { '+' };
+    let abs = secs.unsigned_abs();
+    format!(
+        "{} ({}, {sign}{:02}{:02})",
+        tz.iana_name().unwrap_or("UTC"),
+        info.abbreviation(),
+        abs / 3600,
+        abs % 3600 / 60
+    )
+}
+
+fn table_source(db: &Database, name: &str, preds: &[Pred], tz: &Zone) -> Result<Source, TaosError> {
     let (children, columns, tags): (Vec<&Table>, Vec<ColDef>, Vec<ColDef>) =
         if let Some(st) = db.stables.get(name) {
             let kids = db
@@ -142,7 +183,7 @@ fn table_source(db: &Database, name: &str, preds: &[Pred]) -> Result<Source, Tao
             return Err(TaosError::table_not_exist(name));
         };
     let ts_col = columns[0].name.clone();
-    let (lo, hi) = ts_bounds(preds, &ts_col, db.precision, false)?;
+    let (lo, hi) = ts_bounds(preds, &ts_col, db.precision, false, tz)?;
     let mut out: Vec<Column> = columns.iter().map(Column::from).collect();
     out.extend(tags.iter().map(Column::from));
     let with_tags = !tags.is_empty();
@@ -169,13 +210,17 @@ fn table_source(db: &Database, name: &str, preds: &[Pred]) -> Result<Source, Tao
     })
 }
 
-fn filter(source: &Source, preds: &[Pred]) -> Result<Vec<(String, Vec<Cell>)>, TaosError> {
+fn filter(
+    source: &Source,
+    preds: &[Pred],
+    tz: &Zone,
+) -> Result<Vec<(String, Vec<Cell>)>, TaosError> {
     type Test = Box<dyn Fn(&Cell) -> bool>;
     let mut resolved: Vec<(Option<usize>, Test)> = Vec::new();
     for pred in preds {
         match pred {
             Pred::Cmp(c, op, e) => {
-                let (i, v) = target(source, c, e)?;
+                let (i, v) = target(source, c, e, tz)?;
                 let op = *op;
                 resolved.push((i, Box::new(move |x: &Cell| compare(x, op, &v))));
             }
@@ -183,7 +228,7 @@ fn filter(source: &Source, preds: &[Pred]) -> Result<Vec<(String, Vec<Cell>)>, T
                 let mut vals = Vec::new();
                 let mut idx = None;
                 for e in list {
-                    let (i, v) = target(source, c, e)?;
+                    let (i, v) = target(source, c, e, tz)?;
                     idx = Some(i);
                     vals.push(v);
                 }
@@ -206,8 +251,8 @@ fn filter(source: &Source, preds: &[Pred]) -> Result<Vec<(String, Vec<Cell>)>, T
                 resolved.push((i, Box::new(move |x: &Cell| (*x == Cell::Null) != not)));
             }
             Pred::Between(c, a, b) => {
-                let (i, lo) = target(source, c, a)?;
-                let (_, hi) = target(source, c, b)?;
+                let (i, lo) = target(source, c, a, tz)?;
+                let (_, hi) = target(source, c, b, tz)?;
                 resolved.push((
                     i,
                     Box::new(move |x: &Cell| compare(x, ">=", &lo) && compare(x, "<=", &hi)),
@@ -229,7 +274,12 @@ fn filter(source: &Source, preds: &[Pred]) -> Result<Vec<(String, Vec<Cell>)>, T
 }
 
 /// The column a predicate names (None: tbname) and its literal as a cell of that column.
-fn target(source: &Source, column: &str, e: &Expr) -> Result<(Option<usize>, Cell), TaosError> {
+fn target(
+    source: &Source,
+    column: &str,
+    e: &Expr,
+    tz: &Zone,
+) -> Result<(Option<usize>, Cell), TaosError> {
     if column == "tbname" {
         return match e {
             Expr::Str(s) => Ok((None, Cell::Str(s.clone()))),
@@ -238,7 +288,10 @@ fn target(source: &Source, column: &str, e: &Expr) -> Result<(Option<usize>, Cel
     }
     let i = column_of(source, column)?;
     let def = ColDef::new(column, source.columns[i].ty, u32::MAX);
-    Ok((Some(i), crate::convert::cell(e, &def, source.precision)?))
+    Ok((
+        Some(i),
+        crate::convert::cell(e, &def, source.precision, tz)?,
+    ))
 }
 
 /// The index of a column a predicate names (`_c0`/`_rowts`: the timestamp).
@@ -594,6 +647,88 @@ fn info_schema(store: &Store, view: &str) -> Result<Source, TaosError> {
                 ));
             }
         }
+        "ins_columns" => {
+            // information_schema.ins_columns (TDengine 3.3 docs 50-meta.md): one row per
+            // column of every super, child and normal table.
+            columns = vec![
+                col("table_name", ColType::VarChar, 192),
+                col("db_name", ColType::VarChar, 64),
+                col("table_type", ColType::VarChar, 21),
+                col("col_name", ColType::VarChar, 64),
+                col("col_type", ColType::VarChar, 32),
+                col("col_length", ColType::Int, 4),
+                col("col_precision", ColType::TinyInt, 1),
+                col("col_scale", ColType::TinyInt, 1),
+                col("col_nullable", ColType::TinyInt, 1),
+            ];
+            for db in store.databases.values() {
+                let stables = db
+                    .stables
+                    .values()
+                    .map(|st| (&st.name, "SUPER_TABLE", &st.columns));
+                let tables = db.tables.values().map(|t| {
+                    let kind = if t.stable.is_some() {
+                        "CHILD_TABLE"
+                    } else {
+                        "NORMAL_TABLE"
+                    };
+                    let cols = match t.stable.as_ref().and_then(|s| db.stables.get(s)) {
+                        Some(st) => &st.columns,
+                        None => &t.columns,
+                    };
+                    (&t.name, kind, cols)
+                });
+                for (name, kind, cols) in stables.chain(tables) {
+                    for c in cols {
+                        let (precision, scale) = match c.ty {
+                            ColType::Decimal { precision, scale } => (precision, scale),
+                            _ => (0, 0),
+                        };
+                        rows.push((
+                            String::new(),
+                            vec![
+                                text(name),
+                                text(&db.name),
+                                text(kind),
+                                text(&c.name),
+                                text(&c.type_sql()),
+                                Cell::Int(i64::from(c.len)),
+                                Cell::Int(i64::from(precision)),
+                                Cell::Int(i64::from(scale)),
+                                Cell::Int(i64::from(!c.primary_key && c.ty != ColType::Timestamp)),
+                            ],
+                        ));
+                    }
+                }
+            }
+        }
+        "ins_dnodes" => {
+            // One dnode, as SHOW DNODES lists it (docs 50-meta.md, ins_dnodes).
+            columns = vec![
+                col("id", ColType::SmallInt, 2),
+                col("endpoint", ColType::VarChar, 134),
+                col("vnodes", ColType::SmallInt, 2),
+                col("support_vnodes", ColType::SmallInt, 2),
+                col("status", ColType::VarChar, 10),
+                col("create_time", ColType::Timestamp, 8),
+                col("reboot_time", ColType::Timestamp, 8),
+                col("note", ColType::VarChar, 256),
+            ];
+            let vnodes: usize = store.databases.values().map(|d| d.vgroups.len()).sum();
+            rows.push((
+                String::new(),
+                vec![
+                    Cell::Int(1),
+                    text("localhost:6030"),
+                    Cell::Int(vnodes as i64),
+                    Cell::Int(1024),
+                    text("ready"),
+                    Cell::Int(0),
+                    Cell::Int(0),
+                    text(""),
+                ],
+            ));
+        }
         other => return Err(TaosError::table_not_exist(other)),
     }
     Ok(Source {
@@ -670,15 +805,23 @@ pub fn show(
             "db_name",
         ),
         Show::Topics => pick("ins_topics", &["topic_name"], None, ""),
-        Show::Dnodes => Err(TaosError::unsupported("SHOW DNODES")),
-        Show::Consumers => Err(TaosError::unsupported("SHOW CONSUMERS")),
+        Show::Dnodes => {
+            let src = info_schema(store, "ins_dnodes")?;
+            let mut rs = ResultSet::new(src.columns, Precision::Millis);
+            rs.rows = src.rows.into_iter().map(|(_, r)| r).collect();
+            Ok(QueryResult::Rows(rs))
+        }
+        Show::Consumers => Err(TaosError::unsupported(
+            "SHOW CONSUMERS outside the engine (Engine::execute answers it)",
+        )),
         Show::CreateDatabase(name) => {
             let db = store.db(name)?;
-            let sql = format!(
-                "CREATE DATABASE `{}` BUFFER 256 CACHESIZE 1 CACHEMODEL 'none' COMP 2 DURATION {} WAL_FSYNC_PERIOD 3000 MAXROWS 4096 MINROWS 100 KEEP {} PAGES 256 PAGESIZE 4 PRECISION '{}' REPLICA 1 WAL_LEVEL 1 VGROUPS {} SINGLE_STABLE 0 WAL_RETENTION_PERIOD {}",
-                db.name, db.duration, db.keep, db.precision.name(), db.vgroups.len(), db.wal_retention_period
-            );
-            two_text("Database", "Create Database", &db.name, &sql)
+            two_text(
+                "Database",
+                "Create Database",
+                &db.name,
+                &create_database_sql(db),
+            )
         }
         Show::CreateSTable(name) | Show::CreateTable(name) => {
             let db = store.db(&need_db(&name.db)?)?;
@@ -707,6 +850,89 @@ fn show_tables(store: &Store, db: &str, kind: TableKind) -> Result<QueryResult, 
         }
     }
     Ok(QueryResult::Rows(rs))
+}
+
+/// SHOW CREATE DATABASE's statement, every option in the order and form of TDengine's
+/// `setCreateDBResultIntoDataBlock` (source/libs/command/src/command.c); options the
+/// stand-in does not keep show TDengine 3.3's defaults.
+fn create_database_sql(db: &Database) -> String {
+    let duration = duration_text(&db.duration);
+    let keep = duration_text(&db.keep);
+    format!(
+        "CREATE DATABASE `{}` BUFFER 256 CACHESIZE 1 CACHEMODEL 'none' COMP 2 DURATION {duration} \
+         WAL_FSYNC_PERIOD 3000 MAXROWS 4096 MINROWS 100 STT_TRIGGER 2 KEEP {keep},{keep},{keep} PAGES 256 PAGESIZE 4 \
+         PRECISION '{}' REPLICA 1 WAL_LEVEL 1 VGROUPS {} SINGLE_STABLE 0 TABLE_PREFIX 0 TABLE_SUFFIX 0 TSDB_PAGESIZE 4 \
+         WAL_RETENTION_PERIOD {} WAL_RETENTION_SIZE -1 KEEP_TIME_OFFSET 0 ENCRYPT_ALGORITHM 'none' \
+         S3_CHUNKSIZE 131072 S3_KEEPLOCAL 525600m S3_COMPACT 1",
+        db.name,
+        db.precision.name(),
+        db.vgroups.len(),
+        db.wal_retention_period
+    )
+}
+
+/// A DURATION/KEEP as `formatDurationOrKeep` prints it: whole days as `Nd`, whole hours as
+/// `Nh`, else minutes. A bare number is days (TDengine docs 02-database.md).
+fn duration_text(text: &str) -> String {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let Ok(n) = n.parse::<i64>() else {
+        return t.to_string();
+    };
+    let minutes = match unit {
+        "" | "d" => n * 1440,
+        "h" => n * 60,
+        "m" => n,
+        _ => return t.to_string(),
+    };
+    if minutes % 1440 == 0 {
+        format!("{}d", minutes / 1440)
+    } else if minutes % 60 == 0 {
+        format!("{}h", minutes / 60)
+    } else {
+        format!("{minutes}m")
+    }
+}
+
+/// SHOW CONSUMERS: one row per consumer and topic, with information_schema.ins_consumers'
+/// columns (TDengine 3.3 docs 50-meta.md); what the stand-in does not track is left at
+/// its zero value.
+pub fn show_consumers(members: &[(crate::tmq::ConsumerId, String, Vec<String>)]) -> QueryResult {
+    let mut rs = ResultSet::new(
+        vec![
+            col("consumer_id", ColType::VarChar, 32),
+            col("consumer_group", ColType::VarChar, 192),
+            col("client_id", ColType::VarChar, 255),
+            col("user", ColType::VarChar, 24),
+            col("fqdn", ColType::VarChar, 128),
+            col("status", ColType::VarChar, 20),
+            col("topics", ColType::VarChar, 192),
+            col("up_time", ColType::Timestamp, 8),
+            col("subscribe_time", ColType::Timestamp, 8),
+            col("rebalance_time", ColType::Timestamp, 8),
+            col("parameters", ColType::VarChar, 64),
+        ],
+        Precision::Millis,
+    );
+    for (id, group, topics) in members {
+        for t in topics {
+            rs.rows.push(vec![
+                text(&format!("0x{:x}", id.0)),
+                text(group),
+                text(""),
+                text("root"),
+                text("localhost"),
+                text("ready"),
+                text(t),
+                Cell::Int(0),
+                Cell::Int(0),
+                Cell::Int(0),
+                text(""),
+            ]);
+        }
+    }
+    QueryResult::Rows(rs)
 }
 
 fn two_text(a: &str, b: &str, x: &str, y: &str) -> Result<QueryResult, TaosError> {

@@ -762,3 +762,155 @@ fn query_and_only_meta_topics() {
         );
     }
 }
+
+/// Follows taosAdapter controller/ws/query (conn `tz` → TSDB_OPTION_CONNECTION_TIMEZONE):
+/// a date string without a zone is read in the connection's zone, and `timezone()` names it.
+#[test]
+fn date_strings_follow_the_connection_time_zone() {
+    let (e, mut s) = engine();
+    exec(&e, &mut s, "CREATE DATABASE db VGROUPS 1");
+    exec(&e, &mut s, "USE db");
+    exec(&e, &mut s, "CREATE TABLE n (ts TIMESTAMP, v INT)");
+    s.set_time_zone("Asia/Shanghai").unwrap();
+    exec(
+        &e,
+        &mut s,
+        "INSERT INTO n VALUES ('2024-01-01 08:00:00', 1)",
+    );
+    s.set_time_zone("UTC").unwrap();
+    exec(
+        &e,
+        &mut s,
+        "INSERT INTO n VALUES ('2024-01-01 08:00:00', 2)",
+    );
+    assert_eq!(
+        rows(&e, &mut s, "SELECT ts, v FROM n"),
+        vec![
+            vec![Cell::Int(1_704_067_200_000), Cell::Int(1)],
+            vec![Cell::Int(1_704_096_000_000), Cell::Int(2)],
+        ]
+    );
+    s.set_time_zone("Asia/Shanghai").unwrap();
+    assert_eq!(
+        rows(
+            &e,
+            &mut s,
+            "SELECT v FROM n WHERE ts = '2024-01-01 08:00:00'"
+        ),
+        vec![vec![Cell::Int(1)]]
+    );
+    assert_eq!(
+        rows(&e, &mut s, "SELECT timezone()"),
+        vec![vec![Cell::Str("Asia/Shanghai (CST, +0800)".into())]]
+    );
+    assert_eq!(s.set_time_zone("Mars/Olympus").unwrap_err().code, 0x0118);
+}
+
+/// Follows TDengine's sql.y and docs: `SELECT 1` (constants, 01-data-type.md), SHOW DNODES,
+/// IS [NOT] NULL, SHOW NORMAL|CHILD TABLES, information_schema.ins_columns (50-meta.md),
+/// FLUSH DATABASE, SHOW CONSUMERS, and SHOW CREATE DATABASE with every option of
+/// command.c `setCreateDBResultIntoDataBlock`.
+#[test]
+fn sql_statements_clients_send() {
+    let (e, mut s) = engine();
+    setup(&e, &mut s, "us");
+    exec(
+        &e,
+        &mut s,
+        "CREATE TABLE n1 (ts TIMESTAMP, a INT, d DECIMAL(12, 3))",
+    );
+    exec(
+        &e,
+        &mut s,
+        "INSERT INTO d0 VALUES (1, NULL, 'a') (2, 2.0, NULL)",
+    );
+    match e.execute(&mut s, "SELECT 1").unwrap() {
+        QueryResult::Rows(r) => {
+            assert_eq!(r.columns[0].name, "1");
+            assert_eq!(r.columns[0].ty, ColType::BigInt);
+            assert_eq!(r.rows, vec![vec![Cell::Int(1)]]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        rows(&e, &mut s, "SHOW DNODES")[0][4],
+        Cell::Str("ready".into())
+    );
+    assert_eq!(
+        rows(&e, &mut s, "SELECT ts FROM d0 WHERE v IS NULL"),
+        vec![vec![Cell::Int(1)]]
+    );
+    assert_eq!(
+        rows(
+            &e,
+            &mut s,
+            "SELECT ts FROM d0 WHERE s IS NOT NULL AND v IS NULL"
+        ),
+        vec![vec![Cell::Int(1)]]
+    );
+    assert_eq!(
+        rows(&e, &mut s, "SHOW NORMAL db.TABLES"),
+        vec![vec![Cell::Str("n1".into())]]
+    );
+    assert_eq!(
+        rows(&e, &mut s, "SHOW CHILD TABLES"),
+        vec![vec![Cell::Str("d0".into())]]
+    );
+    let cols = rows(
+        &e,
+        &mut s,
+        "SELECT col_name, col_type, col_precision, col_scale FROM information_schema.ins_columns WHERE table_name = 'n1'",
+    );
+    assert_eq!(
+        cols[2],
+        vec![
+            Cell::Str("d".into()),
+            Cell::Str("DECIMAL(12, 3)".into()),
+            Cell::Int(12),
+            Cell::Int(3)
+        ]
+    );
+    assert_eq!(
+        e.execute(&mut s, "FLUSH DATABASE db").unwrap(),
+        QueryResult::Affected(0)
+    );
+    assert_eq!(code(&e, &mut s, "FLUSH DATABASE nodb"), 0x0388);
+    exec(&e, &mut s, "CREATE TOPIC t1 AS DATABASE db");
+    let c = e
+        .subscribe("grp", vec!["t1".into()], OffsetReset::Earliest)
+        .unwrap();
+    let consumers = rows(&e, &mut s, "SHOW CONSUMERS");
+    assert_eq!(consumers.len(), 1);
+    assert_eq!(consumers[0][1], Cell::Str("grp".into()));
+    assert_eq!(consumers[0][6], Cell::Str("t1".into()));
+    e.unsubscribe(c);
+    assert!(rows(&e, &mut s, "SHOW CONSUMERS").is_empty());
+    exec(
+        &e,
+        &mut s,
+        "CREATE DATABASE d2 DURATION 1440m KEEP 365 WAL_RETENTION_PERIOD 60",
+    );
+    assert_eq!(
+        rows(&e, &mut s, "SHOW CREATE DATABASE d2")[0][1],
+        Cell::Str(
+            "CREATE DATABASE `d2` BUFFER 256 CACHESIZE 1 CACHEMODEL 'none' COMP 2 DURATION 1d \
+             WAL_FSYNC_PERIOD 3000 MAXROWS 4096 MINROWS 100 STT_TRIGGER 2 KEEP 365d,365d,365d \
+             PAGES 256 PAGESIZE 4 PRECISION 'ms' REPLICA 1 WAL_LEVEL 1 VGROUPS 2 SINGLE_STABLE 0 \
+             TABLE_PREFIX 0 TABLE_SUFFIX 0 TSDB_PAGESIZE 4 WAL_RETENTION_PERIOD 60 \
+             WAL_RETENTION_SIZE -1 KEEP_TIME_OFFSET 0 ENCRYPT_ALGORITHM 'none' S3_CHUNKSIZE 131072 \
+             S3_KEEPLOCAL 525600m S3_COMPACT 1"
+                .into()
+        )
+    );
+    // The statement SHOW CREATE DATABASE prints runs again.
+    let again = match &rows(&e, &mut s, "SHOW CREATE DATABASE d2")[0][1] {
+        Cell::Str(sql) => sql.replace("`d2`", "`d3`"),
+        other => panic!("{other:?}"),
+    };
+    exec(&e, &mut s, &again);
+    assert!(e
+        .execute(&mut s, "SELECT avg(v) FROM d0")
+        .unwrap_err()
+        .message
+        .contains("avg()"));
+}

@@ -103,6 +103,17 @@ pub struct Consumers {
 }
 
 impl Consumers {
+    /// (id, group, topics) of each subscribed consumer, for SHOW CONSUMERS.
+    pub fn members(&self) -> Vec<(ConsumerId, String, Vec<String>)> {
+        let mut out: Vec<_> = self
+            .consumers
+            .iter()
+            .map(|(id, c)| (*id, c.group.clone(), c.topics.clone()))
+            .collect();
+        out.sort_by_key(|m| m.0);
+        out
+    }
+
     pub fn subscribe(
         &mut self,
         store: &Store,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value as Json};
 
 use crate::ast::{InsertItem, Pred};
-use crate::convert::cell;
+use crate::convert::{cell, Zone};
 use crate::error::TaosError;
 use crate::meta;
 use crate::query::ts_bounds;
@@ -32,6 +32,7 @@ pub fn insert(
     store: &mut Store,
     session_db: Option<&str>,
     items: Vec<InsertItem>,
+    tz: &Zone,
 ) -> Result<usize, TaosError> {
     // All items are checked and converted before anything is stored, so a bad row changes
     // nothing (TDengine rejects the whole statement too).
@@ -63,6 +64,7 @@ pub fn insert(
                 &stable.name,
                 tag_names.as_deref(),
                 tags,
+                tz,
             )?;
             let vg = db.vgroup_of(&item.table.name);
             let p = per_db
@@ -117,7 +119,7 @@ pub fn insert(
             }
             let mut row = vec![Cell::Null; columns.len()];
             for (v, &i) in values.iter().zip(&targets) {
-                row[i] = cell(v, &columns[i], db.precision)?;
+                row[i] = cell(v, &columns[i], db.precision, tz)?;
             }
             if RowKey::of(&row, &columns).is_none() {
                 return Err(TaosError::new(
@@ -255,6 +257,7 @@ pub fn delete(
     db_name: &str,
     table: &str,
     preds: &[Pred],
+    tz: &Zone,
 ) -> Result<usize, TaosError> {
     let db = store.db_mut(db_name)?;
     let (targets, ts_col, stable): (Vec<String>, String, Option<String>) =
@@ -280,7 +283,7 @@ pub fn delete(
         } else {
             return Err(TaosError::table_not_exist(table));
         };
-    let (lo, hi) = ts_bounds(preds, &ts_col, db.precision, true)?;
+    let (lo, hi) = ts_bounds(preds, &ts_col, db.precision, true, tz)?;
     let mut removed = 0;
     let mut vgroups: Vec<i32> = Vec::new();
     for name in &targets {

@@ -82,7 +82,15 @@ impl SqlConnection {
                 let user = args["user"].as_str().unwrap_or("");
                 let password = args["password"].as_str().unwrap_or("");
                 let db = args["db"].as_str();
-                match self.engine.login(user, password, db) {
+                // taosAdapter's conn `tz` sets TSDB_OPTION_CONNECTION_TIMEZONE (controller/ws/query).
+                let tz = args["tz"].as_str().filter(|t| !t.is_empty());
+                let session = self.engine.login(user, password, db).and_then(|mut s| {
+                    if let Some(tz) = tz {
+                        s.set_time_zone(tz)?;
+                    }
+                    Ok(s)
+                });
+                match session {
                     Ok(s) => {
                         self.session = Some(s);
                         vec![reply("conn", req_id, json!({}))]
