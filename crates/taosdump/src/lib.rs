@@ -1,0 +1,14 @@
+//! tdibt beside taosdump: taosdump keeps dumping, tdibt says exactly what to dump.
+//!
+//! - [`blocks`]: the plan as `incremental_blocks.json` (what changed, per table and range).
+//! - [`source`]: that plan from the change engine's checkpoint.
+//! - [`script`]: `backup_script.sh` and `restore_script.sh` that run taosdump for it.
+//! - [`verify`]: what taosdump wrote (its Avro files) against the plan.
+//! - [`apply`]: the restore's deletes and drops, around `taosdump -i`.
+#![forbid(unsafe_code)]
+
+pub mod blocks;
+pub mod error;
+
+pub use blocks::BlocksDoc;
+pub use error::{TaosdumpError, TaosdumpResult};
