@@ -201,7 +201,7 @@ run_taosdump() {
 
 fn header(what: &str, doc: &BlocksDoc) -> String {
     format!(
-        "#!/bin/sh\n# {what}, written by tdibt for database {db} ({since}).\n# {ranges} range(s) of {tables} table(s), {deleted} deleted range(s), {dropped} dropped table(s), {schema} schema change(s); cut taken at {cut}.\n# Password: set TDIBT_TAOSDUMP_PASSWORD in the environment (never on a command line).\n",
+        "#!/bin/sh\n# Table names are single-quoted on purpose: nothing in them may expand.\n# shellcheck disable=SC2016\n# {what}, written by tdibt for database {db} ({since}).\n# {ranges} range(s) of {tables} table(s), {deleted} deleted range(s), {dropped} dropped table(s), {schema} schema change(s); cut taken at {cut}.\n# Password: set TDIBT_TAOSDUMP_PASSWORD in the environment (never on a command line).\n",
         db = doc.database,
         since = doc.since.description,
         ranges = doc.counts.ranges,
