@@ -141,9 +141,18 @@ pub struct SchemaChange {
 /// A timestamp in `precision` as RFC 3339 in UTC, with the precision's digits.
 pub fn iso(ts: i64, precision: Precision) -> String {
     let (t, digits) = match precision {
-        Precision::Millis => (DateTime::<Utc>::from_timestamp_millis(ts), SecondsFormat::Millis),
-        Precision::Micros => (DateTime::<Utc>::from_timestamp_micros(ts), SecondsFormat::Micros),
-        Precision::Nanos => (Some(DateTime::<Utc>::from_timestamp_nanos(ts)), SecondsFormat::Nanos),
+        Precision::Millis => (
+            DateTime::<Utc>::from_timestamp_millis(ts),
+            SecondsFormat::Millis,
+        ),
+        Precision::Micros => (
+            DateTime::<Utc>::from_timestamp_micros(ts),
+            SecondsFormat::Micros,
+        ),
+        Precision::Nanos => (
+            Some(DateTime::<Utc>::from_timestamp_nanos(ts)),
+            SecondsFormat::Nanos,
+        ),
     };
     t.map(|t| t.to_rfc3339_opts(digits, true))
         .unwrap_or_else(|| format!("{ts}{}", precision.as_str()))
@@ -194,15 +203,27 @@ pub fn build(inputs: Inputs<'_>) -> TaosdumpResult<BlocksDoc> {
     let mut dropped = Vec::new();
     for tomb in &planned.tombstones {
         match tomb.windows {
-            Some((first, last)) => table_entry(&mut tables, &inputs, &tomb.table)
-                .deleted
-                .push(Range::of_windows(span, precision, Window(first), Window(last))),
+            Some((first, last)) => {
+                table_entry(&mut tables, &inputs, &tomb.table)
+                    .deleted
+                    .push(Range::of_windows(
+                        span,
+                        precision,
+                        Window(first),
+                        Window(last),
+                    ))
+            }
             None => dropped.push(tomb.table.clone()),
         }
     }
     count_blocks(&inputs, &mut tables, |t| &mut t.new_blocks, inputs.new);
     count_blocks(&inputs, &mut tables, |t| &mut t.dirty_blocks, inputs.dirty);
-    count_blocks(&inputs, &mut tables, |t| &mut t.deleted_blocks, inputs.deleted);
+    count_blocks(
+        &inputs,
+        &mut tables,
+        |t| &mut t.deleted_blocks,
+        inputs.deleted,
+    );
     let schema_changes = schema_changes(inputs.catalog, inputs.database);
     let tables: Vec<TableChanges> = tables.into_values().collect();
     let counts = Counts {
@@ -323,7 +344,8 @@ impl BlocksDoc {
                 ),
             ));
         }
-        doc.check().map_err(|what| TaosdumpError::bad_file(path, what))?;
+        doc.check()
+            .map_err(|what| TaosdumpError::bad_file(path, what))?;
         Ok(doc)
     }
 
@@ -364,7 +386,7 @@ mod tests {
             (Precision::Nanos, "2023-11-14T22:00:00.000000000Z"),
         ] {
             let span = BlockSpan::one_hour(precision);
-            let w = Window((1_700_000_000 / 3600) as i32);
+            let w = Window(1_700_000_000 / 3600);
             let r = Range::of_windows(span, precision, w, Window(w.0 + 2));
             let hour = precision.units_per_second() * 3600;
             assert_eq!(r.start, Some(i64::from(w.0) * hour));

@@ -89,19 +89,15 @@ pub struct CallsDoc {
 /// Groups the plan's ranges into calls: one per distinct range, split so no call's table
 /// names exceed `arg_budget`.
 pub fn calls(doc: &BlocksDoc, arg_budget: usize) -> TaosdumpResult<Vec<Call>> {
-    let mut by_range: BTreeMap<(Option<i64>, Option<i64>), (Range, Vec<String>)> = BTreeMap::new();
+    let mut by_range: BTreeMap<Range, Vec<String>> = BTreeMap::new();
     for t in &doc.tables {
         check_name(&t.name)?;
         for r in &t.ranges {
-            by_range
-                .entry((r.start, r.end))
-                .or_insert_with(|| (r.clone(), Vec::new()))
-                .1
-                .push(t.name.clone());
+            by_range.entry(r.clone()).or_default().push(t.name.clone());
         }
     }
     let mut out: Vec<(Range, Vec<String>)> = Vec::new();
-    for (_, (range, tables)) in by_range {
+    for (range, tables) in by_range {
         let mut batch: Vec<String> = Vec::new();
         let mut used = 0usize;
         for name in tables {

@@ -80,8 +80,7 @@ fn baseline(
     let Some(repo) = repo else {
         if since.is_some() {
             return Err(TaosdumpError::Refused(
-                "--since names a backup, but there is no repository at backup.output_path"
-                    .into(),
+                "--since names a backup, but there is no repository at backup.output_path".into(),
             ));
         }
         return Ok((BTreeSet::new(), BlockSet::new(), engine_since(last)));

@@ -95,7 +95,10 @@ fn read_calls(dir: &Path, doc: &BlocksDoc) -> TaosdumpResult<CallsDoc> {
     let path = dir.join(CALLS_FILE);
     let bytes = std::fs::read(&path).map_err(|e| TaosdumpError::io("read", &path, e))?;
     let calls: CallsDoc = serde_json::from_slice(&bytes).map_err(|e| {
-        TaosdumpError::bad_file(&path, format!("not a call list written by backup_script.sh: {e}"))
+        TaosdumpError::bad_file(
+            &path,
+            format!("not a call list written by backup_script.sh: {e}"),
+        )
     })?;
     if calls.format != CALLS_FORMAT || calls.database != doc.database {
         return Err(TaosdumpError::bad_file(
@@ -135,7 +138,9 @@ fn avro_files(folder: &Path) -> TaosdumpResult<Vec<PathBuf>> {
     while let Some(dir) = stack.pop() {
         let entries = std::fs::read_dir(&dir).map_err(|e| TaosdumpError::io("list", &dir, e))?;
         for entry in entries {
-            let path = entry.map_err(|e| TaosdumpError::io("list", &dir, e))?.path();
+            let path = entry
+                .map_err(|e| TaosdumpError::io("list", &dir, e))?
+                .path();
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "avro") {
@@ -160,10 +165,7 @@ fn read_avro(
         let record =
             record.map_err(|e| TaosdumpError::bad_file(file, format!("unreadable record: {e}")))?;
         let (table, ts) = table_and_ts(&record).ok_or_else(|| {
-            TaosdumpError::bad_file(
-                file,
-                "a record without taosdump's `tbname` and `ts` fields",
-            )
+            TaosdumpError::bad_file(file, "a record without taosdump's `tbname` and `ts` fields")
         })?;
         report.rows += 1;
         let Some(n) = rows.get_mut(table.as_str()) else {
@@ -190,7 +192,12 @@ fn table_and_ts(record: &Value) -> Option<(String, i64)> {
     let Value::Record(fields) = record else {
         return None;
     };
-    let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| unwrap_union(v));
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| unwrap_union(v))
+    };
     let table = match field("tbname")? {
         Value::String(s) => s.clone(),
         _ => return None,

@@ -1,6 +1,7 @@
 //! Golden tests of the generated scripts for tricky plans, shellcheck on every one, and the
 //! backup script run end to end against a taosdump double that records its arguments.
 //! `UPDATE_GOLDEN=1 cargo test -p tdibt-taosdump --test script` rewrites the golden files.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -36,7 +37,9 @@ impl Plan {
     }
 
     fn table(&mut self, name: &str) -> TableId {
-        self.catalog.add_table("db", name, Some("st"), Some(2)).unwrap()
+        self.catalog
+            .add_table("db", name, Some("st"), Some(2))
+            .unwrap()
     }
 
     fn doc(&self) -> BlocksDoc {
@@ -95,7 +98,11 @@ fn golden(name: &str, text: &str) {
 }
 
 fn shellcheck(path: &Path) {
-    match Command::new("shellcheck").args(["-s", "sh"]).arg(path).output() {
+    match Command::new("shellcheck")
+        .args(["-s", "sh"])
+        .arg(path)
+        .output()
+    {
         Ok(out) => assert!(
             out.status.success(),
             "shellcheck {}:\n{}",
@@ -103,7 +110,10 @@ fn shellcheck(path: &Path) {
             String::from_utf8_lossy(&out.stdout)
         ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("SKIPPED: shellcheck is not installed here (CI installs it); {} not checked", path.display());
+            eprintln!(
+                "SKIPPED: shellcheck is not installed here (CI installs it); {} not checked",
+                path.display()
+            );
         }
         Err(e) => panic!("shellcheck: {e}"),
     }
@@ -193,7 +203,14 @@ fn each_precision_gets_inclusive_ends_in_its_own_units() {
 #[test]
 fn names_needing_quotes() {
     let mut p = Plan::new(Precision::Millis);
-    for name in ["my table", "it's", "温度计", "select", "a\"b$c`d", "tab\there"] {
+    for name in [
+        "my table",
+        "it's",
+        "温度计",
+        "select",
+        "a\"b$c`d",
+        "tab\there",
+    ] {
         let t = p.table(name);
         mark(&mut p.new, t, [0]);
     }
@@ -264,7 +281,11 @@ echo "CREATE DATABASE IF NOT EXISTS db" > "$out/dbs.sql"
     let taosdump = bin.join("taosdump");
     std::fs::write(&taosdump, double).unwrap();
     let tdibt = bin.join("tdibt");
-    std::fs::write(&tdibt, "#!/bin/sh\necho verify \"$@\" >> \"$(dirname \"$0\")/../verify.log\"\n").unwrap();
+    std::fs::write(
+        &tdibt,
+        "#!/bin/sh\necho verify \"$@\" >> \"$(dirname \"$0\")/../verify.log\"\n",
+    )
+    .unwrap();
     for f in [&taosdump, &tdibt] {
         Command::new("chmod").arg("+x").arg(f).status().unwrap();
     }
@@ -274,7 +295,11 @@ echo "CREATE DATABASE IF NOT EXISTS db" > "$out/dbs.sql"
     };
     let script_path = dir.path().join("backup_script.sh");
     std::fs::write(&script_path, script::backup_script(&doc, &opts).unwrap()).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let out_dir = dir.path().join("out");
     let run = Command::new("sh")
         .arg(&script_path)
@@ -283,7 +308,11 @@ echo "CREATE DATABASE IF NOT EXISTS db" > "$out/dbs.sql"
         .env("TDIBT_TAOSDUMP_PASSWORD", "s3cr3t!")
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let logged = std::fs::read_to_string(&log).unwrap();
     let calls: Vec<&str> = logged.split("---\n").filter(|c| !c.is_empty()).collect();
     // Windows 0..1 are shared by both tables; window 5 is c'd's alone.
@@ -296,7 +325,11 @@ echo "CREATE DATABASE IF NOT EXISTS db" > "$out/dbs.sql"
         out_dir.display()
     );
     assert_eq!(calls[0], format!("-p\n{want0}"));
-    assert!(calls[1].contains(&format!("-S\n{}\n-E\n{}\n", s0 + 5 * hour, s0 + 6 * hour - 1)));
+    assert!(calls[1].contains(&format!(
+        "-S\n{}\n-E\n{}\n",
+        s0 + 5 * hour,
+        s0 + 6 * hour - 1
+    )));
     assert!(calls[1].contains("\ndb\nc'd\npassword=s3cr3t!\n"));
     assert!(!logged.contains("-ps3cr3t!"));
     assert!(out_dir.join("incremental_blocks.json").is_file());
@@ -330,6 +363,10 @@ echo "CREATE DATABASE IF NOT EXISTS db" > "$out/dbs.sql"
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(stderr.contains("taosdump call 1 of 2"), "{stderr}");
     let logged = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(logged.matches("---").count(), 1, "stopped after the failing call");
+    assert_eq!(
+        logged.matches("---").count(),
+        1,
+        "stopped after the failing call"
+    );
     assert!(!dir.path().join("verify.log").exists());
 }

@@ -1,5 +1,6 @@
 //! verify-taosdump on dumps in taosdump's layout (`dbs.sql`, `data0/<db>.<id>.<n>.avro`
 //! records `{tbname, ts, col0..}`), written here with the apache-avro crate.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -24,8 +25,12 @@ const SCHEMA: &str = r#"{"type":"record","name":"db._record","fields":[
 
 fn plan() -> BlocksDoc {
     let mut c = Catalog::new();
-    c.add_database("db", Precision::Millis, BlockSpan::one_hour(Precision::Millis))
-        .unwrap();
+    c.add_database(
+        "db",
+        Precision::Millis,
+        BlockSpan::one_hour(Precision::Millis),
+    )
+    .unwrap();
     let a = c.add_table("db", "a", Some("st"), Some(2)).unwrap();
     let b = c.add_table("db", "b", Some("st"), Some(2)).unwrap();
     let mut new = BlockSet::new();
@@ -56,7 +61,10 @@ fn write_avro(path: &Path, rows: &[(&str, i64)]) {
     let mut w = Writer::new(&schema, Vec::new());
     for (i, (t, ts)) in rows.iter().enumerate() {
         let mut r = Record::new(&schema).unwrap();
-        r.put("tbname", Value::Union(1, Box::new(Value::String((*t).into()))));
+        r.put(
+            "tbname",
+            Value::Union(1, Box::new(Value::String((*t).into()))),
+        );
         r.put("ts", Value::Union(1, Box::new(Value::Long(*ts))));
         r.put("col0", Value::Union(1, Box::new(Value::Int(i as i32))));
         w.append(r).unwrap();
@@ -98,7 +106,10 @@ fn a_complete_dump_passes_and_counts_rows_per_table_and_range() {
         dir.path(),
         &doc,
         &[
-            ("dump-0001", &[("a", t0), ("a", t0 + HOUR - 1), ("b", t0 + 5)]),
+            (
+                "dump-0001",
+                &[("a", t0), ("a", t0 + HOUR - 1), ("b", t0 + 5)],
+            ),
             ("dump-0002", &[("a", t0 + 3 * HOUR)]),
         ],
     );

@@ -22,7 +22,11 @@ pub struct BlocksArgs {
     #[arg(long, value_name = "ID|DATE")]
     pub since: Option<String>,
     /// Where the plan goes (`--output` is tdibt's global repository flag, hence `--to`).
-    #[arg(long = "to", default_value = "incremental_blocks.json", value_name = "FILE")]
+    #[arg(
+        long = "to",
+        default_value = "incremental_blocks.json",
+        value_name = "FILE"
+    )]
     pub output: PathBuf,
 }
 
@@ -250,7 +254,11 @@ pub fn verify_taosdump(cli: &Cli, args: &VerifyTaosdumpArgs) -> CliResult {
             report.ranges.len(),
             report.empty_ranges.len(),
             report.problems.len(),
-            if report.against { " (counts compared with the database)" } else { "" }
+            if report.against {
+                " (counts compared with the database)"
+            } else {
+                ""
+            }
         );
         for e in &report.empty_ranges {
             println!("EMPTY {e}");
@@ -273,7 +281,10 @@ pub fn taosdump_apply(cli: &Cli, args: &ApplyArgs) -> CliResult {
     if !args.dir.is_dir() {
         return Err(CliError::new(
             ExitCode::Failure,
-            anyhow::anyhow!("{} is not a folder written by backup_script.sh", args.dir.display()),
+            anyhow::anyhow!(
+                "{} is not a folder written by backup_script.sh",
+                args.dir.display()
+            ),
         ));
     }
     let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
