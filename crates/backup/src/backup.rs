@@ -116,38 +116,11 @@ pub async fn run_backup(
     let mut lock = repo.lock("backup")?;
     let repo_id = repo.config().id.clone();
 
-    let mut resume: Option<(BackupId, bool)> = None;
-    if let Some(prev) = cp.backups.in_progress.clone() {
-        let prev_id: BackupId = prev.parse()?;
-        let same_repo = cp.backups.repository.as_deref() == Some(repo_id.as_str());
-        if same_repo && repo.list_backups()?.contains(&prev_id) {
-            info!("backup {prev_id} had been written before an interruption; recording it");
-            fold(&mut cp, &repo.manifest(&prev_id)?.0)?;
-            cp.save(&path, now_unix_ms())?;
-        } else if same_repo && cp.engine.is_frozen() {
-            resume = Some((prev_id, cp.backups.in_progress_full));
-        } else {
-            warn!("an unfinished backup {prev_id} belongs to another repository; its changes go back to the engine");
-            abandon(&mut cp);
-            cp.save(&path, now_unix_ms())?;
-        }
-    } else if cp.engine.is_frozen() {
-        abandon(&mut cp);
-    }
-
+    let resume = settle_unfinished(repo, &db, &mut cp, &path, options)?;
     let (id, full, parent, journal) = match resume {
-        Some((id, full)) => {
-            let journal = repo
-                .list_progress()?
-                .into_iter()
-                .find(|p| p.backup_id == id);
-            let parent = match &journal {
-                Some(j) => j.parent.clone(),
-                None if full => None,
-                None => choose_parent(repo, &cp, &db, options)?,
-            };
-            info!("resuming backup {id}");
-            (id, full, parent, journal)
+        Some(r) => {
+            info!("resuming backup {}", r.id);
+            (r.id, r.full, r.parent, r.journal)
         }
         None => {
             let parent = if options.full {
@@ -156,9 +129,12 @@ pub async fn run_backup(
                 choose_parent(repo, &cp, &db, options)?
             };
             let id = BackupId::new(now_unix_ms(), format!("{}", std::process::id()).as_bytes());
-            cp.engine
-                .freeze()
-                .map_err(|e| BackupError::Pipeline(e.to_string()))?;
+            let frozen = if parent.is_none() {
+                cp.engine.freeze_full()
+            } else {
+                cp.engine.freeze()
+            };
+            frozen.map_err(|e| BackupError::Pipeline(e.to_string()))?;
             cp.backups.repository = Some(repo_id.clone());
             cp.backups.in_progress = Some(id.to_string());
             cp.backups.in_progress_full = parent.is_none();
@@ -228,6 +204,7 @@ pub async fn run_backup(
         stored: Vec::new(),
         finished_reads: Vec::new(),
     });
+    keep_what_the_plan_needs(repo, &mut journal, &plan.reads);
     let finished: BTreeSet<String> = journal.finished_reads.iter().cloned().collect();
     let todo: Vec<Read> = plan
         .reads
@@ -241,7 +218,9 @@ pub async fn run_backup(
         enabled: config.backup.enable_compression,
         level: config.backup.compression_level,
     };
-    let mut writer = repo.block_writer(repo.known_blocks()?, compression, usize::MAX);
+    // Each reuse is checked by reading the block back (`BlockWriter::add`): a pack that was
+    // deleted or damaged since is never deduplicated against.
+    let mut writer = repo.block_writer(repo.reusable_blocks(), compression, usize::MAX);
     let mut stats = BackupStats::default();
     let mut pending: Vec<(BlockEntry, Vec<BlockHash>)> = Vec::new();
     let mut pending_reads: Vec<String> = Vec::new();
@@ -378,6 +357,8 @@ pub async fn run_backup(
         merged_from: None,
     };
     let tombstone_count = manifest.tombstones.len() as u64;
+    // Still ours? A lock taken over means another writer (a prune) may have deleted packs.
+    lock.heartbeat()?;
     repo.write_manifest(&manifest)?;
     fold(&mut cp, &manifest)?;
     cp.save(&path, now_unix_ms())?;
@@ -393,6 +374,120 @@ pub async fn run_backup(
         stats,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// A backup an earlier run left unfinished, to be taken up again.
+struct Resume {
+    id: BackupId,
+    full: bool,
+    parent: Option<BackupId>,
+    journal: Option<Journal>,
+}
+
+/// Deals with what an earlier run left: a backup whose manifest exists is folded; one that
+/// can still be finished is returned to resume; one that cannot (another repository, a
+/// parent gone from the repository, or `--full` asked while it is an incremental) is
+/// abandoned: its changes go back to the engine and its journal is discarded.
+fn settle_unfinished(
+    repo: &Repository,
+    db: &str,
+    cp: &mut Checkpoint,
+    path: &std::path::Path,
+    options: &BackupOptions,
+) -> BackupResult<Option<Resume>> {
+    let Some(prev) = cp.backups.in_progress.clone() else {
+        if cp.engine.is_frozen() {
+            abandon(cp);
+        }
+        return Ok(None);
+    };
+    let prev_id: BackupId = prev.parse()?;
+    let same_repo = cp.backups.repository.as_deref() == Some(repo.config().id.as_str());
+    if same_repo && repo.list_backups()?.contains(&prev_id) {
+        info!("backup {prev_id} had been written before an interruption; recording it");
+        fold(cp, &repo.manifest(&prev_id)?.0)?;
+        cp.save(path, now_unix_ms())?;
+        return Ok(None);
+    }
+    let why_not = if !same_repo {
+        Some("it belongs to another repository".to_string())
+    } else if !cp.engine.is_frozen() {
+        Some("its changes are no longer frozen".to_string())
+    } else if options.full && !cp.backups.in_progress_full {
+        Some("it is an incremental and a full backup was asked for".to_string())
+    } else {
+        None
+    };
+    let journal = match why_not {
+        None => repo.progress(&prev_id)?,
+        Some(_) => None,
+    };
+    let full = cp.backups.in_progress_full;
+    let parent = journal.as_ref().and_then(|j| j.parent.clone());
+    let why_not = why_not.or_else(|| {
+        let parent = parent.as_ref()?;
+        repo.chain(parent).err().map(|e| {
+            format!("its parent {parent} can no longer be read ({e}); a merge and prune may have removed it")
+        })
+    });
+    if let Some(why) = why_not {
+        warn!("the unfinished backup {prev_id} is abandoned ({why}); its changes go back to the engine");
+        abandon(cp);
+        if same_repo {
+            repo.discard_progress(&prev_id)?;
+        }
+        cp.save(path, now_unix_ms())?;
+        return Ok(None);
+    }
+    let parent = match (&journal, full) {
+        (Some(_), _) | (None, true) => parent,
+        (None, false) => choose_parent(repo, cp, db, options)?,
+    };
+    Ok(Some(Resume {
+        id: prev_id,
+        full,
+        parent,
+        journal,
+    }))
+}
+
+/// What a resumed backup keeps of its journal: blocks of reads the plan still makes (a table
+/// dropped meanwhile is not read, so its blocks would come without its statement), whose
+/// every part reads back with its checksum (a pack deleted or damaged since is not trusted).
+/// A read that lost a block is read again.
+fn keep_what_the_plan_needs(repo: &Repository, journal: &mut Journal, reads: &[Read]) {
+    let mut by_table: BTreeMap<&str, Vec<&Read>> = BTreeMap::new();
+    for r in reads {
+        by_table.entry(r.table.as_str()).or_default().push(r);
+    }
+    let covering = |table: &str, window: i32| -> Option<&Read> {
+        by_table
+            .get(table)?
+            .iter()
+            .copied()
+            .find(|r| r.first.0 <= window && window <= r.last.0)
+    };
+    let mut read_again: BTreeSet<String> = BTreeSet::new();
+    let before = journal.stored.len();
+    journal.stored.retain(|b| {
+        let Some(read) = covering(&b.table, b.window) else {
+            return false;
+        };
+        let intact = b.parts.iter().all(|p| repo.read_block(p).is_ok());
+        if !intact {
+            read_again.insert(read.key());
+        }
+        intact
+    });
+    journal.finished_reads.retain(|k| !read_again.contains(k));
+    let dropped = before - journal.stored.len();
+    if dropped > 0 {
+        warn!(
+            "backup {}: {dropped} journaled block(s) not kept (table gone, or pack missing or damaged); {} read(s) run again",
+            journal.backup_id,
+            read_again.len()
+        );
+    }
 }
 
 /// Writes the pack being filled and journals what it completes.

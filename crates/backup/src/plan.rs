@@ -2,7 +2,8 @@
 //! full backup, from the catalog alone).
 //!
 //! - NEW and DIRTY windows, merged into runs of consecutive windows per table, become range
-//!   reads of at most `batch_size` windows each.
+//!   reads of at most `batch_size` windows each; a run of [`WHOLE_RUN_WINDOWS`] or more
+//!   (a table marked wholly changed) is one open-ended read.
 //! - Every read also tombstones its own windows: what it reads replaces what the chain held
 //!   there, so a window that reads back empty (its rows deleted piece by piece) is emptied.
 //! - DELETED windows become window tombstones; a table dropped since the chain last saw it
@@ -12,6 +13,11 @@ use std::collections::BTreeSet;
 
 use tdibt_core::{runs_of, BlockSet, Catalog, Window};
 use tdibt_repository::Tombstone;
+
+/// Runs of at least this many windows are read in one query: no table holds data in that
+/// many windows (over a century of hours), so such a run comes from a table marked wholly
+/// changed, and its real span is whatever the server has.
+pub const WHOLE_RUN_WINDOWS: i64 = 1 << 20;
 
 /// One range query: windows `first..=last` of a table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,6 +111,16 @@ pub fn incremental(
         }
         let mut first = i64::from(run.first.0);
         let last = i64::from(run.last.0);
+        if last - first >= WHOLE_RUN_WINDOWS {
+            // A table marked wholly changed (a resync after the WAL expired): one query over
+            // its whole span, not 2^32 / batch_size of them.
+            plan.reads.push(Read {
+                table: t.name.clone(),
+                first: run.first,
+                last: run.last,
+            });
+            continue;
+        }
         while first <= last {
             let end = (first + batch - 1).min(last);
             plan.reads.push(Read {
@@ -233,5 +249,28 @@ mod tests {
             ]
         );
         assert!(plan.tombstones.is_empty());
+    }
+
+    /// Issue 16.7: a WAL-expiry resync marks every window of a table; cut into
+    /// `batch_size` reads that is 2^32 / batch_size queries. It must be one read.
+    #[test]
+    fn a_resync_of_a_whole_table_is_one_read() {
+        let (c, [a, _, _]) = catalog();
+        let mut engine = tdibt_core::Engine::new();
+        engine.mark_table_written(a);
+        let frozen = engine.freeze().unwrap();
+        let plan = incremental(
+            &c,
+            "db",
+            Changes {
+                new: frozen.new_blocks(),
+                dirty: frozen.dirty_blocks(),
+                deleted: frozen.deleted_blocks(),
+            },
+            &BTreeSet::new(),
+            &BlockSet::new(),
+            8,
+        );
+        assert_eq!(plan.reads, vec![Read::whole("a")]);
     }
 }

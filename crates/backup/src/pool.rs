@@ -2,16 +2,23 @@
 //! writes tables, verify compares tables, all the same way. Each worker opens its own
 //! connection (a `taos` connection runs one query at a time); results come back in the
 //! order they finish; the first error stops the workers taking new jobs.
+//!
+//! Every job's outcome is counted: a job that panics is a failed job (the panic is caught
+//! where the job runs), and if the workers end with jobs unanswered (a worker gone for any
+//! reason) the pool says so as a failure rather than "no more results".
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
+
+use futures_util::FutureExt;
 
 use tdibt_tdengine::{Connection, ConnectionSettings};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::error::BackupResult;
+use crate::error::{BackupError, BackupResult};
 
 /// What a pool's workers do with a connection and a job.
 pub(crate) trait ConnectionTask: Send + Sync + 'static {
@@ -34,6 +41,11 @@ pub(crate) struct Pool<T: ConnectionTask> {
     results: mpsc::Receiver<BackupResult<T::Out>>,
     queue: Arc<Mutex<VecDeque<T::Job>>>,
     workers: Vec<JoinHandle<()>>,
+    /// Jobs given, and results received: what tells "all done" from "workers gone".
+    jobs: usize,
+    received: usize,
+    /// Whether a failure was handed out already (a missing result then follows from it).
+    failed: bool,
 }
 
 impl<T: ConnectionTask> Pool<T> {
@@ -46,6 +58,7 @@ impl<T: ConnectionTask> Pool<T> {
     ) -> Self {
         let workers = workers.max(1);
         let queue = Arc::new(Mutex::new(jobs.into_iter().collect::<VecDeque<_>>()));
+        let job_count = queue.lock().map(|q| q.len()).unwrap_or(0);
         let (tx, results) = mpsc::channel(workers * 2);
         let handles = (0..workers)
             .map(|_| {
@@ -60,12 +73,31 @@ impl<T: ConnectionTask> Pool<T> {
             results,
             queue,
             workers: handles,
+            jobs: job_count,
+            received: 0,
+            failed: false,
         }
     }
 
-    /// The next finished job; `None` once every job is done.
+    /// The next finished job; `None` once every job is done. Workers that ended with jobs
+    /// unanswered make one last result: a failure naming how many.
     pub(crate) async fn next(&mut self) -> Option<BackupResult<T::Out>> {
-        self.results.recv().await
+        match self.results.recv().await {
+            Some(r) => {
+                self.received += 1;
+                self.failed |= r.is_err();
+                Some(r)
+            }
+            None if self.received < self.jobs && !self.failed => {
+                self.failed = true;
+                Some(Err(BackupError::Pipeline(format!(
+                    "{} of {} job(s) ended without a result: their worker stopped",
+                    self.jobs - self.received,
+                    self.jobs
+                ))))
+            }
+            None => None,
+        }
     }
 
     /// Drops the jobs not started and waits for the workers to end.
@@ -101,10 +133,78 @@ async fn work<T: ConnectionTask>(
     loop {
         let next = queue.lock().ok().and_then(|mut q| q.pop_front());
         let Some(job) = next else { return };
-        let result = task.run(&conn, job).await;
+        // A panic in one job is that job's failure; the connection it left is not reused.
+        let result = match AssertUnwindSafe(task.run(&conn, job)).catch_unwind().await {
+            Ok(r) => r,
+            Err(panic) => Err(BackupError::Pipeline(format!(
+                "a worker panicked: {}",
+                panic_text(panic.as_ref())
+            ))),
+        };
         let failed = result.is_err();
         if tx.send(result).await.is_err() || failed {
             return;
+        }
+    }
+}
+
+/// What a panic said, when it said it as text.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Doubles its job, and panics on job 3 (a bug in a worker, as a failed assertion deep
+    /// in a decoder would).
+    struct PanicsOnThree;
+
+    impl ConnectionTask for PanicsOnThree {
+        type Job = u32;
+        type Out = u32;
+
+        async fn run(&self, _conn: &Connection, job: u32) -> BackupResult<u32> {
+            assert_ne!(job, 3, "job 3 panics");
+            Ok(job * 2)
+        }
+    }
+
+    /// Issue 16.3: a worker's panic is a failed job, never "no more results".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_worker_is_a_failed_job_not_the_end_of_the_jobs() {
+        let standin = taos_standin::StandinServer::builder()
+            .start()
+            .await
+            .unwrap();
+        let config = tdibt_core::config::DatabaseConfig {
+            host: "127.0.0.1".into(),
+            port: standin.addr().port(),
+            ..Default::default()
+        };
+        let settings = ConnectionSettings::from_config(&config);
+        for workers in [1, 3] {
+            let mut pool = Pool::start(Arc::new(PanicsOnThree), &settings, 0..10, workers);
+            let mut ok = 0;
+            let mut failed = Vec::new();
+            while let Some(r) = pool.next().await {
+                match r {
+                    Ok(_) => ok += 1,
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            pool.stop().await;
+            assert!(
+                !failed.is_empty(),
+                "{workers} worker(s): {ok} results, no failure"
+            );
+            assert!(failed.iter().any(|e| e.contains("panic")), "{failed:?}");
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use tdibt_repository::{BackupId, Manifest, Repository};
+use tracing::warn;
 
 use crate::error::{BackupError, BackupResult};
 
@@ -18,7 +19,8 @@ pub enum Pick {
 }
 
 /// The backup `pick` names among the repository's backups of `database` (of any database when
-/// `None`); `Ok(None)` when there is no backup of it at all.
+/// `None`); `Ok(None)` when there is no backup of it at all. A manifest that cannot be read
+/// is left out with a warning naming it, unless it is the one named.
 pub fn pick_backup(
     repo: &Repository,
     database: Option<&str>,
@@ -26,9 +28,16 @@ pub fn pick_backup(
 ) -> BackupResult<Option<Arc<Manifest>>> {
     let mut ours = Vec::new();
     for id in repo.list_backups()? {
-        let (m, _) = repo.manifest(&id)?;
-        if database.is_none_or(|db| m.database == db) {
-            ours.push(m);
+        match repo.manifest(&id) {
+            Ok((m, _)) => {
+                if database.is_none_or(|db| m.database == db) {
+                    ours.push(m);
+                }
+            }
+            // Named itself, a damaged backup is an error; otherwise its damage stays with
+            // its own chain and the others remain usable.
+            Err(e) if pick == &Pick::Backup(id.clone()) => return Err(e.into()),
+            Err(e) => warn!("backup {id} is left out: {e} (run `tdibt verify`)"),
         }
     }
     ours.sort_by_key(|m| newness(m));

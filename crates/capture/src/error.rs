@@ -36,6 +36,8 @@ pub enum CaptureError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Owner(#[from] tdibt_core::OwnerError),
     #[error("the capture pipeline stopped unexpectedly: {0}")]
     Pipeline(String),
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use tdibt_core::checkpoint::{checkpoint_path, Checkpoint, CheckpointError};
 use tdibt_core::config::Config;
-use tdibt_core::Cut;
+use tdibt_core::{Cut, OwnerLock};
 use tdibt_tdengine::discovery::{self, TableKind};
 use tdibt_tdengine::{topic, Connection, ConnectionSettings};
 use tracing::warn;
@@ -55,10 +55,12 @@ pub async fn init(config: &Config) -> Result<InitReport, CaptureError> {
     let vgroups = discovery::vgroups(&conn, &db).await?;
 
     let dir = &config.bitmap_engine.persistence_path;
-    std::fs::create_dir_all(dir).map_err(|source| CaptureError::Write {
+    tdibt_core::durable::create_private_dir(dir).map_err(|source| CaptureError::Write {
         path: dir.clone(),
         source,
     })?;
+    // The checkpoint has one writer at a time: not beside a running monitor or backup.
+    let _owner = OwnerLock::acquire(dir, "init")?;
     let path = checkpoint_path(dir);
     let (mut checkpoint, created) = match Checkpoint::load(&path) {
         Ok(c) => (c, false),

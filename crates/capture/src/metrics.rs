@@ -15,10 +15,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::error::CaptureError;
 use crate::stats::{CaptureStats, VgroupStats};
+
+/// How long a client may take to send its request.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The pause after a failed `accept`.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What the endpoint serves: capture's figures and the engine's state at the last cut.
 #[derive(Clone, Debug, Default)]
@@ -49,14 +54,28 @@ pub async fn serve(
         .map_err(|source| CaptureError::MetricsListen { addr, source })?;
     let task = tokio::spawn(async move {
         loop {
-            let Ok((mut stream, peer)) = listener.accept().await else {
-                continue;
+            let (mut stream, peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors, typically: wait for some to be freed rather
+                    // than spin on the same error.
+                    warn!("metrics: cannot accept a connection: {e}");
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                    continue;
+                }
             };
             let body = render(&rx.borrow());
             tokio::spawn(async move {
-                // Read the request head (bounded); its content does not matter.
+                // Read the request head (bounded in size and time); its content does not
+                // matter. A client that sends nothing is let go.
                 let mut buf = [0u8; 2048];
-                let _ = stream.read(&mut buf).await;
+                if tokio::time::timeout(REQUEST_TIMEOUT, stream.read(&mut buf))
+                    .await
+                    .is_err()
+                {
+                    debug!("metrics: {peer} sent no request in {REQUEST_TIMEOUT:?}");
+                    return;
+                }
                 let response = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
                      Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -287,5 +306,26 @@ mod tests {
             .unwrap();
         let err = serve(first.addr, rx).await.err().unwrap();
         assert!(err.to_string().contains(&first.addr.to_string()), "{err}");
+    }
+
+    /// Issue 16.10: a client that connects and sends nothing must not hold a connection
+    /// and a task for ever.
+    #[tokio::test]
+    async fn a_silent_client_is_let_go() {
+        let (_tx, rx) = watch::channel(MetricsSnapshot::default());
+        let server = serve("127.0.0.1:0".parse().unwrap(), rx).await.unwrap();
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let mut rest = Vec::new();
+        // Only a guard against hanging the test run: the server lets go long before.
+        let closed = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            stream.read_to_end(&mut rest),
+        )
+        .await;
+        assert!(
+            closed.is_ok(),
+            "the endpoint still waits for a silent client"
+        );
+        server.task.abort();
     }
 }

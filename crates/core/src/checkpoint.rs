@@ -294,8 +294,11 @@ fn decode_body(body: &[u8]) -> Result<Checkpoint, String> {
     if (r.position() as usize) != body.len() {
         return Err("trailing bytes after the bitmaps".into());
     }
+    let mut engine = Engine::from_parts(present, current, frozen, meta.counters);
+    // A full backup's frozen generation judges events as if every window were present.
+    engine.set_frozen_full(meta.backups.in_progress.is_some() && meta.backups.in_progress_full);
     Ok(Checkpoint {
-        engine: Engine::from_parts(present, current, frozen, meta.counters),
+        engine,
         catalog: meta.catalog,
         cut: meta.cut,
         written_at_unix_ms: meta.written_at_unix_ms,

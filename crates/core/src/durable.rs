@@ -2,6 +2,9 @@
 //!
 //! The recipe is the classic one: write a temporary file in the same folder, fsync it,
 //! rename it over the target, then fsync the folder so the rename itself is durable.
+//!
+//! What tdibt writes (checkpoint, repository, packs) holds every row of a database: files
+//! are created readable by their owner only (0600) and folders 0700, whatever the umask.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -12,11 +15,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = parent_dir(path);
     let tmp = temp_path(path);
     let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
+        let mut file =
+            private(OpenOptions::new().write(true).create(true).truncate(true)).open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
@@ -28,6 +28,28 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Options that create a file readable and writable by its owner only (on Unix).
+pub fn private(options: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
+
+/// Creates a folder and its missing parents, each open to its owner only (on Unix).
+pub fn create_private_dir(path: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path)
 }
 
 /// Fsyncs a folder so that renames and creations inside it survive a crash.
@@ -68,6 +90,22 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("state.bin")]);
+    }
+
+    /// Issue 16.12: what tdibt writes is its owner's alone.
+    #[cfg(unix)]
+    #[test]
+    fn files_and_folders_are_created_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("a").join("b");
+        create_private_dir(&folder).unwrap();
+        let path = folder.join("state.bin");
+        write_atomic(&path, b"rows").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&folder), 0o700);
+        assert_eq!(mode(&dir.path().join("a")), 0o700);
     }
 
     #[test]

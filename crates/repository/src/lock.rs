@@ -2,6 +2,14 @@
 //! and refreshes a heartbeat; it is removed when the holder lets go. A lock whose holder is
 //! provably gone (same host, no such process) is reported as stale, and still only broken
 //! on request: restic's users show what silently broken locks cost.
+//!
+//! Each acquisition writes a token of its own. The holder checks it before every refresh and
+//! before letting go: a lock broken by hand and taken by another writer is never refreshed
+//! or removed by its former holder, which learns from the refresh that it lost the lock.
+//! (Object stores have no compare-and-swap here: between the check and the write another
+//! writer could step in; the window is one round trip, and the next refresh notices.)
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tdibt_core::clock::now_unix_ms;
 
@@ -19,6 +27,9 @@ pub struct LockInfo {
     pub pid: u32,
     pub started_at_unix_ms: i64,
     pub heartbeat_at_unix_ms: i64,
+    /// Tells this acquisition from any other (locks written before tokens have none).
+    #[serde(default)]
+    pub token: String,
 }
 
 impl LockInfo {
@@ -39,27 +50,54 @@ impl RepoLock<'_> {
         &self.info
     }
 
-    /// Refreshes the heartbeat (long operations call this now and then).
+    /// Refreshes the heartbeat (long operations call this now and then, and before each
+    /// step that must not run without the lock); fails if the lock is no longer this one.
     pub fn heartbeat(&mut self) -> RepoResult<()> {
+        self.check_still_ours()?;
         self.info.heartbeat_at_unix_ms = now_unix_ms();
         let bytes = serde_json::to_vec_pretty(&self.info).unwrap_or_default();
         self.store
             .write_atomic(LOCK_KEY, &bytes)
             .map_err(|e| RepoError::io(LOCK_KEY, e))
     }
+
+    fn check_still_ours(&self) -> RepoResult<()> {
+        match read(self.store)? {
+            Some(held) if held.token == self.info.token => Ok(()),
+            held => Err(RepoError::LockLost {
+                operation: self.info.operation.clone(),
+                now: match held {
+                    Some(h) => format!("held by {} (host {}, pid {})", h.operation, h.host, h.pid),
+                    None => "not held".into(),
+                },
+            }),
+        }
+    }
 }
 
 impl Drop for RepoLock<'_> {
     fn drop(&mut self) {
-        let _ = self.store.remove(LOCK_KEY);
+        // Only our own lock: one taken over by another writer is theirs to remove.
+        if self.check_still_ours().is_ok() {
+            let _ = self.store.remove(LOCK_KEY);
+        }
     }
+}
+
+/// A token no other acquisition has: host, process, time and a per-process counter.
+fn new_token(host: &str, now: i64) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{host}/{}/{now}/{n}", std::process::id())
 }
 
 pub(crate) fn acquire<'a>(store: &'a dyn Store, operation: &str) -> RepoResult<RepoLock<'a>> {
     let now = now_unix_ms();
+    let host = host_name();
     let info = LockInfo {
         operation: operation.to_string(),
-        host: host_name(),
+        token: new_token(&host, now),
+        host,
         pid: std::process::id(),
         started_at_unix_ms: now,
         heartbeat_at_unix_ms: now,

@@ -159,8 +159,18 @@ impl Repository {
         lock::read(self.store.as_ref())
     }
 
-    /// Removes the lock whoever holds it: only on a user's explicit request.
-    pub fn break_lock(&self) -> RepoResult<()> {
+    /// Removes the lock on a user's explicit request: one whose holder is provably gone
+    /// (see [`LockInfo::is_stale`]), or any with `force`.
+    pub fn break_lock(&self, force: bool) -> RepoResult<()> {
+        if let Some(h) = self.lock_holder()? {
+            if !force && !h.is_stale() {
+                return Err(RepoError::LockHeld {
+                    operation: h.operation,
+                    host: h.host,
+                    pid: h.pid,
+                });
+            }
+        }
         self.store
             .remove(lock::LOCK_KEY)
             .map_err(|e| RepoError::io(lock::LOCK_KEY, e))
@@ -276,8 +286,8 @@ impl Repository {
         Ok(merge_chain(&self.chain(id)?))
     }
 
-    /// Stores blocks for a backup; blocks already in the repository (by content) are not
-    /// written again.
+    /// Stores blocks for a backup; blocks already in the repository (by content) and read
+    /// back intact are not written again.
     pub fn block_writer(
         &self,
         known: HashMap<BlockHash, BlockRef>,
@@ -290,6 +300,7 @@ impl Repository {
             compression,
             pack_target_bytes,
             builder: PackBuilder::default(),
+            verified: Default::default(),
             pending: Vec::new(),
             stored_bytes: 0,
         }
@@ -310,6 +321,23 @@ impl Repository {
             }
         }
         Ok(known)
+    }
+
+    /// [`Repository::known_blocks`] of the manifests and journals that read: what a backup
+    /// may deduplicate against (after checking each block it reuses, see
+    /// [`BlockWriter::add`]). A damaged manifest hides its blocks, it blocks no backup.
+    pub fn reusable_blocks(&self) -> HashMap<BlockHash, BlockRef> {
+        let mut known = HashMap::new();
+        for id in self.list_backups().unwrap_or_default() {
+            if let Ok((m, _)) = self.manifest(&id) {
+                known.extend(m.blocks.iter().flat_map(|b| &b.parts).map(|r| (r.hash, *r)));
+            }
+        }
+        let journals = self.store.list("progress").unwrap_or_default();
+        for p in journals.iter().filter_map(|k| self.progress_at(k).ok()) {
+            known.extend(p.stored.iter().flat_map(|b| &b.parts).map(|r| (r.hash, *r)));
+        }
+        known
     }
 
     /// Reads a block back, decompressed and checked against its hash.
@@ -349,13 +377,26 @@ impl Repository {
             .list("progress")
             .map_err(|e| RepoError::io("progress", e))?
         {
-            let bytes = self.store.read(&key).map_err(|e| RepoError::io(&key, e))?;
-            let p: Progress = serde_json::from_slice(&bytes)
-                .map_err(|e| RepoError::corrupt(&key, e.to_string()))?;
-            out.push(p);
+            out.push(self.progress_at(&key)?);
         }
         out.sort_by(|a, b| a.backup_id.cmp(&b.backup_id));
         Ok(out)
+    }
+
+    /// The journal of backup `id`, if it has one.
+    pub fn progress(&self, id: &BackupId) -> RepoResult<Option<Progress>> {
+        match self.progress_at(&progress_key(id)) {
+            Ok(p) => Ok(Some(p)),
+            Err(RepoError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn progress_at(&self, key: &str) -> RepoResult<Progress> {
+        let bytes = self.store.read(key).map_err(|e| RepoError::io(key, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| RepoError::corrupt(key, e.to_string()))
     }
 
     pub fn discard_progress(&self, id: &BackupId) -> RepoResult<()> {
@@ -417,6 +458,10 @@ pub fn merge_chain_with_writers<M: Borrow<Manifest>>(
         let m: &Manifest = m.borrow();
         for t in &m.tombstones {
             let (first, last) = t.windows.unwrap_or((i32::MIN, i32::MAX));
+            if first > last {
+                // Covers no window (and `range` would panic on it).
+                continue;
+            }
             let gone: Vec<(String, i32)> = view
                 .range((t.table.clone(), first)..=(t.table.clone(), last))
                 .map(|(k, _)| k.clone())
@@ -440,6 +485,8 @@ pub struct BlockWriter<'a> {
     compression: Compression,
     pack_target_bytes: usize,
     builder: PackBuilder,
+    /// Known blocks read back intact by this writer, or written by it.
+    verified: std::collections::HashSet<BlockHash>,
     /// Blocks in the builder, not yet in a written pack.
     pending: Vec<BlockHash>,
     stored_bytes: u64,
@@ -458,8 +505,14 @@ impl BlockWriter<'_> {
     /// Adds a block; returns the refs of a pack it caused to be written, if any.
     pub fn add(&mut self, raw: &[u8]) -> RepoResult<(Added, Vec<BlockRef>)> {
         let hash = BlockHash::of(raw);
-        if let Some(r) = self.known.get(&hash) {
-            return Ok((Added::Reused(*r), Vec::new()));
+        if let Some(r) = self.known.get(&hash).copied() {
+            // Reused only once read back intact: a manifest or journal naming a block proves
+            // nothing about its pack now (deleted, damaged). A bad one is written again.
+            if self.verified.contains(&hash) || self.repo.read_block(&r).is_ok() {
+                self.verified.insert(hash);
+                return Ok((Added::Reused(r), Vec::new()));
+            }
+            self.known.remove(&hash);
         }
         if self.pending.contains(&hash) {
             return Ok((Added::Pending(hash), Vec::new()));
@@ -488,6 +541,7 @@ impl BlockWriter<'_> {
         self.stored_bytes += bytes.len() as u64;
         for r in &refs {
             self.known.insert(r.hash, *r);
+            self.verified.insert(r.hash);
         }
         self.pending.clear();
         Ok(refs)

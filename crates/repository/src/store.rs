@@ -49,7 +49,7 @@ impl LocalStore {
     fn ensure_parent(&self, path: &Path) -> io::Result<()> {
         if let Some(parent) = path.parent() {
             if !parent.exists() {
-                fs::create_dir_all(parent)?;
+                durable::create_private_dir(parent)?;
                 // The new folder's entry in its own parent must survive a crash too.
                 if let Some(grand) = parent.parent() {
                     durable::sync_dir(grand)?;
@@ -83,11 +83,12 @@ impl Store for LocalStore {
     fn create_new(&self, key: &str, bytes: &[u8]) -> io::Result<bool> {
         let path = self.path(key);
         self.ensure_parent(&path)?;
-        let mut f = match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
-            Err(e) => return Err(e),
-        };
+        let mut f =
+            match durable::private(OpenOptions::new().write(true).create_new(true)).open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+                Err(e) => return Err(e),
+            };
         f.write_all(bytes)?;
         f.sync_all()?;
         durable::sync_dir(&durable::parent_dir(&path))?;

@@ -331,7 +331,7 @@ fn the_lock_keeps_writers_apart_and_is_broken_only_on_request() {
     let err = repo.lock("backup").err().unwrap().to_string();
     assert!(err.contains("stale"), "{err}");
     assert_eq!(repo.lock_holder().unwrap().unwrap().pid, u32::MAX);
-    repo.break_lock().unwrap();
+    repo.break_lock(false).unwrap();
     drop(repo.lock("backup").unwrap());
     assert!(repo.lock_holder().unwrap().is_none());
 }
@@ -428,4 +428,45 @@ fn a_repository_in_object_storage_works_the_same() {
     let report = repo.check(true).unwrap();
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
     assert_eq!(report.problems[0].block.as_deref(), Some("t3@1"));
+}
+
+/// Issue 16.13: a lock taken over (unlocked by hand, then taken by another writer) is
+/// neither refreshed nor released by its former holder.
+#[test]
+fn a_lock_taken_from_its_holder_is_neither_refreshed_nor_released_by_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = new_repo(dir.path());
+    let mut first = repo.lock("backup").unwrap();
+    // Its holder (this process) is alive: unlocking needs force.
+    let err = repo.break_lock(false).unwrap_err().to_string();
+    assert!(err.contains("--force"), "{err}");
+    first.heartbeat().unwrap();
+    repo.break_lock(true).unwrap();
+    let mut second = repo.lock("prune").unwrap();
+    assert!(
+        first.heartbeat().is_err(),
+        "the old holder refreshed a lock it lost"
+    );
+    drop(first);
+    assert_eq!(repo.lock_holder().unwrap().unwrap().operation, "prune");
+    second.heartbeat().unwrap();
+    drop(second);
+    assert!(repo.lock_holder().unwrap().is_none());
+}
+
+/// Issue 16.10: a manifest whose tombstone runs backwards (first > last) removes nothing
+/// and does not panic.
+#[test]
+fn a_tombstone_with_first_after_last_removes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = new_repo(dir.path());
+    let full = backup(&repo, 1, None, &[("t", 5, b"five"), ("t", 6, b"six")], &[]);
+    let (mut m, _) = repo.load_manifest(&full.0).unwrap();
+    m.tombstones.push(Tombstone {
+        table: "t".into(),
+        windows: Some((6, 5)),
+    });
+    m.blocks.clear();
+    let view = merge_chain(&[repo.load_manifest(&full.0).unwrap().0, m]);
+    assert_eq!(view.len(), 2);
 }

@@ -20,6 +20,12 @@
 //! (C's own NEW/DIRTY split was relative to P', which differs from P exactly where F
 //! changed the chain; C's latest event decides the outcome, and only whether the block is
 //! in P decides its name.)
+//!
+//! A full backup is frozen with [`Engine::freeze_full`]: it stores whatever it reads, marked
+//! or not, so P' is unknown until it ends and every window counts as present meanwhile (a
+//! write makes DIRTY, a whole-window delete DELETED). Its fold sets `present` to what it
+//! stored and renames the current generation against that: DIRTY outside it becomes NEW,
+//! DELETED outside it CLEAN. The failure rule above holds unchanged.
 
 use crate::block::BlockState;
 use crate::blockset::BlockSet;
@@ -71,7 +77,27 @@ impl Engine {
             return Err(GenerationError::AlreadyFrozen);
         }
         self.frozen = Some(std::mem::take(&mut self.current));
+        self.frozen_full = false;
         self.frozen_generation().ok_or(GenerationError::NotFrozen)
+    }
+
+    /// Starts a full backup: as [`Engine::freeze`], and until the fold every window counts
+    /// as in the chain (see the module docs).
+    pub fn freeze_full(&mut self) -> Result<FrozenGeneration<'_>, GenerationError> {
+        self.freeze()?;
+        self.frozen_full = true;
+        self.frozen_generation().ok_or(GenerationError::NotFrozen)
+    }
+
+    /// Whether the frozen generation belongs to a full backup.
+    pub fn is_frozen_full(&self) -> bool {
+        self.frozen.is_some() && self.frozen_full
+    }
+
+    /// Marks the frozen generation as a full backup's (the checkpoint records it as the
+    /// in-progress backup's kind); nothing when no generation is frozen.
+    pub fn set_frozen_full(&mut self, full: bool) {
+        self.frozen_full = full && self.frozen.is_some();
     }
 
     /// The frozen generation, if a backup is in progress.
@@ -94,6 +120,7 @@ impl Engine {
     /// The backup succeeded: the chain now holds `P ∪ F.new ∪ F.dirty − F.deleted`.
     pub fn fold_frozen(&mut self) -> Result<(), GenerationError> {
         let f = self.frozen.take().ok_or(GenerationError::NotFrozen)?;
+        self.frozen_full = false;
         self.present.union_with(&f.new);
         self.present.union_with(&f.dirty);
         self.present.subtract(&f.deleted);
@@ -102,15 +129,27 @@ impl Engine {
 
     /// A full backup succeeded: the chain now holds exactly the blocks it stored (read from
     /// the database, not derived from marks), whatever `present` said before.
+    /// Events during the full were judged as if every window were present; the current
+    /// generation is renamed against what the chain now holds.
     pub fn fold_frozen_as_full(&mut self, stored: BlockSet) -> Result<(), GenerationError> {
         self.frozen.take().ok_or(GenerationError::NotFrozen)?;
+        self.frozen_full = false;
         self.present = stored;
+        let c = &mut self.current;
+        let mut dirty_outside = c.dirty.clone();
+        dirty_outside.subtract(&self.present);
+        c.dirty.subtract(&dirty_outside);
+        c.new.union_with(&dirty_outside);
+        let mut deleted_outside = c.deleted.clone();
+        deleted_outside.subtract(&self.present);
+        c.deleted.subtract(&deleted_outside);
         Ok(())
     }
 
     /// The backup failed: merge the frozen changes back (see the module docs for the rule).
     pub fn restore_frozen(&mut self) -> Result<(), GenerationError> {
         let f = self.frozen.take().ok_or(GenerationError::NotFrozen)?;
+        self.frozen_full = false;
         let c = std::mem::take(&mut self.current);
         let p = &self.present;
         // Blocks C touched: C decides, named against P.

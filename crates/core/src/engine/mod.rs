@@ -17,7 +17,10 @@
 //!
 //! "In chain" is judged against the *effective* present: while a generation is frozen for a
 //! backup, `present ∪ frozen.new ∪ frozen.dirty − frozen.deleted`, which is what the chain
-//! will hold if that backup succeeds (see [`generation`]).
+//! will hold if that backup succeeds (see [`generation`]). While a *full* backup runs, every
+//! window counts as in the chain: the full stores what it reads, which includes windows no
+//! mark names (rows older than the change feed), so a delete or write that lands on a window
+//! after the full read it must be recorded (see [`Engine::freeze_full`]).
 
 mod generation;
 mod memory;
@@ -83,6 +86,9 @@ pub struct Engine {
     present: BlockSet,
     current: Generation,
     frozen: Option<Generation>,
+    /// The frozen generation belongs to a full backup: every window counts as in the chain
+    /// until it folds (see [`Engine::freeze_full`]).
+    frozen_full: bool,
     memory_limit: Option<u64>,
     counters: EngineCounters,
     marks_since_memory_check: u64,
@@ -112,6 +118,7 @@ impl Engine {
             present,
             current,
             frozen,
+            frozen_full: false,
             memory_limit: None,
             counters,
             marks_since_memory_check: 0,
@@ -142,6 +149,9 @@ impl Engine {
 
     /// Whether `id` is in the chain as events are judged now (see the module docs).
     fn effectively_present(&self, id: BlockId) -> bool {
+        if self.frozen_full {
+            return true;
+        }
         match &self.frozen {
             None => self.present.contains(id),
             Some(f) => {
@@ -156,6 +166,11 @@ impl Engine {
 
     /// The table's effectively present codes inside `codes`.
     fn effective_present_range(&self, table: TableId, codes: CodeRange) -> RoaringBitmap {
+        if self.frozen_full {
+            let mut all = RoaringBitmap::new();
+            all.insert_range(codes);
+            return all;
+        }
         let mut p = self.present.range_of(table, codes.clone());
         if let Some(f) = &self.frozen {
             p |= f.new.range_of(table, codes.clone());
@@ -206,7 +221,8 @@ impl Engine {
     /// One table's writes. With no chain for the table (the common case before the first
     /// backup, and for new windows) they all go to NEW in one bulk insert.
     fn write_run(&mut self, table: TableId, codes: &mut Vec<u32>) {
-        let table_in_chain = self.present.table(table).is_some()
+        let table_in_chain = self.frozen_full
+            || self.present.table(table).is_some()
             || self.frozen.as_ref().is_some_and(|f| {
                 f.new.table(table).is_some()
                     || f.dirty.table(table).is_some()
