@@ -539,7 +539,7 @@ impl ConnectionTask for Reader {
 
 /// The parent an incremental builds on, checked against what the engine's changes count
 /// from; `None` (a full backup) when the repository has no backup of the database yet.
-fn choose_parent(
+pub fn choose_parent(
     repo: &Repository,
     cp: &Checkpoint,
     db: &str,
@@ -581,7 +581,7 @@ fn on_chain_of(repo: &Repository, last: &BackupId, ancestor: &BackupId) -> Backu
 
 /// Windows the backups after `parent` (up to the engine's last) stored or emptied: an
 /// incremental `--since` an older backup reads them again.
-fn windows_after(
+pub fn windows_after(
     repo: &Repository,
     cp: &Checkpoint,
     db: &str,

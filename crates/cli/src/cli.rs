@@ -133,6 +133,18 @@ pub enum Command {
     /// workload, capture, full backup, changes, incremental backup, restore into a new
     /// database, verify, and a row-by-row comparison.
     Demo(crate::commands::demo::DemoArgs),
+    /// Write the plan of what changed (per table: ranges to read, deleted ranges, drops,
+    /// schema changes, the cut) as incremental_blocks.json, for taosdump and other tools.
+    Blocks(crate::commands::taosdump::BlocksArgs),
+    /// Write backup_script.sh (taosdump calls covering exactly what changed, then
+    /// verify-taosdump) and restore_script.sh beside it.
+    #[command(alias = "generate-taosdump-script")]
+    TaosdumpScript(crate::commands::taosdump::ScriptArgs),
+    /// Check what backup_script.sh's taosdump calls wrote against the plan.
+    VerifyTaosdump(crate::commands::taosdump::VerifyTaosdumpArgs),
+    /// Before `taosdump -i` (restore_script.sh runs it): drop the dropped tables, delete
+    /// the deleted ranges and empty every range about to be imported.
+    TaosdumpApply(crate::commands::taosdump::ApplyArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -43,6 +43,10 @@ fn run(cli: &Cli) -> CliResult {
         Command::Merge(args) => commands::maintain::run_merge(cli, args),
         Command::Prune(args) => commands::maintain::run_prune(cli, args),
         Command::Demo(args) => commands::demo::run(cli, args),
+        Command::Blocks(args) => commands::taosdump::blocks(cli, args),
+        Command::TaosdumpScript(args) => commands::taosdump::taosdump_script(cli, args),
+        Command::VerifyTaosdump(args) => commands::taosdump::verify_taosdump(cli, args),
+        Command::TaosdumpApply(args) => commands::taosdump::taosdump_apply(cli, args),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod monitor;
 pub mod repo;
 pub mod restore;
 pub mod stats;
+pub mod taosdump;
 pub mod verify;
 
 use crate::exit::{CliError, CliResult, ExitCode};

@@ -1,0 +1,309 @@
+//! `tdibt blocks`, `tdibt taosdump-script`, `tdibt verify-taosdump`, `tdibt taosdump-apply`:
+//! tdibt beside taosdump (the work is in the tdibt-taosdump crate).
+
+use std::path::{Path, PathBuf};
+
+use clap::builder::TypedValueParser;
+use clap::Args;
+use tdibt_core::OwnerLock;
+use tdibt_taosdump::script::{self, ScriptOptions};
+use tdibt_taosdump::source::{self, SourceOptions};
+use tdibt_taosdump::{BlocksDoc, TaosdumpError};
+use tdibt_tdengine::{Connection, ConnectionSettings};
+
+use crate::cli::Cli;
+use crate::exit::{CliError, CliResult, ExitCode};
+use crate::{output, settings};
+
+#[derive(Debug, Args)]
+pub struct BlocksArgs {
+    /// Count changes from this backup (an id, or a date: the newest backup finished at or
+    /// before it) instead of the change engine's last backup.
+    #[arg(long, value_name = "ID|DATE")]
+    pub since: Option<String>,
+    /// Where the plan goes (`--output` is tdibt's global repository flag, hence `--to`).
+    #[arg(
+        long = "to",
+        default_value = "incremental_blocks.json",
+        value_name = "FILE"
+    )]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ScriptArgs {
+    /// Count changes from this backup (id or date) instead of the engine's last backup.
+    #[arg(long, value_name = "ID|DATE")]
+    pub since: Option<String>,
+    /// The backup script; restore_script.sh is written beside it (`--output` is tdibt's
+    /// global repository flag, hence `--to`).
+    #[arg(long = "to", default_value = "backup_script.sh", value_name = "FILE")]
+    pub output: PathBuf,
+    /// The folder the backup script dumps into when run without one.
+    #[arg(long, default_value = "taosdump-incremental", value_name = "DIR")]
+    pub dump_dir: String,
+    /// taosdump's -P (default: taosdump's own for its driver).
+    #[arg(long, value_name = "PORT")]
+    pub taosdump_port: Option<u16>,
+    /// taosdump's -Z (e.g. WebSocket, Native).
+    #[arg(long, value_name = "DRIVER")]
+    pub taosdump_driver: Option<String>,
+    /// taosdump's -c: its configuration folder.
+    #[arg(long, value_name = "DIR")]
+    pub taosdump_config_dir: Option<String>,
+    /// taosdump's -T.
+    #[arg(long, value_name = "N")]
+    pub taosdump_threads: Option<u16>,
+    /// taosdump's -d: null, deflate, snappy or lzma.
+    #[arg(long, value_name = "CODEC", value_parser = ["null", "deflate", "snappy", "lzma"])]
+    pub taosdump_codec: Option<String>,
+    /// Bytes of table names one taosdump call may carry.
+    #[arg(long, default_value_t = 128 * 1024, value_parser = clap::value_parser!(u32).range(1024..=1_048_576).map(|v| v as usize))]
+    pub arg_budget: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyTaosdumpArgs {
+    /// The folder backup_script.sh dumped into.
+    pub dir: PathBuf,
+    /// The plan the dump was made from.
+    #[arg(long, value_name = "FILE")]
+    pub blocks: PathBuf,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Compare each range's row count with the live database.
+    #[arg(long)]
+    pub against: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The folder backup_script.sh dumped into.
+    pub dir: PathBuf,
+    /// The plan the dump was made from.
+    #[arg(long, value_name = "FILE")]
+    pub blocks: PathBuf,
+    /// Apply to this database instead of the plan's.
+    #[arg(long, value_name = "NAME")]
+    pub target_db: Option<String>,
+}
+
+fn td(e: TaosdumpError) -> CliError {
+    match e {
+        TaosdumpError::Backup(e) => e.into(),
+        TaosdumpError::Checkpoint(e) => e.into(),
+        TaosdumpError::Config(e) => e.into(),
+        TaosdumpError::TDengine(e) => e.into(),
+        TaosdumpError::Capture(e) => e.into(),
+        e @ TaosdumpError::UnknownDatabase(_) => CliError::new(ExitCode::Checkpoint, e),
+        e @ TaosdumpError::Refused(_) => CliError::new(ExitCode::Repository, e),
+        e => CliError::new(ExitCode::Failure, e),
+    }
+}
+
+fn write(path: &Path, bytes: &[u8]) -> CliResult {
+    tdibt_core::durable::write_atomic(path, bytes).map_err(|e| {
+        CliError::new(
+            ExitCode::Failure,
+            anyhow::anyhow!("cannot write {}: {e}", path.display()),
+        )
+    })
+}
+
+/// The plan now: drains the change feed first unless a monitor holds the engine's folder
+/// (then its latest checkpoint is the plan's cut).
+fn plan(cli: &Cli, since: Option<&str>) -> CliResult<BlocksDoc> {
+    let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
+    let since = since
+        .map(|s| {
+            tdibt_backup::parse_pick(s)
+                .map_err(|e| CliError::new(ExitCode::Usage, anyhow::anyhow!("--since: {e}")))
+        })
+        .transpose()?;
+    let checkpoint =
+        tdibt_core::checkpoint::checkpoint_path(&config.bitmap_engine.persistence_path);
+    if !checkpoint.exists() {
+        return Err(tdibt_core::CheckpointError::Missing(checkpoint).into());
+    }
+    let owner = OwnerLock::acquire(&config.bitmap_engine.persistence_path, "blocks");
+    let drain = match &owner {
+        Ok(_) => true,
+        Err(tdibt_core::OwnerError::Busy { holder, .. }) => {
+            tracing::info!("{holder} holds the change engine: planning from its latest checkpoint");
+            false
+        }
+        Err(e @ tdibt_core::OwnerError::Io { .. }) => {
+            return Err(CliError::new(ExitCode::Checkpoint, anyhow::anyhow!("{e}")))
+        }
+    };
+    let repo = super::repo::open(cli).ok();
+    let repo = repo.filter(|r| r.list_backups().is_ok());
+    let options = SourceOptions { since, drain };
+    super::runtime()?
+        .block_on(source::plan(&config, repo.as_ref(), &options))
+        .map_err(td)
+}
+
+pub fn blocks(cli: &Cli, args: &BlocksArgs) -> CliResult {
+    let doc = plan(cli, args.since.as_deref())?;
+    write(&args.output, &doc.to_json())?;
+    if cli.json {
+        return output::print_json(&doc.counts);
+    }
+    let c = &doc.counts;
+    println!(
+        "{}: {} table(s), {} range(s) ({} new, {} dirty block(s)), {} deleted range(s), {} dropped table(s), {} schema change(s) -> {}",
+        doc.since.description,
+        c.tables,
+        c.ranges,
+        c.new_blocks,
+        c.dirty_blocks,
+        c.deleted_ranges,
+        c.dropped_tables,
+        c.schema_changes,
+        args.output.display()
+    );
+    Ok(())
+}
+
+pub fn taosdump_script(cli: &Cli, args: &ScriptArgs) -> CliResult {
+    let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
+    let doc = plan(cli, args.since.as_deref())?;
+    let options = ScriptOptions {
+        host: Some(config.database.host.clone()),
+        port: args.taosdump_port,
+        user: Some(config.database.user.clone()),
+        driver: args.taosdump_driver.clone(),
+        config_dir: args.taosdump_config_dir.clone(),
+        threads: args.taosdump_threads,
+        codec: args.taosdump_codec.clone(),
+        arg_budget: args.arg_budget,
+        default_dir: args.dump_dir.clone(),
+        tdibt: std::env::current_exe()
+            .ok()
+            .and_then(|p| p.to_str().map(str::to_string))
+            .unwrap_or_else(|| "tdibt".into()),
+    };
+    let backup = script::backup_script(&doc, &options).map_err(td)?;
+    let restore = script::restore_script(&doc, &options).map_err(td)?;
+    let restore_path = args.output.with_file_name("restore_script.sh");
+    write(&args.output, backup.as_bytes())?;
+    write(&restore_path, restore.as_bytes())?;
+    for p in [&args.output, &restore_path] {
+        make_executable(p)?;
+    }
+    let calls = script::calls(&doc, options.arg_budget).map_err(td)?;
+    if cli.json {
+        return output::print_json(&serde_json::json!({
+            "backup_script": args.output,
+            "restore_script": restore_path,
+            "calls": calls.len(),
+            "counts": doc.counts,
+        }));
+    }
+    println!(
+        "{}: {} taosdump call(s) for {} range(s) of {} table(s) -> {} and {}",
+        doc.since.description,
+        calls.len(),
+        doc.counts.ranges,
+        doc.counts.tables,
+        args.output.display(),
+        restore_path.display()
+    );
+    Ok(())
+}
+
+fn make_executable(path: &Path) -> CliResult {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+        CliError::new(
+            ExitCode::Failure,
+            anyhow::anyhow!("cannot make {} executable: {e}", path.display()),
+        )
+    })
+}
+
+pub fn verify_taosdump(cli: &Cli, args: &VerifyTaosdumpArgs) -> CliResult {
+    let doc = BlocksDoc::read(&args.blocks).map_err(td)?;
+    let mut report = tdibt_taosdump::verify::check_dump(&args.dir, &doc).map_err(td)?;
+    if args.against {
+        let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
+        let settings = ConnectionSettings::from_config(&config.database);
+        super::runtime()?.block_on(async {
+            let conn = Connection::open(&settings).await?;
+            tdibt_taosdump::verify::compare_live(&conn, &mut report)
+                .await
+                .map_err(td)
+        })?;
+    }
+    if let Some(path) = &args.report {
+        let bytes =
+            serde_json::to_vec_pretty(&report).map_err(|e| CliError::new(ExitCode::Failure, e))?;
+        write(path, &bytes)?;
+    }
+    if cli.json {
+        output::print_json(&report)?;
+    } else {
+        println!(
+            "{}: {} call(s), {} Avro file(s), {} row(s), {} range(s), {} empty, {} problem(s){}",
+            args.dir.display(),
+            report.calls,
+            report.avro_files,
+            report.rows,
+            report.ranges.len(),
+            report.empty_ranges.len(),
+            report.problems.len(),
+            if report.against {
+                " (counts compared with the database)"
+            } else {
+                ""
+            }
+        );
+        for e in &report.empty_ranges {
+            println!("EMPTY {e}");
+        }
+        for p in &report.problems {
+            println!("PROBLEM {p}");
+        }
+    }
+    if !report.ok {
+        return Err(CliError::new(
+            ExitCode::Verification,
+            anyhow::anyhow!("verify-taosdump found {} problem(s)", report.problems.len()),
+        ));
+    }
+    Ok(())
+}
+
+pub fn taosdump_apply(cli: &Cli, args: &ApplyArgs) -> CliResult {
+    let doc = BlocksDoc::read(&args.blocks).map_err(td)?;
+    if !args.dir.is_dir() {
+        return Err(CliError::new(
+            ExitCode::Failure,
+            anyhow::anyhow!(
+                "{} is not a folder written by backup_script.sh",
+                args.dir.display()
+            ),
+        ));
+    }
+    let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
+    let settings = ConnectionSettings::from_config(&config.database);
+    let report = super::runtime()?.block_on(async {
+        let conn = Connection::open(&settings).await?;
+        tdibt_taosdump::apply::apply(&conn, &doc, args.target_db.as_deref())
+            .await
+            .map_err(td)
+    })?;
+    if cli.json {
+        return output::print_json(&report);
+    }
+    println!(
+        "{}: {} table(s) dropped, {} range(s) emptied, {} table(s) not there yet",
+        report.database, report.dropped_tables, report.ranges_deleted, report.tables_absent
+    );
+    for c in &report.schema_changes_not_applied {
+        eprintln!("warning: recorded schema change of {c} is not applied by taosdump's import; apply it by hand");
+    }
+    Ok(())
+}

@@ -1,0 +1,48 @@
+use std::path::PathBuf;
+
+/// What went wrong beside taosdump; each message names the object and the next step.
+#[derive(Debug, thiserror::Error)]
+pub enum TaosdumpError {
+    #[error(transparent)]
+    Backup(#[from] tdibt_backup::BackupError),
+    #[error(transparent)]
+    Checkpoint(#[from] tdibt_core::CheckpointError),
+    #[error(transparent)]
+    Config(#[from] tdibt_core::config::ConfigError),
+    #[error(transparent)]
+    TDengine(#[from] tdibt_tdengine::TdError),
+    #[error(transparent)]
+    Capture(#[from] tdibt_capture::CaptureError),
+    #[error("database {0:?} is not in the checkpoint's catalog (run `tdibt init`)")]
+    UnknownDatabase(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{path}: {what}")]
+    BadFile { path: PathBuf, what: String },
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type TaosdumpResult<T> = Result<T, TaosdumpError>;
+
+impl TaosdumpError {
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        TaosdumpError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn bad_file(path: impl Into<PathBuf>, what: impl Into<String>) -> Self {
+        TaosdumpError::BadFile {
+            path: path.into(),
+            what: what.into(),
+        }
+    }
+}
