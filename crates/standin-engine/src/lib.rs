@@ -254,13 +254,16 @@ impl Engine {
         affected(result)
     }
 
-    /// Rows decoded from a raw block (write_raw_block); `table` may be `db.table`.
+    /// Rows decoded from a raw block; `table` may be `db.table`. `named`
+    /// (`write_raw_block_with_fields`): columns are matched to the table's by name and the
+    /// table's others are NULL; else the block has every column in table order.
     pub fn write_rows(
         &self,
         session: &Session,
         table: &str,
         columns: &[Column],
         rows: Vec<Vec<Cell>>,
+        named: bool,
     ) -> Result<usize, TaosError> {
         let (db, table) = match table.split_once('.') {
             Some((d, t)) => (d.to_string(), t.to_string()),
@@ -278,7 +281,7 @@ impl Engine {
             })
             .collect();
         let mut inner = self.lock();
-        let n = write::write_rows(&mut inner.store, &db, &table, &defs, rows)?;
+        let n = write::write_rows(&mut inner.store, &db, &table, &defs, rows, named)?;
         inner.dirty = true;
         Ok(n)
     }

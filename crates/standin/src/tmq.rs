@@ -152,7 +152,7 @@ impl TmqConnection {
                         let fields = json!({"message_id": m.id, "completed": false, "table_name": t.table_name,
                             "rows": rs.rows.len(), "fields_count": rs.columns.len(),
                             "fields_names": rs.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
-                            "fields_types": rs.columns.iter().map(|c| c.ty.ty() as u8).collect::<Vec<_>>(),
+                            "fields_types": rs.columns.iter().map(|c| block::type_id(c.ty)).collect::<Vec<_>>(),
                             "fields_lengths": rs.columns.iter().map(|c| c.len).collect::<Vec<_>>(),
                             "precision": rs.precision.code()});
                         m.next_block += 1;
