@@ -27,7 +27,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub use error::TaosError;
 pub use result::{QueryResult, ResultSet};
 pub use store::Precision;
-pub use tmq::{Assignment, ConsumerId, MessageBody, OffsetReset, TableRows, TmqMessage};
+pub use tmq::{
+    Assignment, ConsumerId, ConsumerOptions, MessageBody, OffsetReset, TableRows, TmqConfig,
+    TmqMessage,
+};
 pub use value::{Cell, ColDef, ColType, Column};
 
 use ast::Stmt;
@@ -296,13 +299,16 @@ impl Engine {
         affected(result)
     }
 
-    /// Rows decoded from a raw block (write_raw_block); `table` may be `db.table`.
+    /// Rows decoded from a raw block; `table` may be `db.table`. `named`
+    /// (`write_raw_block_with_fields`): columns are matched to the table's by name and the
+    /// table's others are NULL; else the block has every column in table order.
     pub fn write_rows(
         &self,
         session: &Session,
         table: &str,
         columns: &[Column],
         rows: Vec<Vec<Cell>>,
+        named: bool,
     ) -> Result<usize, TaosError> {
         let (db, table) = match table.split_once('.') {
             Some((d, t)) => (d.to_string(), t.to_string()),
@@ -316,7 +322,7 @@ impl Engine {
             .map(|c| ColDef::new(c.name.clone(), c.ty, c.len))
             .collect();
         let mut inner = self.lock();
-        let n = write::write_rows(&mut inner.store, &db, &table, &defs, rows)?;
+        let n = write::write_rows(&mut inner.store, &db, &table, &defs, rows, named)?;
         inner.dirty = true;
         Ok(n)
     }
@@ -330,25 +336,58 @@ impl Engine {
         Ok(self.lock().store.db(&db)?.precision)
     }
 
+    /// TMQ server settings (the rebalance timer, the rows per message).
+    pub fn set_tmq_config(&self, config: TmqConfig) {
+        self.lock().consumers.set_config(config);
+    }
+
     pub fn subscribe(
         &self,
         group: &str,
         topics: Vec<String>,
         reset: OffsetReset,
     ) -> Result<ConsumerId, TaosError> {
+        self.subscribe_with(group, topics, ConsumerOptions::new(reset))
+    }
+
+    /// A new consumer; it gets vgroups at the next rebalance (see [`Engine::consumer_ready`]).
+    pub fn subscribe_with(
+        &self,
+        group: &str,
+        topics: Vec<String>,
+        options: ConsumerOptions,
+    ) -> Result<ConsumerId, TaosError> {
         let mut guard = self.lock();
         let inner = &mut *guard;
         inner
             .consumers
-            .subscribe(&inner.store, group, topics, reset)
+            .subscribe(&mut inner.store, group, topics, options)
+    }
+
+    /// Whether the rebalance timer has taken the consumer in (`tmq_subscribe` returns then).
+    pub fn consumer_ready(&self, c: ConsumerId) -> bool {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner.consumers.ready(&mut inner.store, c)
+    }
+
+    /// Test hook: the mnode's rebalance timer fires now.
+    pub fn rebalance_now(&self) {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner.consumers.rebalance_now(&mut inner.store);
+        inner.dirty = true;
     }
 
     pub fn poll(&self, c: ConsumerId) -> Result<Option<TmqMessage>, TaosError> {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        inner.consumers.poll(&inner.store, c)
+        // A rebalance inside the poll may have written WAL versions.
+        inner.dirty = true;
+        inner.consumers.poll(&mut inner.store, c)
     }
 
+    /// `tmq_commit_offset_sync`.
     pub fn commit(
         &self,
         c: ConsumerId,
@@ -361,6 +400,15 @@ impl Engine {
         inner
             .consumers
             .commit(&mut inner.store, c, topic, vgroup_id, offset)?;
+        inner.dirty = true;
+        Ok(())
+    }
+
+    /// `tmq_commit_sync(tmq, NULL)`: commits every vgroup's position.
+    pub fn commit_all(&self, c: ConsumerId) -> Result<(), TaosError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner.consumers.commit_all(&mut inner.store, c)?;
         inner.dirty = true;
         Ok(())
     }
@@ -379,7 +427,7 @@ impl Engine {
     pub fn assignment(&self, c: ConsumerId, topic: &str) -> Result<Vec<Assignment>, TaosError> {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        inner.consumers.assignment(&inner.store, c, topic)
+        inner.consumers.assignment(&mut inner.store, c, topic)
     }
 
     pub fn seek(
@@ -393,7 +441,7 @@ impl Engine {
         let inner = &mut *guard;
         inner
             .consumers
-            .seek(&inner.store, c, topic, vgroup_id, offset)
+            .seek(&mut inner.store, c, topic, vgroup_id, offset)
     }
 
     pub fn unsubscribe(&self, c: ConsumerId) {
@@ -420,3 +468,5 @@ impl Engine {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tmq_rules;

@@ -215,13 +215,18 @@ fn append_pending(store: &mut Store, per_db: BTreeMap<String, BTreeMap<i32, Pend
     }
 }
 
-/// Rows already in column form (write_raw_block): every column given, in table order.
+/// Rows already in column form (write_raw_block). Without names the block has every column
+/// in table order; with names (`write_raw_block_with_fields`) each block column goes to the
+/// table column of its name and the others are NULL (TDengine `parInsertUtil.c`
+/// `rawBlockBindData`). A block column the table does not have, a name given twice, or no
+/// timestamp column is refused (`bindFileds`: TSDB_CODE_PAR_INVALID_COLUMN), never shifted.
 pub fn write_rows(
     store: &mut Store,
     db_name: &str,
     table: &str,
     columns: &[ColDef],
     rows: Vec<Vec<Cell>>,
+    named: bool,
 ) -> Result<usize, TaosError> {
     let db = store.db_mut(db_name)?;
     let t = db
@@ -229,12 +234,17 @@ pub fn write_rows(
         .get(table)
         .ok_or_else(|| TaosError::table_not_exist(table))?;
     let schema = db.columns_of(t);
-    if schema.len() != columns.len() || schema.iter().zip(columns).any(|(a, b)| a.ty != b.ty) {
-        return Err(TaosError::new(
-            0x2601,
-            format!("block columns do not match table {table}"),
-        ));
-    }
+    let targets = block_targets(table, &schema, columns, named)?;
+    let rows: Vec<Vec<Cell>> = rows
+        .into_iter()
+        .map(|r| {
+            let mut full = vec![Cell::Null; schema.len()];
+            for (cell, to) in r.into_iter().zip(&targets) {
+                full[*to] = cell;
+            }
+            full
+        })
+        .collect();
     let n = rows.len();
     let (vg, stable) = store_rows(db, table, &rows, None)?;
     db.append(
@@ -250,6 +260,71 @@ pub fn write_rows(
         },
     );
     Ok(n)
+}
+
+/// The table column each block column goes to.
+fn block_targets(
+    table: &str,
+    schema: &[ColDef],
+    columns: &[ColDef],
+    named: bool,
+) -> Result<Vec<usize>, TaosError> {
+    let mismatch = |c: &ColDef, s: &ColDef| {
+        TaosError::new(
+            0x0118,
+            format!(
+                "block column {} is {} but column {} of table {table} is {}",
+                c.name,
+                c.ty.sql_name(),
+                s.name,
+                s.ty.sql_name()
+            ),
+        )
+    };
+    if !named {
+        if schema.len() != columns.len() {
+            return Err(TaosError::new(
+                0x0118,
+                format!(
+                    "the block has {} columns, table {table} has {}",
+                    columns.len(),
+                    schema.len()
+                ),
+            ));
+        }
+        for (c, s) in columns.iter().zip(schema) {
+            if c.ty != s.ty {
+                return Err(mismatch(c, s));
+            }
+        }
+        return Ok((0..schema.len()).collect());
+    }
+    let mut targets = Vec::with_capacity(columns.len());
+    for c in columns {
+        let i = schema
+            .iter()
+            .position(|s| s.name.eq_ignore_ascii_case(&c.name))
+            .ok_or_else(|| {
+                TaosError::invalid_column(&format!("{} (not a column of table {table})", c.name))
+            })?;
+        if targets.contains(&i) {
+            return Err(TaosError::invalid_column(&format!(
+                "{} (given twice in the block)",
+                c.name
+            )));
+        }
+        if c.ty != schema[i].ty {
+            return Err(mismatch(c, &schema[i]));
+        }
+        targets.push(i);
+    }
+    if !targets.contains(&0) {
+        return Err(TaosError::invalid_column(&format!(
+            "{} (the primary timestamp column is missing from the block)",
+            schema.first().map(|s| s.name.as_str()).unwrap_or("ts")
+        )));
+    }
+    Ok(targets)
 }
 
 pub fn delete(

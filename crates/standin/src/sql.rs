@@ -156,7 +156,7 @@ impl SqlConnection {
                 let fields = json!({
                     "id": id, "is_update": false, "affected_rows": 0, "fields_count": rs.columns.len(),
                     "fields_names": rs.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
-                    "fields_types": rs.columns.iter().map(|c| c.ty.ty() as u8).collect::<Vec<_>>(),
+                    "fields_types": rs.columns.iter().map(|c| block::type_id(c.ty)).collect::<Vec<_>>(),
                     "fields_lengths": rs.columns.iter().map(|c| c.len).collect::<Vec<_>>(),
                     "precision": rs.precision.code(),
                 });
@@ -278,9 +278,16 @@ impl SqlConnection {
             let raw = rest.get(6 + name_len..).ok_or_else(bad)?;
             let engine = self.engine.clone();
             let session = self.session()?.clone();
-            let precision = engine.precision_of(&session, &table)?;
-            let (columns, rows) = block::decode(raw, precision)?;
-            engine.write_rows(&session, &table, &columns, rows)
+            let mut block = block::decode(raw)?;
+            let named = action == 5;
+            if named {
+                let trailer = raw.get(block.len..).unwrap_or_default();
+                let names = block::field_names(trailer, block.columns.len())?;
+                for (c, n) in block.columns.iter_mut().zip(names) {
+                    c.name = n;
+                }
+            }
+            engine.write_rows(&session, &table, &block.columns, block.rows, named)
         })();
         match result {
             Ok(_) => reply(name, req_id, json!({})),

@@ -200,3 +200,50 @@ async fn bad_requests_get_errors_and_others_are_still_served() {
     taos.exec("CREATE DATABASE ok").await.unwrap();
     standin.shutdown().await;
 }
+
+/// parInsertUtil.c `rawBlockBindData` / `bindFileds` (the connector always sends
+/// `write_raw_block_with_fields`): block columns go to the table's columns of the same name,
+/// the table's others are NULL, and a column the table lacks is refused — never shifted.
+/// NCHAR travels as UCS-4 both ways and reads back as the text written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_blocks_bind_by_name_and_keep_nchar_text() {
+    let standin = StandinServer::builder().start().await.unwrap();
+    let taos = connect(&standin.dsn()).await;
+    for sql in [
+        "CREATE DATABASE db",
+        "USE db",
+        "CREATE TABLE src (ts TIMESTAMP, msg NCHAR(20))",
+        "CREATE TABLE dst (ts TIMESTAMP, v INT, msg NCHAR(20))",
+        "INSERT INTO src VALUES (1000, '温度80')",
+    ] {
+        taos.exec(sql).await.unwrap();
+    }
+    let mut rs = taos.query("SELECT * FROM src").await.unwrap();
+    let mut block = rs.blocks().try_next().await.unwrap().unwrap();
+    block.with_table_name("dst");
+    taos.write_raw_block(&block).await.unwrap();
+    let mut rs = taos.query("SELECT ts, v, msg FROM dst").await.unwrap();
+    let rows = rs.to_records().await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0][1],
+        Value::Null(Ty::Int),
+        "a column the block lacks is NULL"
+    );
+    assert_eq!(rows[0][2], Value::NChar("温度80".into()));
+
+    let mut stray = RawBlock::from_views(
+        &[
+            ColumnView::from_millis_timestamp(vec![Some(2000)]),
+            ColumnView::from_ints(vec![Some(7)]),
+        ],
+        Precision::Millisecond,
+    );
+    stray.with_field_names(["ts", "zz"]);
+    stray.with_table_name("dst");
+    let err = taos.write_raw_block(&stray).await.unwrap_err();
+    assert!(err.to_string().contains("zz"), "{err}");
+    let mut rs = taos.query("SELECT count(*) FROM dst").await.unwrap();
+    assert_eq!(rs.to_records().await.unwrap()[0][0], Value::BigInt(1));
+    standin.shutdown().await;
+}
