@@ -3,13 +3,19 @@
 //! Rows become write marks (each timestamp to its window, a message's marks sorted and
 //! de-duplicated into one batch); a delete marks its range (whole windows DELETED, partly
 //! covered ones DIRTY, per DESIGN.md), on every child when it names a super table; a drop
-//! marks the whole table. Tables first seen in a message join the catalog with the
+//! marks the whole table, and so does a delete whose statement cannot be read (all of the
+//! message's vgroup when even its table is unreadable). Tables first seen in a message join the catalog with the
 //! message's vgroup, so no event is ever dropped for want of a table.
+
+use std::collections::HashSet;
 
 use tdibt_core::catalog::Catalog;
 use tdibt_core::engine::Engine;
 use tdibt_core::{BlockId, BlockSpan, TableId};
+use tdibt_tdengine::discovery::{TableInfo, TableKind};
 use tdibt_tdengine::{ChangeEvent, CreatedKind};
+
+use tracing::warn;
 
 use crate::error::CaptureError;
 
@@ -52,10 +58,10 @@ pub fn apply_events(
             ChangeEvent::Created { table, kind } => match kind {
                 CreatedKind::Super => catalog.add_super_table(db, table)?,
                 CreatedKind::Child { super_table } => {
-                    catalog.add_table(db, table, Some(super_table), Some(vgroup_id))?;
+                    catalog.create_table(db, table, Some(super_table), Some(vgroup_id))?;
                 }
                 CreatedKind::Normal => {
-                    catalog.add_table(db, table, None, Some(vgroup_id))?;
+                    catalog.create_table(db, table, None, Some(vgroup_id))?;
                 }
             },
             ChangeEvent::TablesDropped { tables } => {
@@ -76,6 +82,21 @@ pub fn apply_events(
             ChangeEvent::Deleted { table, range } => {
                 for id in delete_targets(catalog, db, table, vgroup_id)? {
                     engine.mark_delete(id, *range, span);
+                }
+            }
+            ChangeEvent::DeleteUnreadable { table, reason } => {
+                let targets = match table {
+                    Some(t) => delete_targets(catalog, db, t, vgroup_id)?,
+                    None => catalog.tables_in_vgroup(db, vgroup_id),
+                };
+                warn!(
+                    "a delete in vgroup {vgroup_id} cannot be read ({reason}); marking {} \
+                     wholly changed ({} table(s)) so the next backup reads it again",
+                    table.as_deref().unwrap_or("every table of the vgroup"),
+                    targets.len()
+                );
+                for id in targets {
+                    engine.mark_table_written(id);
                 }
             }
             ChangeEvent::Altered { table, meta } => {
@@ -119,4 +140,62 @@ fn delete_targets(
         return Ok(catalog.children_of(db, table));
     }
     Ok(vec![table_id(catalog, db, table, vgroup_id)?])
+}
+
+/// The server's list of a database's tables, read when a WAL gap forces a resync.
+#[derive(Clone, Debug, Default)]
+pub struct ServerTables {
+    pub super_tables: Vec<String>,
+    pub tables: Vec<TableInfo>,
+}
+
+/// A resync after a WAL gap in `vgroups`: the catalog is brought to the server's table list
+/// (tables created during the gap join it, tables dropped during it are marked dropped),
+/// then every live table of those vgroups is marked wholly changed so the next backup
+/// reads it again. Returns how many tables were marked.
+pub fn apply_resync(
+    engine: &mut Engine,
+    catalog: &mut Catalog,
+    db: &str,
+    vgroups: &[i32],
+    server: &ServerTables,
+) -> Result<usize, CaptureError> {
+    for s in &server.super_tables {
+        catalog.add_super_table(db, s)?;
+    }
+    let mut listed = HashSet::with_capacity(server.tables.len());
+    for t in &server.tables {
+        let stable = match &t.kind {
+            TableKind::Child { super_table } => Some(super_table.as_str()),
+            TableKind::Normal => None,
+        };
+        listed.insert(catalog.create_table(db, &t.name, stable, t.vgroup_id)?);
+    }
+    for id in catalog.live_tables_of(db) {
+        if !listed.contains(&id) {
+            engine.mark_drop(id);
+            catalog.mark_dropped(id);
+        }
+    }
+    let gone: Vec<String> = catalog
+        .database(db)
+        .map(|d| {
+            d.super_tables
+                .iter()
+                .filter(|(name, s)| !s.dropped && !server.super_tables.contains(name))
+                .map(|(name, _)| name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    for name in gone {
+        catalog.drop_super_table(db, &name);
+    }
+    let mut marked = 0;
+    for &vg in vgroups {
+        for id in catalog.tables_in_vgroup(db, vg) {
+            engine.mark_table_written(id);
+            marked += 1;
+        }
+    }
+    Ok(marked)
 }
