@@ -158,8 +158,8 @@ async fn run_connection(
     let mut events_since_cut = 0u64;
     let mut last_cut = Instant::now();
     let mut unassigned_polls = 0u32;
-    // Before the first poll too: with nothing pending (a backup's drain right after a
-    // monitor stopped), `--once` ends without waiting out a poll.
+    // Checked before the first poll too: with nothing pending (a backup's drain right after
+    // a monitor stopped), `--once` ends without waiting out a poll.
     let mut last_poll_empty = false;
     let mut first = true;
     let mut polls_since_check = 0u32;
@@ -179,7 +179,7 @@ async fn run_connection(
         }
         let drained = stop_at
             .as_ref()
-            .is_some_and(|ends| is_drained(ends, &progress, last_poll_empty || first));
+            .is_some_and(|ends| is_drained(ends, &progress, last_poll_empty));
         first = false;
         if check && progress.is_empty() {
             unassigned_polls += 1;
@@ -365,7 +365,7 @@ async fn position_consumer(
         }
     }
     let progress = feed.progress().await?;
-    send(queue, FeedItem::Connected(progress)).await;
+    send(queue, FeedItem::Connected(progress.clone())).await;
     if !gaps.is_empty() {
         let server = server_tables(&options.connection, &options.database).await?;
         send(
@@ -376,6 +376,12 @@ async fn position_consumer(
             },
         )
         .await;
+        // Checkpoint the resync now, at the offsets just sought: the marks and the new
+        // catalog are then durable before anything else is read.
+        if !progress.is_empty() {
+            state.remember(&progress);
+            send(queue, FeedItem::Cut(progress)).await;
+        }
     }
     Ok(true)
 }
