@@ -24,7 +24,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub use error::TaosError;
 pub use result::{QueryResult, ResultSet};
 pub use store::Precision;
-pub use tmq::{Assignment, ConsumerId, MessageBody, OffsetReset, TableRows, TmqMessage};
+pub use tmq::{
+    Assignment, ConsumerId, ConsumerOptions, MessageBody, OffsetReset, TableRows, TmqConfig,
+    TmqMessage,
+};
 pub use value::{Cell, ColDef, ColType, Column};
 
 use ast::Stmt;
@@ -289,25 +292,58 @@ impl Engine {
         Ok(self.lock().store.db(&db)?.precision)
     }
 
+    /// TMQ server settings (the rebalance timer, the rows per message).
+    pub fn set_tmq_config(&self, config: TmqConfig) {
+        self.lock().consumers.set_config(config);
+    }
+
     pub fn subscribe(
         &self,
         group: &str,
         topics: Vec<String>,
         reset: OffsetReset,
     ) -> Result<ConsumerId, TaosError> {
+        self.subscribe_with(group, topics, ConsumerOptions::new(reset))
+    }
+
+    /// A new consumer; it gets vgroups at the next rebalance (see [`Engine::consumer_ready`]).
+    pub fn subscribe_with(
+        &self,
+        group: &str,
+        topics: Vec<String>,
+        options: ConsumerOptions,
+    ) -> Result<ConsumerId, TaosError> {
         let mut guard = self.lock();
         let inner = &mut *guard;
         inner
             .consumers
-            .subscribe(&inner.store, group, topics, reset)
+            .subscribe(&mut inner.store, group, topics, options)
+    }
+
+    /// Whether the rebalance timer has taken the consumer in (`tmq_subscribe` returns then).
+    pub fn consumer_ready(&self, c: ConsumerId) -> bool {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner.consumers.ready(&mut inner.store, c)
+    }
+
+    /// Test hook: the mnode's rebalance timer fires now.
+    pub fn rebalance_now(&self) {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner.consumers.rebalance_now(&mut inner.store);
+        inner.dirty = true;
     }
 
     pub fn poll(&self, c: ConsumerId) -> Result<Option<TmqMessage>, TaosError> {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        inner.consumers.poll(&inner.store, c)
+        // A rebalance inside the poll may have written WAL versions.
+        inner.dirty = true;
+        inner.consumers.poll(&mut inner.store, c)
     }
 
+    /// `tmq_commit_offset_sync`.
     pub fn commit(
         &self,
         c: ConsumerId,
@@ -320,6 +356,15 @@ impl Engine {
         inner
             .consumers
             .commit(&mut inner.store, c, topic, vgroup_id, offset)?;
+        inner.dirty = true;
+        Ok(())
+    }
+
+    /// `tmq_commit_sync(tmq, NULL)`: commits every vgroup's position.
+    pub fn commit_all(&self, c: ConsumerId) -> Result<(), TaosError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner.consumers.commit_all(&mut inner.store, c)?;
         inner.dirty = true;
         Ok(())
     }
@@ -338,7 +383,7 @@ impl Engine {
     pub fn assignment(&self, c: ConsumerId, topic: &str) -> Result<Vec<Assignment>, TaosError> {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        inner.consumers.assignment(&inner.store, c, topic)
+        inner.consumers.assignment(&mut inner.store, c, topic)
     }
 
     pub fn seek(
@@ -352,7 +397,7 @@ impl Engine {
         let inner = &mut *guard;
         inner
             .consumers
-            .seek(&inner.store, c, topic, vgroup_id, offset)
+            .seek(&mut inner.store, c, topic, vgroup_id, offset)
     }
 
     pub fn unsubscribe(&self, c: ConsumerId) {
@@ -379,3 +424,5 @@ impl Engine {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tmq_rules;

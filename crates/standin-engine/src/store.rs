@@ -121,8 +121,10 @@ impl Wal {
     }
 }
 
-/// What one statement wrote to one vgroup.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// What one statement wrote to one vgroup. An entry with neither metas nor rows stands for
+/// the WAL versions taosd writes and TMQ never delivers (offset commits, subscription
+/// changes: `vnodeSvr.c` `vnodeProcessWriteMsg`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct WalEntry {
     /// Create/alter/drop/delete descriptions (TMQ meta JSON), in order.
     pub metas: Vec<serde_json::Value>,

@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn engine() -> (Engine, Session) {
+pub(crate) fn engine() -> (Engine, Session) {
     let e = Engine::new("3.3.6.0");
     let s = e.login("root", "taosdata", None).unwrap();
     (e, s)
@@ -15,7 +15,7 @@ fn rows(e: &Engine, s: &mut Session, sql: &str) -> Vec<Vec<Cell>> {
     }
 }
 
-fn setup(e: &Engine, s: &mut Session, precision: &str) {
+pub(crate) fn setup(e: &Engine, s: &mut Session, precision: &str) {
     for sql in [
         format!("CREATE DATABASE db PRECISION '{precision}' VGROUPS 2"),
         "USE db".into(),
@@ -140,6 +140,7 @@ fn tmq_delivers_in_log_order_with_meta() {
     let c = e
         .subscribe("g", vec!["t1".into()], OffsetReset::Earliest)
         .unwrap();
+    e.rebalance_now();
     let mut kinds = Vec::new();
     while let Some(m) = e.poll(c).unwrap() {
         if m.vgroup_id == e.lock().store.databases["db"].vgroup_of("d0") {
@@ -180,6 +181,7 @@ fn groups_share_vgroups_and_resume_from_commits() {
     let b = e
         .subscribe("g", vec!["t2".into()], OffsetReset::Earliest)
         .unwrap();
+    e.rebalance_now();
     let va: Vec<i32> = e
         .assignment(a, "t2")
         .unwrap()
@@ -200,8 +202,8 @@ fn groups_share_vgroups_and_resume_from_commits() {
             if let MessageBody::Data(d) = &m.body {
                 seen += d.len();
             }
-            e.commit(c, "t2", m.vgroup_id, m.offset + 1).unwrap();
         }
+        e.commit_all(c).unwrap();
     }
     assert_eq!(seen, 20);
     e.unsubscribe(a);
@@ -209,6 +211,7 @@ fn groups_share_vgroups_and_resume_from_commits() {
     let c = e
         .subscribe("g", vec!["t2".into()], OffsetReset::Earliest)
         .unwrap();
+    e.rebalance_now();
     assert!(e.poll(c).unwrap().is_none(), "everything was committed");
     e.execute(&mut s, "INSERT INTO t0 VALUES (100, 1, 'a')")
         .unwrap();

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-pub use taos_standin_engine::Engine;
+pub use taos_standin_engine::{Engine, TmqConfig};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -51,6 +51,7 @@ pub struct StandinServer {
     version: String,
     data_dir: Option<PathBuf>,
     listen: String,
+    tmq: TmqConfig,
 }
 
 impl StandinServer {
@@ -59,6 +60,7 @@ impl StandinServer {
             version: DEFAULT_VERSION.into(),
             data_dir: None,
             listen: "127.0.0.1:0".into(),
+            tmq: TmqConfig::default(),
         }
     }
 
@@ -74,6 +76,13 @@ impl StandinServer {
         self
     }
 
+    /// The mnode's rebalance timer (`mqRebalanceInterval`; TDengine's default is 2 s). A new
+    /// subscribe answers only after it fired.
+    pub fn rebalance_interval(mut self, every: Duration) -> Self {
+        self.tmq.rebalance_interval = every;
+        self
+    }
+
     pub fn listen(mut self, addr: &str) -> Self {
         self.listen = addr.to_string();
         self
@@ -84,6 +93,7 @@ impl StandinServer {
             Some(d) => Engine::open(d, &self.version)?,
             None => Engine::new(&self.version),
         };
+        engine.set_tmq_config(self.tmq);
         let listener =
             TcpListener::bind(&self.listen)
                 .await
@@ -212,7 +222,7 @@ async fn connection(stream: TcpStream, engine: Engine, mut stop: watch::Receiver
         let replies = match frame {
             Some(Ok(Message::Text(text))) => match &mut endpoint {
                 Endpoint::Sql(c) => c.text(&text),
-                Endpoint::Tmq(c) => c.text(&text),
+                Endpoint::Tmq(c) => c.text(&text).await,
             },
             Some(Ok(Message::Binary(data))) => match &mut endpoint {
                 Endpoint::Sql(c) => c.binary(&data),

@@ -17,6 +17,9 @@ struct Args {
     /// Server version to report (below 3.3.0.8 the connector uses JSON queries).
     #[arg(long = "server-version", default_value = taos_standin::DEFAULT_VERSION)]
     server_version: String,
+    /// The TMQ rebalance timer in milliseconds (TDengine's `mqRebalanceInterval`, 2 s).
+    #[arg(long, default_value_t = 2000)]
+    rebalance_interval_ms: u64,
     /// Log every request (debug level).
     #[arg(short, long)]
     verbose: bool,
@@ -32,7 +35,8 @@ async fn main() -> std::process::ExitCode {
         .init();
     let mut builder = StandinServer::builder()
         .version(&args.server_version)
-        .listen(&args.listen);
+        .listen(&args.listen)
+        .rebalance_interval(std::time::Duration::from_millis(args.rebalance_interval_ms));
     if let Some(d) = &args.data_dir {
         builder = builder.data_dir(d);
     }

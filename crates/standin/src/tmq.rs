@@ -7,8 +7,10 @@
 //! connection holds one message in flight: a new poll replaces it.
 
 use serde_json::{json, Value as Json};
+use std::time::{Duration, Instant};
+
 use taos_standin_engine::{
-    ConsumerId, Engine, MessageBody, OffsetReset, TableRows, TaosError, TmqMessage,
+    ConsumerId, ConsumerOptions, Engine, MessageBody, OffsetReset, TableRows, TaosError, TmqMessage,
 };
 use tokio_tungstenite::tungstenite::Message;
 use tracing::debug;
@@ -18,6 +20,9 @@ use crate::block;
 struct InFlight {
     id: u64,
     message: TmqMessage,
+    /// The poll reply, sent again to a poll naming another message id (taosAdapter
+    /// `checkPollMessageID`).
+    poll_reply: Json,
     /// Index of the next table block `fetch` hands out; the one before is `fetch_block`'s.
     next_block: usize,
 }
@@ -25,9 +30,20 @@ struct InFlight {
 pub struct TmqConnection {
     engine: Engine,
     consumer: Option<ConsumerId>,
+    topics: Vec<String>,
     in_flight: Option<InFlight>,
     next_message_id: u64,
+    /// taosAdapter commits itself before a poll once this interval has passed (the client
+    /// library's own auto commit is always off under taosAdapter).
+    auto_commit: Option<(Duration, Instant)>,
 }
+
+/// `tmq_subscribe` retries `askEp` every 500 ms up to 240 times (`clientTmq.c`
+/// `SUBSCRIBE_RETRY_MAX_COUNT`, `SUBSCRIBE_RETRY_INTERVAL`) while the mnode has not
+/// rebalanced the new consumer in.
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(120);
+/// How often a waiting poll or subscribe looks again.
+const RECHECK: Duration = Duration::from_millis(20);
 
 fn reply(action: &str, req_id: u64, fields: Json) -> Message {
     let mut v = json!({"code": 0, "message": "", "action": action, "req_id": req_id, "timing": 0});
@@ -57,14 +73,16 @@ impl TmqConnection {
         TmqConnection {
             engine,
             consumer: None,
+            topics: Vec::new(),
             in_flight: None,
             next_message_id: 0,
+            auto_commit: None,
         }
     }
 
     fn consumer(&self) -> Result<ConsumerId, TaosError> {
         self.consumer
-            .ok_or_else(|| TaosError::tmq("consumer not subscribed"))
+            .ok_or_else(|| TaosError::new(0xFFFF, "tmq not init"))
     }
 
     /// The connection closed: leave the group (what was polled and not committed is
@@ -75,7 +93,7 @@ impl TmqConnection {
         }
     }
 
-    pub fn text(&mut self, text: &str) -> Vec<Message> {
+    pub async fn text(&mut self, text: &str) -> Vec<Message> {
         let v: Json = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(e) => {
@@ -90,7 +108,12 @@ impl TmqConnection {
         let args = &v["args"];
         let req_id = args["req_id"].as_u64().unwrap_or(0);
         debug!(action = %action, req_id, "tmq request");
-        match self.handle(&action, args, req_id) {
+        let result = match action.as_str() {
+            "subscribe" => self.subscribe(args, req_id).await,
+            "poll" => self.poll(args, req_id).await,
+            _ => self.handle(&action, args, req_id),
+        };
+        match result {
             Ok(msgs) => msgs,
             Err(e) => vec![error(&action, req_id, &e)],
         }
@@ -105,50 +128,20 @@ impl TmqConnection {
         let topic = || args["topic"].as_str().unwrap_or("").to_string();
         let vgroup = || args["vgroup_id"].as_i64().unwrap_or(0) as i32;
         Ok(match action {
-            "subscribe" => {
-                self.engine.login(
-                    args["user"].as_str().unwrap_or(""),
-                    args["password"].as_str().unwrap_or(""),
-                    None,
-                )?;
-                let topics: Vec<String> = args["topics"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|t| t.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let reset = OffsetReset::parse(args["offset_rest"].as_str())?;
-                let group = args["group_id"].as_str().unwrap_or("");
-                self.close();
-                self.consumer = Some(self.engine.subscribe(group, topics, reset)?);
-                vec![reply("subscribe", req_id, json!({}))]
-            }
+            "version" => vec![reply(
+                "version",
+                req_id,
+                json!({"version": self.engine.server_version()}),
+            )],
             "unsubscribe" => {
+                self.consumer()?;
                 self.close();
+                self.in_flight = None;
                 vec![reply("unsubscribe", req_id, json!({}))]
             }
-            "poll" => {
-                let c = self.consumer()?;
-                match self.engine.poll(c)? {
-                    Some(m) => {
-                        self.next_message_id += 1;
-                        let id = self.next_message_id;
-                        let fields = json!({"have_message": true, "topic": m.topic, "database": m.database,
-                            "vgroup_id": m.vgroup_id, "message_type": m.body.type_code(), "message_id": id, "offset": m.offset});
-                        self.in_flight = Some(InFlight {
-                            id,
-                            message: m,
-                            next_block: 0,
-                        });
-                        vec![reply("poll", req_id, fields)]
-                    }
-                    None => {
-                        self.in_flight = None;
-                        vec![reply("poll", req_id, json!({"have_message": false}))]
-                    }
-                }
+            "list_topics" => {
+                self.consumer()?;
+                vec![reply("list_topics", req_id, json!({"topics": self.topics}))]
             }
             "fetch" => {
                 let m = self.message(args)?;
@@ -200,22 +193,19 @@ impl TmqConnection {
             }
             "commit" => {
                 let c = self.consumer()?;
+                self.engine.commit_all(c)?;
                 let message_id = args["message_id"].as_u64().unwrap_or(0);
-                if let Some(m) = self.in_flight.as_ref().filter(|m| m.id == message_id) {
-                    let (t, vg, off) = (
-                        m.message.topic.clone(),
-                        m.message.vgroup_id,
-                        m.message.offset + 1,
-                    );
-                    self.engine.commit(c, &t, vg, off)?;
-                }
                 vec![reply("commit", req_id, json!({"message_id": message_id}))]
             }
             "commit_offset" => {
                 let c = self.consumer()?;
                 let offset = args["offset"].as_i64().unwrap_or(0);
                 self.engine.commit(c, &topic(), vgroup(), offset)?;
-                vec![reply("commit_offset", req_id, json!({}))]
+                vec![reply(
+                    "commit_offset",
+                    req_id,
+                    json!({"topic": topic(), "vgroup_id": vgroup(), "offset": offset}),
+                )]
             }
             "committed" | "position" => {
                 let c = self.consumer()?;
@@ -255,11 +245,124 @@ impl TmqConnection {
         })
     }
 
+    /// `subscribe`: answers once the rebalance timer has taken the consumer in, as
+    /// `tmq_subscribe` does.
+    async fn subscribe(&mut self, args: &Json, req_id: u64) -> Result<Vec<Message>, TaosError> {
+        if self.consumer.is_some() {
+            return Err(TaosError::new(0xFFFF, "tmq should have unsubscribed first"));
+        }
+        self.engine.login(
+            args["user"].as_str().unwrap_or(""),
+            args["password"].as_str().unwrap_or(""),
+            None,
+        )?;
+        let topics: Vec<String> = args["topics"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // taosAdapter reads `offset_reset`, and the older misspelt `offset_rest`.
+        let reset_text = args["offset_reset"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .or(args["offset_rest"].as_str());
+        let mut options = ConsumerOptions::new(OffsetReset::parse(reset_text)?);
+        if let Some(ms) = number_arg(&args["max_poll_interval_ms"])? {
+            options.max_poll_interval = Duration::from_millis(ms);
+        }
+        self.auto_commit = match args["auto_commit"].as_str() {
+            Some("true") => {
+                let every = Duration::from_millis(
+                    number_arg(&args["auto_commit_interval_ms"])?.unwrap_or(5000),
+                );
+                Some((every, Instant::now() + every))
+            }
+            _ => None,
+        };
+        let group = args["group_id"].as_str().unwrap_or("");
+        let c = self.engine.subscribe_with(group, topics.clone(), options)?;
+        self.consumer = Some(c);
+        self.topics = topics;
+        let give_up = Instant::now() + SUBSCRIBE_WAIT;
+        while !self.engine.consumer_ready(c) {
+            if Instant::now() >= give_up {
+                return Err(TaosError::new(
+                    0x03F0,
+                    "Consumer not ready: no rebalance within 120 s",
+                ));
+            }
+            tokio::time::sleep(RECHECK).await;
+        }
+        Ok(vec![reply("subscribe", req_id, json!({}))])
+    }
+
+    /// `poll`: waits up to `blocking_time` ms for a message, as `tmq_consumer_poll` does.
+    async fn poll(&mut self, args: &Json, req_id: u64) -> Result<Vec<Message>, TaosError> {
+        let c = self.consumer()?;
+        if let (Some(asked), Some(m)) = (args["message_id"].as_u64(), &self.in_flight) {
+            if asked != m.id {
+                return Ok(vec![reply("poll", req_id, m.poll_reply.clone())]);
+            }
+        }
+        if let Some((every, next)) = self.auto_commit {
+            if Instant::now() >= next {
+                if let Err(e) = self.engine.commit_all(c) {
+                    debug!("auto commit failed: {e}");
+                }
+                self.auto_commit = Some((every, Instant::now() + every));
+            }
+        }
+        let blocking = Duration::from_millis(number_arg(&args["blocking_time"])?.unwrap_or(0));
+        let deadline = Instant::now() + blocking;
+        let m = loop {
+            if let Some(m) = self.engine.poll(c)? {
+                break m;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(vec![reply("poll", req_id, json!({"have_message": false}))]);
+            }
+            tokio::time::sleep(RECHECK.min(deadline - now)).await;
+        };
+        self.next_message_id += 1;
+        let id = self.next_message_id;
+        let fields = json!({"have_message": true, "topic": m.topic, "database": m.database,
+            "vgroup_id": m.vgroup_id, "message_type": m.body.type_code(), "message_id": id, "offset": m.offset});
+        self.in_flight = Some(InFlight {
+            id,
+            message: m,
+            poll_reply: fields.clone(),
+            next_block: 0,
+        });
+        Ok(vec![reply("poll", req_id, fields)])
+    }
+
     fn message(&mut self, args: &Json) -> Result<&mut InFlight, TaosError> {
         let id = args["message_id"].as_u64().unwrap_or(0);
         self.in_flight
             .as_mut()
             .filter(|m| m.id == id)
             .ok_or_else(|| TaosError::tmq(format!("message {id} is not the one in flight")))
+    }
+}
+
+/// A numeric option that clients send as a number or as a string (taosAdapter's subscribe
+/// fields are strings); absent or empty is `None`.
+fn number_arg(v: &Json) -> Result<Option<u64>, TaosError> {
+    match v {
+        Json::Null => Ok(None),
+        Json::Number(n) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| TaosError::new(0x0118, format!("invalid number {n}"))),
+        Json::String(s) if s.is_empty() => Ok(None),
+        Json::String(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| TaosError::new(0x0118, format!("invalid number {s:?}"))),
+        other => Err(TaosError::new(0x0118, format!("invalid number {other}"))),
     }
 }

@@ -154,8 +154,12 @@ async fn tmq_sees_writes_deletes_and_drops_in_order() {
             "meta:drop"
         ]
     );
+    // Versions 0..=4 are the five statements; the last message (the drop, a meta message)
+    // ends at 5, which is where clientTmq.c's assignment puts the offset. The WAL goes on:
+    // the subscription and every commit took versions of their own (vnodeSvr.c).
     let a = consumer.assignments().await.unwrap();
-    assert_eq!(a[0].1[0].current_offset(), a[0].1[0].end());
+    assert_eq!(a[0].1[0].current_offset(), 5);
+    assert!(a[0].1[0].end() > 5);
     consumer.unsubscribe().await;
     standin.shutdown().await;
     let _ = Duration::ZERO;
