@@ -15,7 +15,9 @@ use tdibt_core::clock::now_unix_ms;
 use tdibt_core::checkpoint::{checkpoint_path, Checkpoint, CheckpointError};
 use tdibt_core::config::Config;
 use tdibt_core::durable;
-use tdibt_tdengine::{ConnectionSettings, FeedSettings, StartFrom, VgroupProgress};
+use tdibt_tdengine::{
+    ChangeEvent, ConnectionSettings, FeedMessage, FeedSettings, StartFrom, VgroupProgress,
+};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
@@ -40,6 +42,35 @@ pub struct MonitorOptions {
     pub reconnect_deadline: Option<Duration>,
     /// Serve Prometheus metrics on this address.
     pub metrics_listen: Option<SocketAddr>,
+    /// Told of every message once its marks are in the engine (for measuring detection
+    /// latency end to end; `None` costs nothing).
+    pub observer: Option<mpsc::UnboundedSender<MarkedMessage>>,
+}
+
+/// A message whose marks are in the engine: when, and which rows it carried.
+#[derive(Clone, Debug)]
+pub struct MarkedMessage {
+    pub marked_at: Instant,
+    /// (table, primary timestamp) of every row.
+    pub rows: Vec<(String, i64)>,
+}
+
+impl MarkedMessage {
+    fn of(m: &FeedMessage) -> Self {
+        let rows = m
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                ChangeEvent::Rows { table, timestamps } => Some((table, timestamps)),
+                _ => None,
+            })
+            .flat_map(|(table, ts)| ts.iter().map(move |&t| (table.clone(), t)))
+            .collect();
+        MarkedMessage {
+            marked_at: Instant::now(),
+            rows,
+        }
+    }
 }
 
 impl Default for MonitorOptions {
@@ -49,6 +80,7 @@ impl Default for MonitorOptions {
             poll_timeout: Duration::from_millis(500),
             reconnect_deadline: None,
             metrics_listen: None,
+            observer: None,
         }
     }
 }
@@ -126,6 +158,7 @@ pub async fn run_monitor(
     let mut applier = Applier::new(&db, &path, &dir, checkpoint);
     applier.wal = wal;
     applier.metrics = Some(metrics_tx);
+    applier.observer = options.observer.clone();
     let applied = applier.run(queue_rx, cmd_tx).await;
     let poller_result = poller
         .await
@@ -160,6 +193,7 @@ struct Applier {
     last_progress: Vec<VgroupProgress>,
     wal: Option<WalWatcher>,
     metrics: Option<watch::Sender<MetricsSnapshot>>,
+    observer: Option<mpsc::UnboundedSender<MarkedMessage>>,
     last_checkpoint_unix_ms: Option<i64>,
     /// The checkpoint being written, if one is.
     pending: Option<PendingCheckpoint>,
@@ -195,6 +229,7 @@ impl Applier {
             last_progress: Vec::new(),
             wal: None,
             metrics: None,
+            observer: None,
             last_checkpoint_unix_ms: None,
             pending: None,
             deferred_cut: None,
@@ -249,6 +284,9 @@ impl Applier {
                     } else {
                         let slot = (self.stats.messages as usize) % MAX_LATENCY_SAMPLES;
                         self.latencies_us[slot] = latency;
+                    }
+                    if let Some(observer) = &self.observer {
+                        let _ = observer.send(MarkedMessage::of(&m));
                     }
                     self.stats.messages += 1;
                     self.stats.events += applied.events;

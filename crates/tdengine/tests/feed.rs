@@ -164,6 +164,9 @@ async fn a_seek_outside_the_wal_is_out_of_range() {
     let a = feed.assignment().await.unwrap();
     let (vg, end) = (a[0].vgroup_id, a[0].end);
     standin.engine().expire_wal("db", vg, end).unwrap();
+    // The client checks seeks against the WAL range of its last assignment or poll
+    // (clientTmq.c `checkWalRange`), as capture's reconnect does: ask again.
+    assert_eq!(feed.assignment().await.unwrap()[0].begin, end);
     let err = feed.seek(vg, 1).await.unwrap_err();
     assert!(err.is_out_of_range(), "{err}");
     let err = feed.seek(vg, end + 100).await.unwrap_err();
