@@ -95,6 +95,7 @@ pub enum Command {
     Init,
     /// Capture changes into the engine, checkpointing and committing as it goes; stops on
     /// SIGINT/SIGTERM after a last checkpoint.
+    #[command(visible_alias = "start-monitoring")]
     Monitor(MonitorArgs),
     /// Show the change engine's state from its checkpoint: blocks per state, tables,
     /// memory and checkpoint age, and capture's figures when a monitor has run.
@@ -104,12 +105,15 @@ pub enum Command {
     Repo(RepoCommand),
     /// Take a backup: incremental on the newest backup by default (what changed since),
     /// full with --full or when the repository has none yet. Drains the change feed first;
-    /// an interrupted backup is resumed by the next run.
+    /// an interrupted backup is resumed by the next run. A missing or empty output folder
+    /// becomes a new repository.
+    #[command(visible_alias = "backup-incremental")]
     Backup(BackupArgs),
     /// Restore a backup (its whole chain, merged) into a database, then check row counts.
     Restore(RestoreArgs),
     /// Check the repository (manifests, chain links, packs; --read-data re-hashes every
     /// block), and with --against compare a backup with a live database window by window.
+    #[command(visible_alias = "verify-backup")]
     Verify(VerifyArgs),
     /// List the backups in the repository.
     List,
@@ -142,7 +146,7 @@ pub enum RepoCommand {
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     /// A full backup, whatever the repository holds.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "since")]
     pub full: bool,
     /// Build on this backup instead of the newest: a backup id, or a date (`2026-11-24`,
     /// `2026-11-24T10:00:00Z`) meaning the newest backup finished at or before it.
@@ -155,8 +159,9 @@ pub struct BackupArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// `latest` (the default) or a backup id.
-    #[arg(long, value_name = "ID|latest")]
+    /// `latest` (the default), a backup id, a repository (its newest backup) or a backup's
+    /// manifest file (`REPOSITORY/manifests/ID.json`).
+    #[arg(long, value_name = "ID|latest|PATH", conflicts_with = "at")]
     pub backup: Option<String>,
     /// The newest backup finished at or before this date or time.
     #[arg(long, value_name = "DATE")]
@@ -180,8 +185,9 @@ pub struct VerifyArgs {
     /// Compare with this database instead (implies --against), e.g. a restored copy.
     #[arg(long, value_name = "NAME")]
     pub against_db: Option<String>,
-    /// The backup to compare: `latest` or an id.
-    #[arg(long, value_name = "ID|latest")]
+    /// The backup to compare: `latest` or an id; or a path: a repository (checked, its
+    /// newest backup compared) or a backup's manifest file (`REPOSITORY/manifests/ID.json`).
+    #[arg(long, value_name = "ID|latest|PATH")]
     pub backup: Option<String>,
     /// Also write the full report as JSON to this file.
     #[arg(long, value_name = "FILE")]

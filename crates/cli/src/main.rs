@@ -57,6 +57,45 @@ mod tests {
     }
 
     #[test]
+    fn the_specifications_names_find_their_commands() {
+        for (alias, name) in [
+            ("backup-incremental", "backup"),
+            ("verify-backup", "verify"),
+            ("start-monitoring", "monitor"),
+        ] {
+            let cli = Cli::try_parse_from(["tdibt", alias]).unwrap();
+            let parsed = format!("{:?}", cli.command);
+            assert!(parsed.to_lowercase().starts_with(name), "{alias}: {parsed}");
+        }
+        let help = Cli::command().render_help().to_string();
+        for alias in ["backup-incremental", "verify-backup", "start-monitoring"] {
+            assert!(help.contains(alias), "{alias} not in --help:\n{help}");
+        }
+    }
+
+    #[test]
+    fn excluding_flags_are_refused_by_the_parser() {
+        for args in [
+            &["tdibt", "backup", "--full", "--since", "latest"][..],
+            &[
+                "tdibt",
+                "restore",
+                "--backup",
+                "latest",
+                "--at",
+                "2026-01-01",
+            ],
+        ] {
+            let e = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{args:?}"
+            );
+        }
+    }
+
+    #[test]
     fn exit_codes_are_stable() {
         assert_eq!(ExitCode::Success as u8, 0);
         assert_eq!(ExitCode::Failure as u8, 1);

@@ -14,7 +14,8 @@ pub fn print_json<T: Serialize>(value: &T) -> CliResult {
 
 /// Reports a failed command: a JSON error object on stdout with `--json`, and always a line on stderr.
 pub fn report_error(json: bool, e: &CliError) {
-    let message = format!("{:#}", e.error);
+    // A connector error can quote what it was given, DSN included.
+    let message = crate::logging::scrub(&format!("{:#}", e.error)).into_owned();
     if json {
         let doc = serde_json::json!({"error": message, "exit_code": e.code as u8});
         println!("{doc}");

@@ -19,6 +19,8 @@ pub fn effective_config(
     if let Ok(password) = std::env::var("TDIBT_PASSWORD") {
         config.database.password = Secret::new(password);
     }
+    // Hidden before anything connects: the connector's trace shows its login message.
+    crate::logging::hide(config.database.password.expose());
     config.validate()?;
     Ok(config)
 }

@@ -113,10 +113,13 @@ async fn the_backup_commands_work_together() {
     write(&taos, 20, 48, 1).await;
     ok(&run(&config, &["init"]));
 
-    // No repository yet: named, exit 6, nothing created.
-    let out = run(&config, &["backup"]);
+    // No repository yet: `list` names it and what to run, exit 6, nothing created. (A
+    // backup creates it: tests/scenarios.rs.)
+    let out = run(&config, &["list"]);
     assert_eq!(out.status.code(), Some(6));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not a tdibt repository"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not a tdibt repository"), "{stderr}");
+    assert!(stderr.contains("tdibt repo init"), "{stderr}");
     assert!(!dir.path().join("repo").exists());
     ok(&run(&config, &["repo", "init"]));
     let out = run(&config, &["repo", "init"]);

@@ -84,6 +84,14 @@ pub struct Config {
     pub monitoring: MonitoringConfig,
 }
 
+/// taosd's native (RPC) port, which tdibt cannot talk to: it speaks WebSocket to taosAdapter.
+pub const TAOSD_NATIVE_PORT: u16 = 6030;
+
+/// What to do when the port is taosd's: said by `config check` and by connection errors.
+pub const PORT_ADVICE: &str = "tdibt connects to taosAdapter's WebSocket port (6041 unless \
+     taosAdapter's `port` setting was changed), not to taosd; set `database.port` in the \
+     configuration file (or `--port` / `TDIBT_PORT`) to taosAdapter's port";
+
 /// Where the TDengine database is (taosAdapter's WebSocket endpoint).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -307,6 +315,18 @@ impl Config {
         Ok(())
     }
 
+    /// Valid settings that are probably a mistake, one sentence each naming the key and the
+    /// fix; `tdibt config check` prints them.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.database.port == TAOSD_NATIVE_PORT {
+            out.push(format!(
+                "database.port is {TAOSD_NATIVE_PORT}, taosd's native port: {PORT_ADVICE}"
+            ));
+        }
+        out
+    }
+
     /// The configured block span as a duration.
     pub fn block_span_duration(&self) -> Result<Duration, ConfigError> {
         BlockSpan::parse_duration(&self.bitmap_engine.block_span)
@@ -430,6 +450,20 @@ mod tests {
         assert!(e.contains("monitoring.event_buffer_size"), "{e}");
         let e = error_of(r#"{"database": {"port": 70000}}"#);
         assert!(e.contains("database.port"), "{e}");
+    }
+
+    #[test]
+    fn taosds_native_port_is_warned_about() {
+        let mut c = Config::default();
+        assert!(c.warnings().is_empty());
+        c.database.port = 6030;
+        assert!(c.validate().is_ok(), "a warning, not an error");
+        let w = c.warnings();
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].contains("database.port") && w[0].contains("6041"),
+            "{w:?}"
+        );
     }
 
     #[test]

@@ -12,11 +12,17 @@ pub enum RepoError {
         #[source]
         source: io::Error,
     },
-    #[error("{0} is not a tdibt repository (no tdibt-repository.json)")]
+    #[error(
+        "{0} is not a tdibt repository (no tdibt-repository.json); create one there with \
+         `tdibt repo init --output {0}` (`tdibt backup` creates it when the folder is missing or empty)"
+    )]
     NotARepository(String),
     #[error("{0} is already a tdibt repository")]
     AlreadyARepository(String),
-    #[error("{0} is not empty and not a tdibt repository: refusing to initialise it")]
+    #[error(
+        "{0} is not empty and not a tdibt repository: refusing to initialise it (tdibt does not \
+         mix its files with others); give a new or empty folder, e.g. `tdibt repo init --output {0}/tdibt`"
+    )]
     NotEmpty(String),
     #[error("{path}: repository format version {found}, this tdibt reads up to {supported}")]
     FutureVersion {

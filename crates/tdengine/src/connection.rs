@@ -1,7 +1,9 @@
 //! Connecting to TDengine through taosAdapter's WebSocket endpoint.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use taos::{AsyncQueryable, AsyncTBuilder, Taos, TaosBuilder};
-use tdibt_core::config::{DatabaseConfig, Secret};
+use tdibt_core::config::{DatabaseConfig, Secret, PORT_ADVICE, TAOSD_NATIVE_PORT};
 
 use crate::error::{codes, is_connection_error, TdError, TdResult};
 
@@ -64,17 +66,48 @@ impl ConnectionSettings {
                 user: self.user.clone(),
                 message: text,
             }
-        } else if is_connection_error(&e) || code == 0xffff || code == 0 {
-            TdError::Unreachable {
-                target: self.target(),
-                message: text,
-            }
         } else {
+            let mut message = if is_connection_error(&e) || code == 0xffff || code == 0 {
+                text
+            } else {
+                format!("[0x{code:04X}] {text}")
+            };
+            if self.port == TAOSD_NATIVE_PORT {
+                message.push_str(&format!(
+                    "; port {TAOSD_NATIVE_PORT} is taosd's native port: {PORT_ADVICE}"
+                ));
+            }
             TdError::Unreachable {
                 target: self.target(),
-                message: format!("[0x{code:04X}] {text}"),
+                message,
             }
         }
+    }
+
+    /// A server that accepts the TCP connection yet fails the WebSocket handshake is not
+    /// taosAdapter (taosd's native port behaves so): say which port tdibt needs. Probed
+    /// only after a failure, so a working connection costs nothing.
+    async fn explain_unreachable(&self, e: TdError) -> TdError {
+        let TdError::Unreachable { target, message } = e else {
+            return e;
+        };
+        if self.port == TAOSD_NATIVE_PORT {
+            return TdError::Unreachable { target, message };
+        }
+        let probe = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            tokio::net::TcpStream::connect((self.host.as_str(), self.port)),
+        )
+        .await;
+        let message = match probe {
+            Ok(Ok(_)) => format!(
+                "{message}; {}:{} accepted the connection but did not answer as a WebSocket \
+                 server (taosd's native port {TAOSD_NATIVE_PORT} answers so): {PORT_ADVICE}",
+                self.host, self.port
+            ),
+            _ => message,
+        };
+        TdError::Unreachable { target, message }
     }
 }
 
@@ -82,6 +115,9 @@ impl ConnectionSettings {
 pub struct Connection {
     taos: Taos,
     settings: ConnectionSettings,
+    /// Whether the server ever answered: until then a connection failure may be a server
+    /// that is not taosAdapter, which [`ConnectionSettings::explain_unreachable`] probes.
+    answered: AtomicBool,
 }
 
 impl Connection {
@@ -89,13 +125,18 @@ impl Connection {
     pub async fn open(settings: &ConnectionSettings) -> TdResult<Self> {
         let builder =
             TaosBuilder::from_dsn(settings.dsn("")).map_err(|e| settings.connect_error(e))?;
-        let taos = builder
-            .build()
-            .await
-            .map_err(|e| settings.connect_error(e))?;
+        let taos = match builder.build().await {
+            Ok(taos) => taos,
+            Err(e) => {
+                return Err(settings
+                    .explain_unreachable(settings.connect_error(e))
+                    .await)
+            }
+        };
         Ok(Connection {
             taos,
             settings: settings.clone(),
+            answered: AtomicBool::new(false),
         })
     }
 
@@ -128,25 +169,38 @@ impl Connection {
 
     /// The server's version string.
     pub async fn server_version(&self) -> TdResult<String> {
-        self.taos
-            .server_version()
+        let result = self.taos.server_version().await.map(|v| v.to_string());
+        self.answer(result.map_err(|e| self.classify("server_version()", e)))
             .await
-            .map(|v| v.to_string())
-            .map_err(|e| self.classify("server_version()", e))
     }
 
     /// Runs a statement, returning affected rows.
     pub async fn exec(&self, sql: &str) -> TdResult<usize> {
-        self.taos.exec(sql).await.map_err(|e| self.classify(sql, e))
+        let result = self.taos.exec(sql).await;
+        self.answer(result.map_err(|e| self.classify(sql, e))).await
     }
 
     /// Runs a query, returning its column names and rows.
     pub async fn query(&self, sql: &str) -> TdResult<crate::rows::Rows> {
-        crate::rows::Rows::query(&self.taos, sql)
+        let result = crate::rows::Rows::query(&self.taos, sql)
             .await
             .map_err(|e| match e {
                 TdError::Sql { sql, source } => self.classify(&sql, source),
                 other => other,
-            })
+            });
+        self.answer(result).await
+    }
+
+    /// Notes that the server answered, or explains a first failure (the connector connects
+    /// lazily, so the first statement is where a wrong port shows).
+    async fn answer<T>(&self, result: TdResult<T>) -> TdResult<T> {
+        match result {
+            Ok(v) => {
+                self.answered.store(true, Ordering::Relaxed);
+                Ok(v)
+            }
+            Err(e) if self.answered.load(Ordering::Relaxed) => Err(e),
+            Err(e) => Err(self.settings.explain_unreachable(e).await),
+        }
     }
 }

@@ -12,10 +12,16 @@ use crate::settings;
 pub fn run(cli: &Cli, file: &Path) -> CliResult {
     // The file is checked as it would be used: with this invocation's overrides on top.
     let config = settings::effective_config(Some(file), &cli.overrides)?;
+    let warnings = config.warnings();
     if cli.json {
-        return output::print_json(&json!({"valid": true, "file": file, "config": config}));
+        return output::print_json(
+            &json!({"valid": true, "file": file, "warnings": warnings, "config": config}),
+        );
     }
     println!("{}: valid", file.display());
+    for w in &warnings {
+        println!("  warning        {w}");
+    }
     let db = &config.database;
     println!(
         "  database       {}@{}:{} / {}",

@@ -124,6 +124,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> CliResult {
         config.database.port = standin.addr().port();
         config.database.name = Some("demo".into());
         config.bitmap_engine.persistence_path = dir.clone();
+        crate::logging::hide(config.database.password.expose());
         let conn = Connection::open(&ConnectionSettings::from_config(&config.database)).await?;
         for sql in [
             "CREATE DATABASE demo VGROUPS 4 WAL_RETENTION_PERIOD 86400",

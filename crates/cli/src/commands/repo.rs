@@ -1,8 +1,13 @@
 //! `tdibt repo init|unlock`, `tdibt list`, `tdibt show`: the repository itself.
 
+use std::path::{Path, PathBuf};
+
 use serde::Serialize;
+use tdibt_backup::Pick;
 use tdibt_core::clock::now_unix_ms;
-use tdibt_repository::{BackupId, LocalStore, ObjectStoreStore, Repository, Store};
+use tdibt_core::config::Config;
+use tdibt_repository::{BackupId, LocalStore, ObjectStoreStore, RepoError, Repository, Store};
+use tracing::info;
 
 use crate::cli::{Cli, RepoCommand};
 use crate::exit::{CliError, CliResult, ExitCode};
@@ -10,7 +15,7 @@ use crate::{output, progress, settings};
 
 /// Where `backup.output_path` points: a local folder, or `s3://bucket/prefix` (S3 or a
 /// compatible service, configured by the `AWS_*` environment variables).
-fn store(config: &tdibt_core::config::Config) -> CliResult<Box<dyn Store>> {
+fn store(config: &Config) -> CliResult<Box<dyn Store>> {
     let path = &config.backup.output_path;
     match path.to_str() {
         Some(url) if url.starts_with("s3://") => {
@@ -28,7 +33,160 @@ fn store(config: &tdibt_core::config::Config) -> CliResult<Box<dyn Store>> {
 /// The repository at `backup.output_path`.
 pub fn open(cli: &Cli) -> CliResult<Repository> {
     let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
-    Ok(Repository::open(store(&config)?)?)
+    open_at(&config)
+}
+
+/// The repository at `config`'s `backup.output_path`.
+pub fn open_at(config: &Config) -> CliResult<Repository> {
+    Ok(Repository::open(store(config)?)?)
+}
+
+/// Makes `backup.output_path` a new repository (`tdibt repo init`, and a first backup).
+fn create(store: Box<dyn Store>) -> CliResult<Repository> {
+    Ok(Repository::init(store, now_unix_ms())?)
+}
+
+/// The repository a backup writes into: the one at `backup.output_path`, created there
+/// (and logged) when the folder or prefix is missing or empty, as a first backup into a new
+/// folder expects. A non-empty folder that is not a repository is refused with the command
+/// that backs up into a new folder inside it instead.
+pub fn open_or_create(config: &Config) -> CliResult<Repository> {
+    open_or_create_in(|| store(config))
+}
+
+/// [`open_or_create`] on the store `store` makes (twice: opening consumes it).
+fn open_or_create_in(store: impl Fn() -> CliResult<Box<dyn Store>>) -> CliResult<Repository> {
+    let missing = match Repository::open(store()?) {
+        Ok(repo) => return Ok(repo),
+        Err(RepoError::NotARepository(where_)) => where_,
+        Err(e) => return Err(e.into()),
+    };
+    match create(store()?) {
+        Ok(repo) => {
+            info!(
+                "{missing} held no repository: initialised repository {} ({}), as `tdibt repo init` does",
+                repo.describe(),
+                repo.config().id
+            );
+            Ok(repo)
+        }
+        Err(e)
+            if matches!(
+                e.error.downcast_ref::<RepoError>(),
+                Some(RepoError::NotEmpty(_))
+            ) =>
+        {
+            let inside = format!("{}/tdibt", missing.trim_end_matches('/'));
+            Err(CliError::new(
+                ExitCode::Repository,
+                anyhow::anyhow!(
+                    "{missing} is not empty and not a tdibt repository: tdibt keeps its backups \
+                     in a folder of their own and does not write among other files; back up into \
+                     a new folder inside it instead: {}",
+                    command_with_output(&inside)
+                ),
+            ))
+        }
+        // A `tdibt-repository.json` of another format: say what `open` said.
+        Err(e)
+            if matches!(
+                e.error.downcast_ref::<RepoError>(),
+                Some(RepoError::AlreadyARepository(_))
+            ) =>
+        {
+            Err(RepoError::NotARepository(missing).into())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// This invocation's command line with the repository moved to `output`: what to run instead.
+fn command_with_output(output: &str) -> String {
+    let mut args: Vec<String> = vec!["tdibt".into()];
+    let mut given = std::env::args().skip(1);
+    let mut replaced = false;
+    while let Some(arg) = given.next() {
+        if arg == "--output" || arg == "--output-path" {
+            given.next();
+            args.extend([arg, output.to_string()]);
+            replaced = true;
+        } else if arg.starts_with("--output=") || arg.starts_with("--output-path=") {
+            args.push(format!("--output={output}"));
+            replaced = true;
+        } else {
+            args.push(arg);
+        }
+    }
+    if !replaced {
+        args.extend(["--output".to_string(), output.to_string()]);
+    }
+    args.iter()
+        .map(|a| shell_quoted(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `arg` as a POSIX shell reads it back: bare when safe, else single-quoted.
+fn shell_quoted(arg: &str) -> String {
+    let safe = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
+    if safe {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
+/// Where `--backup` points: a backup of the configured repository (`latest`, an id or a
+/// date), or, when it is a path, a repository (its newest backup) or one backup's manifest
+/// in one (`REPOSITORY/manifests/ID.json`, that backup). Returns the repository location
+/// the path names, if it names one, and the backup.
+pub fn backup_arg(text: &str) -> CliResult<(Option<PathBuf>, Pick)> {
+    let bad = |why: String| CliError::new(ExitCode::Usage, anyhow::anyhow!("--backup: {why}"));
+    let pick = tdibt_backup::parse_pick(text);
+    let is_path = text.contains('/')
+        || text.contains(std::path::MAIN_SEPARATOR)
+        || text.ends_with(".json")
+        || (pick.is_err() && Path::new(text).exists());
+    if !is_path {
+        return pick.map(|p| (None, p)).map_err(|e| {
+            bad(format!(
+                "{e}; nor a repository folder or a backup's manifest file"
+            ))
+        });
+    }
+    let Some(file) = text.strip_suffix(".json") else {
+        return Ok((Some(PathBuf::from(text)), Pick::Latest));
+    };
+    let (folder, id) = file.rsplit_once('/').unwrap_or(("", file));
+    let repository = match folder.rsplit_once('/') {
+        Some((repository, "manifests")) => repository,
+        None if folder == "manifests" => ".",
+        _ => {
+            return Err(bad(format!(
+                "{text} is not a backup's manifest (REPOSITORY/manifests/ID.json)"
+            )))
+        }
+    };
+    let id: BackupId = id
+        .parse()
+        .map_err(|e| bad(format!("{text} is not a backup's manifest: {e}")))?;
+    Ok((Some(PathBuf::from(repository)), Pick::Backup(id)))
+}
+
+/// The configuration with `--backup`'s repository, if it names one, in place of
+/// `backup.output_path`, and the backup it names (`latest` when absent).
+pub fn with_backup_arg(mut config: Config, backup: Option<&str>) -> CliResult<(Config, Pick)> {
+    let Some(text) = backup else {
+        return Ok((config, Pick::Latest));
+    };
+    let (repository, pick) = backup_arg(text)?;
+    if let Some(repository) = repository {
+        config.backup.output_path = repository;
+    }
+    Ok((config, pick))
 }
 
 /// The backup `--backup` (`latest` when absent) names, among the configured database's
@@ -65,10 +223,9 @@ pub fn pick_manifest(
 
 pub fn run(cli: &Cli, command: &RepoCommand) -> CliResult {
     let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
-    let store = store(&config)?;
     match command {
         RepoCommand::Init => {
-            let repo = Repository::init(store, now_unix_ms())?;
+            let repo = create(store(&config)?)?;
             if cli.json {
                 return output::print_json(repo.config());
             }
@@ -79,7 +236,7 @@ pub fn run(cli: &Cli, command: &RepoCommand) -> CliResult {
             );
         }
         RepoCommand::Unlock => {
-            let repo = Repository::open(store)?;
+            let repo = open_at(&config)?;
             match repo.lock_holder()? {
                 None => println!("{} is not locked", repo.describe()),
                 Some(holder) => {
@@ -201,4 +358,80 @@ pub fn show(cli: &Cli, id: &str) -> CliResult {
     println!("ddl        {} statement(s)", m.ddl.len());
     println!("checksum   {sum}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use object_store::memory::InMemory;
+    use object_store::ObjectStore;
+
+    use super::*;
+
+    fn prefix(memory: &Arc<InMemory>, prefix: &str) -> CliResult<Box<dyn Store>> {
+        let store: Arc<dyn ObjectStore> = memory.clone();
+        Ok(Box::new(
+            ObjectStoreStore::new(store, prefix, format!("memory://{prefix}")).unwrap(),
+        ))
+    }
+
+    #[test]
+    fn backup_takes_an_id_a_repository_or_a_manifest_path() {
+        let id = "20261124T221500Z-3fa2c1";
+        let parsed = |t: &str| backup_arg(t).map_err(|e| (e.code, format!("{:#}", e.error)));
+        assert!(matches!(parsed("latest"), Ok((None, Pick::Latest))));
+        assert!(matches!(parsed(id), Ok((None, Pick::Backup(_)))));
+        assert!(matches!(
+            parsed("2026-11-24"),
+            Ok((None, Pick::AtOrBefore(_)))
+        ));
+        let (repository, pick) = backup_arg("/backup/incremental").unwrap();
+        assert_eq!(repository.unwrap(), Path::new("/backup/incremental"));
+        assert!(matches!(pick, Pick::Latest));
+        for (path, repo) in [
+            (
+                format!("/backup/incremental/manifests/{id}.json"),
+                "/backup/incremental",
+            ),
+            (format!("manifests/{id}.json"), "."),
+        ] {
+            let (repository, pick) = backup_arg(&path).unwrap();
+            assert_eq!(repository.unwrap(), Path::new(repo), "{path}");
+            assert!(
+                matches!(pick, Pick::Backup(b) if b.to_string() == id),
+                "{path}"
+            );
+        }
+        for bad in ["/backup/x.json", "/backup/manifests/nope.json", "someday"] {
+            let (code, message) = parsed(bad).unwrap_err();
+            assert_eq!(code, ExitCode::Usage, "{bad}");
+            assert!(message.contains("--backup"), "{message}");
+        }
+    }
+
+    /// An object storage prefix behaves as a folder: created when empty, reopened after,
+    /// refused (untouched) when it holds other objects.
+    #[test]
+    fn an_object_storage_prefix_is_created_when_empty_and_refused_when_not() {
+        let memory = Arc::new(InMemory::new());
+        let created = open_or_create_in(|| prefix(&memory, "backups/daily")).unwrap();
+        let again = open_or_create_in(|| prefix(&memory, "backups/daily")).unwrap();
+        assert_eq!(created.config().id, again.config().id);
+
+        prefix(&memory, "other")
+            .unwrap()
+            .write_atomic("notes.txt", b"mine")
+            .unwrap();
+        let Err(e) = open_or_create_in(|| prefix(&memory, "other")) else {
+            panic!("a prefix holding other objects was taken");
+        };
+        assert_eq!(e.code, ExitCode::Repository);
+        let message = format!("{:#}", e.error);
+        assert!(
+            message.contains("--output memory://other/tdibt"),
+            "{message}"
+        );
+        assert_eq!(prefix(&memory, "other").unwrap().list("").unwrap().len(), 1);
+    }
 }

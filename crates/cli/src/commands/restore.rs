@@ -10,25 +10,22 @@ use crate::{output, settings};
 
 pub fn run(cli: &Cli, args: &RestoreArgs) -> CliResult {
     let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
-    let repo = super::repo::open(cli)?;
-    let manifest = match (&args.backup, &args.at) {
-        (Some(_), Some(_)) => {
-            return Err(CliError::new(
-                ExitCode::Usage,
-                anyhow::anyhow!("--backup and --at exclude each other"),
-            ))
-        }
-        (backup, None) => super::repo::pick(&config, &repo, backup.as_deref(), "to restore")?,
-        (None, Some(date)) => {
+    let (config, pick) = super::repo::with_backup_arg(config, args.backup.as_deref())?;
+    let pick = match &args.at {
+        // clap keeps --at and --backup apart.
+        None => pick,
+        Some(date) => {
             let at = tdibt_backup::select::parse_date(date).ok_or_else(|| {
                 CliError::new(
                     ExitCode::Usage,
                     anyhow::anyhow!("--at: {date:?} is not a date"),
                 )
             })?;
-            super::repo::pick_manifest(&config, &repo, &Pick::AtOrBefore(at), "to restore")?
+            Pick::AtOrBefore(at)
         }
     };
+    let repo = super::repo::open_at(&config)?;
+    let manifest = super::repo::pick_manifest(&config, &repo, &pick, "to restore")?;
     let options = RestoreOptions {
         backup: manifest.id.clone(),
         target_db: args.target_db.clone(),

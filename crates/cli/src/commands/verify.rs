@@ -11,9 +11,22 @@ use crate::{output, settings};
 
 pub fn run(cli: &Cli, args: &VerifyArgs) -> CliResult {
     let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
-    let repo = super::repo::open(cli)?;
-    let against = if args.against || args.against_db.is_some() {
-        let manifest = super::repo::pick(&config, &repo, args.backup.as_deref(), "to compare")?;
+    let (config, pick) = super::repo::with_backup_arg(config, args.backup.as_deref())?;
+    let repo = super::repo::open_at(&config)?;
+    let comparing = args.against || args.against_db.is_some();
+    // A backup named without --against is still looked up, so that a wrong name is an
+    // error rather than ignored; the repository check covers every backup either way.
+    let manifest = if comparing || args.backup.is_some() {
+        Some(super::repo::pick_manifest(
+            &config,
+            &repo,
+            &pick,
+            "to verify",
+        )?)
+    } else {
+        None
+    };
+    let against = if let (true, Some(manifest)) = (comparing, &manifest) {
         Some(Against {
             settings: ConnectionSettings::from_config(&config.database),
             backup: manifest.id.clone(),
@@ -42,6 +55,9 @@ pub fn run(cli: &Cli, args: &VerifyArgs) -> CliResult {
     if cli.json {
         output::print_json(&report)?;
     } else {
+        if let (false, Some(m)) = (comparing, &manifest) {
+            println!("backup {} of {} is in the repository", m.id, m.database);
+        }
         let r = &report.repository;
         println!(
             "repository: {} backup(s), {} block(s) listed, {} read back and re-hashed, {} problem(s)",
