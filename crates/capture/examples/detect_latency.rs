@@ -59,7 +59,7 @@ async fn main() {
         .await
         .unwrap();
     for t in 0..TABLES {
-        taos.exec(&format!("CREATE TABLE lat.t{t} USING lat.m TAGS ({t})"))
+        taos.exec(format!("CREATE TABLE lat.t{t} USING lat.m TAGS ({t})"))
             .await
             .unwrap();
     }
@@ -95,9 +95,13 @@ async fn main() {
     let started = Instant::now();
     for i in 0..writes as i64 {
         tick.tick().await;
-        taos.exec(&format!("INSERT INTO lat.t{} VALUES ({}, {i})", i % TABLES, BASE + i))
-            .await
-            .unwrap();
+        taos.exec(format!(
+            "INSERT INTO lat.t{} VALUES ({}, {i})",
+            i % TABLES,
+            BASE + i
+        ))
+        .await
+        .unwrap();
         returned.insert(BASE + i, Instant::now());
     }
     let wrote_in = started.elapsed().as_secs_f64();

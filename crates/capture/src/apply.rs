@@ -267,7 +267,12 @@ mod tests {
         backed_up(&mut engine);
         let delete = json!({"type":"delete",
             "sql":"delete from `meters` where `ts` >= 0 and `ts` <= 3599999"});
-        apply(&mut engine, &mut catalog, 2, &events_from_meta(&delete).unwrap());
+        apply(
+            &mut engine,
+            &mut catalog,
+            2,
+            &events_from_meta(&delete).unwrap(),
+        );
         for c in children {
             assert_eq!(state(&engine, &catalog, c, 0), BlockState::Deleted, "{c}");
             assert_eq!(state(&engine, &catalog, c, 1), BlockState::Clean, "{c}");
@@ -290,10 +295,7 @@ mod tests {
             let recorded: serde_json::Value =
                 serde_json::from_str(t.last_alter.as_deref().unwrap()).unwrap();
             assert_eq!(recorded["alterType"], alter_type);
-            assert_eq!(
-                state(&engine, &catalog, "t", alter_type),
-                BlockState::New
-            );
+            assert_eq!(state(&engine, &catalog, "t", alter_type), BlockState::New);
         }
     }
 
@@ -314,20 +316,38 @@ mod tests {
         backed_up(&mut engine);
         let sql = format!("delete from `{long}` where `ts` >= 0 and `ts` <= 10");
         let cut = json!({"type":"delete","sql": &sql[..256]});
-        apply(&mut engine, &mut catalog, 2, &events_from_meta(&cut).unwrap());
+        apply(
+            &mut engine,
+            &mut catalog,
+            2,
+            &events_from_meta(&cut).unwrap(),
+        );
         // Present window re-read, every other window too.
         assert_eq!(state(&engine, &catalog, &long, 0), BlockState::Dirty);
         assert_eq!(state(&engine, &catalog, &long, 77), BlockState::New);
         assert_eq!(state(&engine, &catalog, "c0", 0), BlockState::Clean);
         // A super table's delete cut off: every child.
-        let sql = format!("delete from `meters` where `ts` >= 0 and `ts` <= {}", "9".repeat(300));
+        let sql = format!(
+            "delete from `meters` where `ts` >= 0 and `ts` <= {}",
+            "9".repeat(300)
+        );
         let cut = json!({"type":"delete","sql": &sql[..256]});
-        apply(&mut engine, &mut catalog, 2, &events_from_meta(&cut).unwrap());
+        apply(
+            &mut engine,
+            &mut catalog,
+            2,
+            &events_from_meta(&cut).unwrap(),
+        );
         assert_eq!(state(&engine, &catalog, "c0", 0), BlockState::Dirty);
         assert_eq!(state(&engine, &catalog, "other", 0), BlockState::Clean);
         // Not even the table readable: every table of the message's vgroup, none elsewhere.
         let cut = json!({"type":"delete","sql":"delete from `unterminated"});
-        apply(&mut engine, &mut catalog, 2, &events_from_meta(&cut).unwrap());
+        apply(
+            &mut engine,
+            &mut catalog,
+            2,
+            &events_from_meta(&cut).unwrap(),
+        );
         assert_eq!(state(&engine, &catalog, "other", 0), BlockState::Dirty);
         assert_eq!(state(&engine, &catalog, "elsewhere", 0), BlockState::Clean);
     }
@@ -337,7 +357,12 @@ mod tests {
     #[test]
     fn a_resync_reads_the_server_table_list() {
         let (mut engine, mut catalog) = setup();
-        apply(&mut engine, &mut catalog, 2, &[rows("kept", &[0]), rows("gone", &[0])]);
+        apply(
+            &mut engine,
+            &mut catalog,
+            2,
+            &[rows("kept", &[0]), rows("gone", &[0])],
+        );
         apply(&mut engine, &mut catalog, 3, &[rows("far", &[0])]);
         backed_up(&mut engine);
         let server = ServerTables {
@@ -356,7 +381,12 @@ mod tests {
         assert_eq!(state(&engine, &catalog, "kept", 0), BlockState::Dirty);
         assert_eq!(state(&engine, &catalog, "born", 5), BlockState::New);
         assert_eq!(state(&engine, &catalog, "gone", 0), BlockState::Deleted);
-        assert!(catalog.table(catalog.id_of("db", "gone").unwrap()).unwrap().dropped);
+        assert!(
+            catalog
+                .table(catalog.id_of("db", "gone").unwrap())
+                .unwrap()
+                .dropped
+        );
         assert_eq!(state(&engine, &catalog, "far", 0), BlockState::Clean);
     }
 }

@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 
 use tdibt_tdengine::discovery;
 use tdibt_tdengine::{
-    ChangeFeed, Connection, ConnectionSettings, FeedMessage, FeedSettings, TdError,
-    VgroupProgress,
+    ChangeFeed, Connection, ConnectionSettings, FeedMessage, FeedSettings, TdError, VgroupProgress,
 };
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
@@ -113,8 +112,15 @@ pub async fn run_poller(
         let Some(mut feed) = connect(&options, &queue, &shutdown, &mut state).await? else {
             return Ok(state.report);
         };
-        match run_connection(&options, &mut feed, &queue, &mut commands, &shutdown, &mut state)
-            .await
+        match run_connection(
+            &options,
+            &mut feed,
+            &queue,
+            &mut commands,
+            &shutdown,
+            &mut state,
+        )
+        .await
         {
             Ok(()) => {
                 feed.close().await;

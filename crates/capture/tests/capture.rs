@@ -381,7 +381,10 @@ async fn a_normal_table_recreated_under_a_child_name_survives_drop_stable() {
     .await;
     exec(&taos, "DROP STABLE db.meters").await;
     let cp = monitor_once(&config).await;
-    let d1 = cp.catalog.table(cp.catalog.id_of("db", "d1").unwrap()).unwrap();
+    let d1 = cp
+        .catalog
+        .table(cp.catalog.id_of("db", "d1").unwrap())
+        .unwrap();
     assert!(!d1.dropped, "the normal table d1 was marked dropped");
     assert_eq!(d1.super_table, None);
     assert_eq!(state(&cp, "d1", BASE + HOUR_MS), BlockState::New);
@@ -443,8 +446,7 @@ async fn a_wal_gap_while_disconnected_is_found_at_reconnect_and_resynced() {
         tokio::spawn(async move { run_monitor(&config, options, rx).await })
     };
     until_checkpoint(&config, "the first writes", |cp| {
-        cp.catalog.id_of("db", "gone").is_some()
-            && state(cp, "gone", BASE) == BlockState::New
+        cp.catalog.id_of("db", "gone").is_some() && state(cp, "gone", BASE) == BlockState::New
     })
     .await;
     drop(taos);
@@ -479,7 +481,10 @@ async fn a_wal_gap_while_disconnected_is_found_at_reconnect_and_resynced() {
     assert_eq!(state(&cp, "born", BASE), BlockState::New);
     assert_eq!(state(&cp, "born", BASE + 99 * HOUR_MS), BlockState::New);
     assert_eq!(state(&cp, "kept", BASE + 99 * HOUR_MS), BlockState::New);
-    let gone = cp.catalog.table(cp.catalog.id_of("db", "gone").unwrap()).unwrap();
+    let gone = cp
+        .catalog
+        .table(cp.catalog.id_of("db", "gone").unwrap())
+        .unwrap();
     assert!(gone.dropped, "a table dropped during the gap is still live");
     standin.shutdown().await;
 }
@@ -487,9 +492,11 @@ async fn a_wal_gap_while_disconnected_is_found_at_reconnect_and_resynced() {
 /// The single vgroup of `db` and its WAL's end, read by a consumer of another group.
 async fn wal_end(standin: &RunningStandin) -> (i32, i64) {
     use tdibt_tdengine::{ChangeFeed, ConnectionSettings, FeedSettings, StartFrom};
-    let mut db = tdibt_core::config::DatabaseConfig::default();
-    db.host = "127.0.0.1".into();
-    db.port = standin.addr().port();
+    let db = tdibt_core::config::DatabaseConfig {
+        host: "127.0.0.1".into(),
+        port: standin.addr().port(),
+        ..Default::default()
+    };
     let mut probe = ChangeFeed::subscribe(
         &ConnectionSettings::from_config(&db),
         &FeedSettings {

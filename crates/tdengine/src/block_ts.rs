@@ -67,8 +67,7 @@ pub fn block_timestamps(block: &[u8]) -> Result<Vec<i64>, BlockError> {
         .checked_mul(SCHEMA_ENTRY)
         .and_then(|s| s.checked_add(HEADER))
         .ok_or_else(|| fail(format!("{cols} columns")))?;
-    let data_len =
-        read_i32(block, lengths_at).ok_or_else(|| fail("no column lengths".into()))?;
+    let data_len = read_i32(block, lengths_at).ok_or_else(|| fail("no column lengths".into()))?;
     let expected = rows
         .checked_mul(8)
         .ok_or_else(|| fail(format!("{rows} rows")))?;
@@ -219,11 +218,17 @@ pub(crate) mod tests {
         // Column 0 not a timestamp.
         let mut not_ts = good.clone();
         not_ts[HEADER] = 4;
-        assert!(block_timestamps(&not_ts).unwrap_err().reason.contains("type 4"));
+        assert!(block_timestamps(&not_ts)
+            .unwrap_err()
+            .reason
+            .contains("type 4"));
         // A NULL primary key.
         let mut null = good.clone();
         null[HEADER + SCHEMA_ENTRY + 4] = 0x40;
-        assert!(block_timestamps(&null).unwrap_err().reason.contains("row 1"));
+        assert!(block_timestamps(&null)
+            .unwrap_err()
+            .reason
+            .contains("row 1"));
         // Lengths disagreeing with the row count.
         let mut wrong_len = good.clone();
         wrong_len[HEADER + SCHEMA_ENTRY..HEADER + SCHEMA_ENTRY + 4]

@@ -143,7 +143,10 @@ fn events_from_unit(unit: &Json, out: &mut Vec<ChangeEvent>) -> TdResult<()> {
                 let super_table = item.using.or_else(|| first_super.clone()).ok_or_else(|| {
                     TdError::bad_answer(
                         "TMQ meta message",
-                        format!("createList entry {:?} names no super table: {unit}", item.table_name),
+                        format!(
+                            "createList entry {:?} names no super table: {unit}",
+                            item.table_name
+                        ),
                     )
                 })?;
                 out.push(ChangeEvent::Created {
@@ -193,7 +196,9 @@ fn unknown_unit(unit: &Json, e: serde_json::Error, out: &mut Vec<ChangeEvent>) -
         kind == "delete" || kind == "create",
         unit.get("tableName").and_then(Json::as_str),
     ) {
-        tracing::warn!("TMQ meta of kind {kind:?} not modelled ({e}); recording a DDL change of {table}");
+        tracing::warn!(
+            "TMQ meta of kind {kind:?} not modelled ({e}); recording a DDL change of {table}"
+        );
         out.push(ChangeEvent::Altered {
             table: table.to_string(),
             meta: unit.clone(),
@@ -208,7 +213,10 @@ fn unknown_unit(unit: &Json, e: serde_json::Error, out: &mut Vec<ChangeEvent>) -
         });
         return Ok(());
     }
-    Err(TdError::bad_answer("TMQ meta message", format!("{e}: {unit}")))
+    Err(TdError::bad_answer(
+        "TMQ meta message",
+        format!("{e}: {unit}"),
+    ))
 }
 
 #[cfg(test)]
@@ -333,7 +341,10 @@ mod tests {
 
     #[test]
     fn an_unreadable_delete_is_an_event_not_a_stop() {
-        let long = format!("delete from `{}` where `ts` >= 1 and `ts` <= 2", "x".repeat(240));
+        let long = format!(
+            "delete from `{}` where `ts` >= 1 and `ts` <= 2",
+            "x".repeat(240)
+        );
         let cut = json!({"type":"delete","sql": &long[..256]});
         assert_eq!(
             events_from_meta(&cut).unwrap(),
@@ -345,7 +356,10 @@ mod tests {
         for (unit, table) in [
             (json!({"type":"delete","sql":"truncate t"}), None),
             (json!({"type":"delete"}), None),
-            (json!({"type":"delete","sql":"delete from `t` where `ts` ~ 1"}), Some("t")),
+            (
+                json!({"type":"delete","sql":"delete from `t` where `ts` ~ 1"}),
+                Some("t"),
+            ),
         ] {
             let events = events_from_meta(&unit).unwrap();
             assert!(

@@ -241,7 +241,10 @@ mod tests {
     #[test]
     fn the_table_of_a_truncated_delete() {
         // taosd's 256-byte buffer cuts a long statement anywhere.
-        let long = format!("delete from `{}` where `ts` >= 1 and `ts` <= 2", "n".repeat(240));
+        let long = format!(
+            "delete from `{}` where `ts` >= 1 and `ts` <= 2",
+            "n".repeat(240)
+        );
         let cut = &long[..256];
         assert!(parse_delete(cut).is_err());
         assert_eq!(table_of_delete(cut), Some("n".repeat(240)));

@@ -72,9 +72,7 @@ impl TdError {
     pub fn is_transient(&self) -> bool {
         match self {
             TdError::Unreachable { .. } | TdError::TmqLink { .. } => true,
-            TdError::Sql { source, .. } => {
-                is_connection_error(source)
-            }
+            TdError::Sql { source, .. } => is_connection_error(source),
             _ => false,
         }
     }

@@ -207,7 +207,12 @@ impl TmqClient {
         self.call("seek", args, Duration::ZERO).await.map(|_| ())
     }
 
-    pub async fn commit_offset(&mut self, topic: &str, vgroup_id: i32, offset: i64) -> TdResult<()> {
+    pub async fn commit_offset(
+        &mut self,
+        topic: &str,
+        vgroup_id: i32,
+        offset: i64,
+    ) -> TdResult<()> {
         let args = json!({ "topic": topic, "vgroup_id": vgroup_id, "offset": offset });
         self.call("commit_offset", args, Duration::ZERO)
             .await
@@ -243,7 +248,11 @@ impl TmqClient {
         if values.len() != vgroups.len() {
             return Err(TdError::bad_answer(
                 format!("TMQ {action}"),
-                format!("{} values for {} vgroups: {reply}", values.len(), vgroups.len()),
+                format!(
+                    "{} values for {} vgroups: {reply}",
+                    values.len(),
+                    vgroups.len()
+                ),
             ));
         }
         Ok(values)
@@ -283,7 +292,10 @@ impl TmqClient {
     /// The next frame, within `wait` plus [`REPLY_TIMEOUT`].
     async fn receive(&mut self, action: &'static str, wait: Duration) -> TdResult<Message> {
         match tokio::time::timeout(wait + REPLY_TIMEOUT, self.ws.next()).await {
-            Err(_) => Err(self.link_error(action, format!("no reply within {:?}", wait + REPLY_TIMEOUT))),
+            Err(_) => Err(self.link_error(
+                action,
+                format!("no reply within {:?}", wait + REPLY_TIMEOUT),
+            )),
             Ok(None) => Err(self.link_error(action, "the server closed the connection".into())),
             Ok(Some(Err(e))) => Err(self.link_error(action, e.to_string())),
             Ok(Some(Ok(m))) => Ok(m),
@@ -313,7 +325,9 @@ impl TmqClient {
     /// Sends a request whose success reply is a binary frame
     /// `[u64 timing][u64 req_id][u64 message_id][payload]`; returns the payload.
     async fn call_binary(&mut self, action: &'static str, message_id: u64) -> TdResult<Vec<u8>> {
-        let req_id = self.send(action, json!({ "message_id": message_id })).await?;
+        let req_id = self
+            .send(action, json!({ "message_id": message_id }))
+            .await?;
         loop {
             match self.receive(action, Duration::ZERO).await? {
                 Message::Binary(mut bytes) => {
@@ -344,7 +358,12 @@ impl TmqClient {
 
     /// The reply if `text` answers `req_id` (an error reply as an error); `None` for a frame
     /// that answers something else.
-    fn reply_for(&mut self, action: &'static str, req_id: u64, text: &str) -> TdResult<Option<Json>> {
+    fn reply_for(
+        &mut self,
+        action: &'static str,
+        req_id: u64,
+        text: &str,
+    ) -> TdResult<Option<Json>> {
         let reply: Json = serde_json::from_str(text)
             .map_err(|e| TdError::bad_answer(format!("TMQ {action}"), format!("{e}: {text}")))?;
         if reply["req_id"].as_u64() != Some(req_id) {
@@ -364,6 +383,11 @@ impl TmqClient {
 
 fn is_login_refusal(code: i32, message: &str) -> bool {
     use crate::error::codes;
-    [codes::AUTH_FAILURE, codes::USER_NOT_EXIST, codes::INVALID_PASS].contains(&code)
+    [
+        codes::AUTH_FAILURE,
+        codes::USER_NOT_EXIST,
+        codes::INVALID_PASS,
+    ]
+    .contains(&code)
         || message.to_ascii_lowercase().contains("authentication")
 }

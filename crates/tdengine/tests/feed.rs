@@ -133,10 +133,13 @@ async fn seek_before_any_poll_or_assignment() {
         .await
         .unwrap();
     let progress = {
-        let mut probe = ChangeFeed::subscribe(&support::settings(&standin), &FeedSettings {
-            group_id: "probe".into(),
-            ..feed_settings()
-        })
+        let mut probe = ChangeFeed::subscribe(
+            &support::settings(&standin),
+            &FeedSettings {
+                group_id: "probe".into(),
+                ..feed_settings()
+            },
+        )
         .await
         .unwrap();
         let p = probe.progress().await.unwrap();
@@ -146,7 +149,11 @@ async fn seek_before_any_poll_or_assignment() {
     let vg = progress[0].vgroup_id;
     let end = progress[0].end;
     feed.seek(vg, end).await.unwrap();
-    assert!(feed.next(Duration::from_millis(20)).await.unwrap().is_none());
+    assert!(feed
+        .next(Duration::from_millis(20))
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(feed.position(vg).await.unwrap(), end);
     feed.close().await;
     standin.shutdown().await;
