@@ -15,14 +15,16 @@ use tdibt_core::clock::now_unix_ms;
 use tdibt_core::checkpoint::{checkpoint_path, Checkpoint, CheckpointError};
 use tdibt_core::config::Config;
 use tdibt_core::durable;
-use tdibt_tdengine::{ConnectionSettings, FeedSettings, StartFrom, VgroupProgress};
+use tdibt_tdengine::{
+    ChangeEvent, ConnectionSettings, FeedMessage, FeedSettings, StartFrom, VgroupProgress,
+};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
-use crate::apply::apply_events;
+use crate::apply::{apply_events, apply_resync, ServerTables};
 use crate::error::CaptureError;
 use crate::metrics::{self, MetricsSnapshot};
-use crate::poller::{run_poller, Command, FeedItem, PollerOptions};
+use crate::poller::{run_poller, Command, FeedItem, PollerOptions, ResyncGap};
 use crate::stats::{CaptureStats, LatencyStats, VgroupStats};
 use crate::wal_watch::WalWatcher;
 
@@ -40,6 +42,35 @@ pub struct MonitorOptions {
     pub reconnect_deadline: Option<Duration>,
     /// Serve Prometheus metrics on this address.
     pub metrics_listen: Option<SocketAddr>,
+    /// Told of every message once its marks are in the engine (for measuring detection
+    /// latency end to end; `None` costs nothing).
+    pub observer: Option<mpsc::UnboundedSender<MarkedMessage>>,
+}
+
+/// A message whose marks are in the engine: when, and which rows it carried.
+#[derive(Clone, Debug)]
+pub struct MarkedMessage {
+    pub marked_at: Instant,
+    /// (table, primary timestamp) of every row.
+    pub rows: Vec<(String, i64)>,
+}
+
+impl MarkedMessage {
+    fn of(m: &FeedMessage) -> Self {
+        let rows = m
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                ChangeEvent::Rows { table, timestamps } => Some((table, timestamps)),
+                _ => None,
+            })
+            .flat_map(|(table, ts)| ts.iter().map(move |&t| (table.clone(), t)))
+            .collect();
+        MarkedMessage {
+            marked_at: Instant::now(),
+            rows,
+        }
+    }
 }
 
 impl Default for MonitorOptions {
@@ -49,6 +80,7 @@ impl Default for MonitorOptions {
             poll_timeout: Duration::from_millis(500),
             reconnect_deadline: None,
             metrics_listen: None,
+            observer: None,
         }
     }
 }
@@ -92,6 +124,7 @@ pub async fn run_monitor(
             client_id: format!("tdibt-{}", std::process::id()),
             start_from: StartFrom::Earliest,
         },
+        database: db.clone(),
         cut_every_events: config.monitoring.checkpoint_events,
         cut_every: Duration::from_millis(config.monitoring.checkpoint_interval_ms),
         once: options.once,
@@ -125,6 +158,7 @@ pub async fn run_monitor(
     let mut applier = Applier::new(&db, &path, &dir, checkpoint);
     applier.wal = wal;
     applier.metrics = Some(metrics_tx);
+    applier.observer = options.observer.clone();
     let applied = applier.run(queue_rx, cmd_tx).await;
     let poller_result = poller
         .await
@@ -159,6 +193,7 @@ struct Applier {
     last_progress: Vec<VgroupProgress>,
     wal: Option<WalWatcher>,
     metrics: Option<watch::Sender<MetricsSnapshot>>,
+    observer: Option<mpsc::UnboundedSender<MarkedMessage>>,
     last_checkpoint_unix_ms: Option<i64>,
     /// The checkpoint being written, if one is.
     pending: Option<PendingCheckpoint>,
@@ -194,6 +229,7 @@ impl Applier {
             last_progress: Vec::new(),
             wal: None,
             metrics: None,
+            observer: None,
             last_checkpoint_unix_ms: None,
             pending: None,
             deferred_cut: None,
@@ -205,7 +241,6 @@ impl Applier {
         mut queue: mpsc::Receiver<FeedItem>,
         commands: mpsc::UnboundedSender<Command>,
     ) -> Result<(), CaptureError> {
-        let mut first_progress = true;
         // The metrics endpoint shows figures refreshed at least this often, quiet or not.
         let mut refresh = tokio::time::interval(METRICS_REFRESH);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -250,6 +285,9 @@ impl Applier {
                         let slot = (self.stats.messages as usize) % MAX_LATENCY_SAMPLES;
                         self.latencies_us[slot] = latency;
                     }
+                    if let Some(observer) = &self.observer {
+                        let _ = observer.send(MarkedMessage::of(&m));
+                    }
                     self.stats.messages += 1;
                     self.stats.events += applied.events;
                     self.stats.rows += applied.rows;
@@ -257,10 +295,6 @@ impl Applier {
                     self.events_since_checkpoint += applied.events;
                 }
                 FeedItem::Cut(progress) => {
-                    if first_progress {
-                        self.check_wal_gaps(&progress);
-                        first_progress = false;
-                    }
                     let cut: BTreeMap<i32, i64> =
                         progress.iter().map(|p| (p.vgroup_id, p.position)).collect();
                     self.last_progress = progress;
@@ -276,12 +310,9 @@ impl Applier {
                     }
                 }
                 FeedItem::Connected(progress) => {
-                    if first_progress {
-                        self.check_wal_gaps(&progress);
-                        first_progress = false;
-                    }
                     self.last_progress = progress;
                 }
+                FeedItem::Resync { vgroups, server } => self.resync(&vgroups, &server)?,
                 FeedItem::Finished => break,
             }
         }
@@ -301,33 +332,31 @@ impl Applier {
         Ok(())
     }
 
-    /// A vgroup whose WAL now begins after our cut lost changes we never saw: mark its
-    /// tables wholly written so the next backup re-reads them, and say so loudly.
-    fn check_wal_gaps(&mut self, progress: &[VgroupProgress]) {
-        for p in progress {
-            let Some(cut) = self.checkpoint.cut.offset(p.vgroup_id) else {
-                continue;
-            };
-            if p.begin > cut {
-                let tables = self
-                    .checkpoint
-                    .catalog
-                    .tables_in_vgroup(&self.db, p.vgroup_id);
-                error!(
-                    "vgroup {}: the WAL begins at version {} but capture stopped at {}: changes \
-                     were lost (WAL_RETENTION_PERIOD too short?); marking its {} table(s) wholly \
-                     changed so the next backup re-reads them",
-                    p.vgroup_id,
-                    p.begin,
-                    cut,
-                    tables.len()
-                );
-                for t in tables {
-                    self.checkpoint.engine.mark_table_written(t);
-                }
-                self.stats.resyncs += 1;
-            }
+    /// Vgroups whose WAL now begins after where capture resumed lost changes tdibt never
+    /// saw: the catalog is brought to the server's table list and their tables are marked
+    /// wholly changed so the next backup re-reads them, and it is said loudly. Runs on
+    /// every (re)connection that finds such a gap, not only the first.
+    fn resync(&mut self, gaps: &[ResyncGap], server: &ServerTables) -> Result<(), CaptureError> {
+        let vgroups: Vec<i32> = gaps.iter().map(|g| g.vgroup_id).collect();
+        let marked = apply_resync(
+            &mut self.checkpoint.engine,
+            &mut self.checkpoint.catalog,
+            &self.db,
+            &vgroups,
+            server,
+        )?;
+        for g in gaps {
+            error!(
+                "vgroup {}: the WAL begins at version {} but capture resumes at {}: changes \
+                 were lost (WAL_RETENTION_PERIOD too short?); re-read the table list and \
+                 marked the vgroup's tables wholly changed so the next backup re-reads them",
+                g.vgroup_id, g.begin, g.resume_at
+            );
         }
+        info!("resync: {marked} table(s) marked wholly changed");
+        self.stats.resyncs += gaps.len() as u64;
+        self.events_since_checkpoint += 1;
+        Ok(())
     }
 
     /// Encodes the checkpoint for `cut` here (the engine cannot change under it) and writes

@@ -2,31 +2,54 @@
 //! queue for the applier, inserts cut markers, commits offsets when told to, and reconnects
 //! with back-off when the server goes away.
 //!
-//! Why a marker in the queue: the WebSocket consumer does not say which WAL version a message
-//! came from, so the cut is read as the consumer's positions at a moment when every message
-//! polled so far is already in the queue. The applier meets the marker after exactly those
-//! messages, so the cut it checkpoints covers what it has applied, no more.
+//! Why a marker in the queue: a cut is the consumer's positions read between two polls,
+//! when every message the server handed out is already in the queue (polls wait on the
+//! server and are always read to their reply, see [`tdibt_tdengine::feed`]). The applier
+//! meets the marker after exactly those messages, so the cut it checkpoints covers what it
+//! has applied, no more.
 //!
-//! A poll is never cancelled half-way (no `select!` around it): a message the server handed
-//! out but we dropped would only come back after a reconnect.
+//! On every (re)connection the WAL is checked against where reading resumes: a vgroup whose
+//! WAL now begins after that point (or that refuses the seek as out of range) lost changes
+//! tdibt never saw. The poller then reads the server's table list and hands the applier a
+//! [`FeedItem::Resync`] before any message of the new connection.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use tdibt_tdengine::{ChangeFeed, ConnectionSettings, FeedMessage, FeedSettings, TdError};
+use tdibt_tdengine::discovery;
+use tdibt_tdengine::{
+    ChangeFeed, Connection, ConnectionSettings, FeedMessage, FeedSettings, TdError, VgroupProgress,
+};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
+
+use crate::apply::ServerTables;
 
 /// What travels from the poller to the applier.
 #[derive(Debug)]
 pub enum FeedItem {
     Message(FeedMessage),
     /// (Re)connected: the vgroups' offsets before any message of this connection.
-    Connected(Vec<tdibt_tdengine::VgroupProgress>),
+    Connected(Vec<VgroupProgress>),
+    /// The WAL of these vgroups begins after where capture resumes: changes were lost.
+    Resync {
+        vgroups: Vec<ResyncGap>,
+        server: ServerTables,
+    },
     /// Per-vgroup progress after every message before this marker.
-    Cut(Vec<tdibt_tdengine::VgroupProgress>),
+    Cut(Vec<VgroupProgress>),
     /// The poller stopped (drained in `--once` mode, or shut down); a final cut precedes it.
     Finished,
+}
+
+/// One vgroup's lost stretch of WAL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResyncGap {
+    pub vgroup_id: i32,
+    /// Where capture would have resumed.
+    pub resume_at: i64,
+    /// Where the WAL begins now.
+    pub begin: i64,
 }
 
 /// What the applier tells the poller.
@@ -41,15 +64,17 @@ pub enum Command {
 pub struct PollerOptions {
     pub connection: ConnectionSettings,
     pub feed: FeedSettings,
+    /// The database the topic covers (for the table list of a resync).
+    pub database: String,
     /// Insert a cut after this many events...
     pub cut_every_events: u64,
     /// ...or this much time.
     pub cut_every: Duration,
     /// Stop once every vgroup reached the end it had at start (`monitor --once`).
     pub once: bool,
-    /// How long one poll waits for a message.
+    /// How long one poll waits on the server for a message.
     pub poll_timeout: Duration,
-    /// Offsets to seek to after (re)subscribing, when the group's committed ones differ.
+    /// Where reading resumes per vgroup (the checkpoint's cut).
     pub resume_from: BTreeMap<i32, i64>,
     /// Give up reconnecting after this long without a connection (`None`: never).
     pub reconnect_deadline: Option<Duration>,
@@ -62,6 +87,14 @@ pub struct PollerReport {
     pub commits: u64,
 }
 
+/// In `--once` mode, polls tolerated while the assignment stays empty (a rebalance) before
+/// giving up: "drained" is never concluded from an assignment that is not known.
+const MAX_UNASSIGNED_POLLS_ONCE: u32 = 60;
+
+/// Out-of-range answers to polls in a row before the poller gives up (each one reconnects
+/// and resyncs; a server that keeps answering so is not one reconnecting can fix).
+const MAX_OUT_OF_RANGE_IN_A_ROW: u32 = 3;
+
 /// Runs until shutdown, the end of the backlog (`once`), or an error that retrying cannot fix.
 pub async fn run_poller(
     options: PollerOptions,
@@ -69,115 +102,166 @@ pub async fn run_poller(
     mut commands: mpsc::UnboundedReceiver<Command>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<PollerReport, TdError> {
-    let mut report = PollerReport::default();
-    let mut resume_from = options.resume_from.clone();
-    let mut last_commit: BTreeMap<i32, i64> = BTreeMap::new();
-    'connection: loop {
-        let mut feed = match connect(&options, &resume_from, &shutdown, &mut report).await? {
-            Some(feed) => feed,
-            None => break 'connection,
+    let mut state = PollerState {
+        report: PollerReport::default(),
+        resume_from: options.resume_from.clone(),
+        last_commit: BTreeMap::new(),
+        out_of_range_in_a_row: 0,
+    };
+    loop {
+        let Some(mut feed) = connect(&options, &queue, &shutdown, &mut state).await? else {
+            return Ok(state.report);
         };
-        send(&queue, FeedItem::Connected(feed.progress().await?)).await;
-        let stop_at = if options.once {
-            Some(ends(&feed).await?)
-        } else {
-            None
-        };
-        let mut events_since_cut = 0u64;
-        let mut last_cut = Instant::now();
-        let mut idle_polls = 0u32;
-        let mut first = true;
-        loop {
-            drain_commands(&feed, &mut commands, &mut last_commit, &mut report).await;
-            let stopping = *shutdown.borrow();
-            // Checked before the first poll too: with nothing pending (a backup's drain
-            // right after a monitor stopped), `--once` ends without waiting out a poll.
-            let reached_end = match &stop_at {
-                Some(ends) if idle_polls > 0 || first => at_end(&feed, ends).await.unwrap_or(false),
-                _ => false,
-            };
-            first = false;
-            let gave_up = stop_at.is_some() && idle_polls > MAX_IDLE_POLLS_ONCE;
-            if gave_up && !reached_end {
-                warn!(
-                    "no message for {MAX_IDLE_POLLS_ONCE} polls although the backlog read at start \
-                     is not drained; stopping"
-                );
-            }
-            if stopping || reached_end || gave_up {
-                let (progress, message) = feed.cut().await?;
-                if let Some(message) = message {
-                    send(&queue, FeedItem::Message(message)).await;
-                }
-                send(&queue, FeedItem::Cut(progress)).await;
-                send(&queue, FeedItem::Finished).await;
-                // Wait for the applier's last commit, then leave.
-                while let Some(cmd) = commands.recv().await {
-                    apply_command(&feed, cmd, &mut last_commit, &mut report).await;
-                }
+        match run_connection(
+            &options,
+            &mut feed,
+            &queue,
+            &mut commands,
+            &shutdown,
+            &mut state,
+        )
+        .await
+        {
+            Ok(()) => {
                 feed.close().await;
-                return Ok(report);
+                return Ok(state.report);
             }
-            match feed.next(options.poll_timeout).await {
-                Ok(Some(message)) => {
-                    idle_polls = 0;
-                    events_since_cut += message.events.len() as u64;
-                    send(&queue, FeedItem::Message(message)).await;
+            Err(e) if e.is_transient() => warn!(
+                "lost the TMQ connection to {}: {e}; reconnecting",
+                options.connection.target()
+            ),
+            Err(e) if e.is_out_of_range() => {
+                state.out_of_range_in_a_row += 1;
+                if state.out_of_range_in_a_row > MAX_OUT_OF_RANGE_IN_A_ROW {
+                    return Err(e);
                 }
-                Ok(None) => idle_polls += 1,
-                Err(e) if e.is_transient() => {
-                    warn!(
-                        "lost the TMQ connection to {}: {e}; reconnecting",
-                        options.connection.target()
-                    );
-                    // Resume from what is committed; the applier's queue still holds what
-                    // was polled, and replays are harmless.
-                    remember(&mut resume_from, &last_commit);
-                    continue 'connection;
-                }
-                Err(e) => return Err(e),
+                warn!("{e}: the WAL moved past the consumer; reconnecting to resync");
             }
-            let due = events_since_cut >= options.cut_every_events
-                || (last_cut.elapsed() >= options.cut_every && events_since_cut > 0);
-            if due {
-                match feed.cut().await {
-                    Ok((progress, message)) => {
-                        if let Some(message) = message {
-                            send(&queue, FeedItem::Message(message)).await;
-                        }
-                        send(&queue, FeedItem::Cut(progress)).await;
-                        events_since_cut = 0;
-                        last_cut = Instant::now();
-                    }
-                    Err(e) if e.is_transient() => {
-                        warn!("lost the TMQ connection while reading offsets: {e}; reconnecting");
-                        remember(&mut resume_from, &last_commit);
-                        continue 'connection;
-                    }
-                    Err(e) => return Err(e),
-                }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+struct PollerState {
+    report: PollerReport,
+    /// Where the next connection resumes: the newest cut handed to the applier (what is
+    /// queued before it will be applied and checkpointed, whatever happens to the link).
+    resume_from: BTreeMap<i32, i64>,
+    last_commit: BTreeMap<i32, i64>,
+    out_of_range_in_a_row: u32,
+}
+
+/// One connection's polling, until shutdown or the end of the backlog (`Ok`) or an error.
+async fn run_connection(
+    options: &PollerOptions,
+    feed: &mut ChangeFeed,
+    queue: &mpsc::Sender<FeedItem>,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    shutdown: &watch::Receiver<bool>,
+    state: &mut PollerState,
+) -> Result<(), TdError> {
+    let mut stop_at: Option<BTreeMap<i32, i64>> = None;
+    let mut events_since_cut = 0u64;
+    let mut last_cut = Instant::now();
+    let mut unassigned_polls = 0u32;
+    // Checked before the first poll too: with nothing pending (a backup's drain right after
+    // a monitor stopped), `--once` ends without waiting out a poll.
+    let mut last_poll_empty = false;
+    let mut first = true;
+    let mut polls_since_check = 0u32;
+    loop {
+        drain_commands(feed, commands, state).await;
+        let stopping = *shutdown.borrow();
+        // Offsets cost two round trips: while messages flow, look only now and then.
+        let check = options.once && (first || last_poll_empty || polls_since_check >= 64);
+        let progress = if check || stopping {
+            polls_since_check = 0;
+            feed.progress().await?
+        } else {
+            Vec::new()
+        };
+        if options.once && stop_at.is_none() && !progress.is_empty() {
+            stop_at = Some(progress.iter().map(|p| (p.vgroup_id, p.end)).collect());
+        }
+        let drained = stop_at
+            .as_ref()
+            .is_some_and(|ends| is_drained(ends, &progress, last_poll_empty));
+        first = false;
+        if check && progress.is_empty() {
+            unassigned_polls += 1;
+            if unassigned_polls > MAX_UNASSIGNED_POLLS_ONCE {
+                return Err(TdError::BadAnswer {
+                    what: format!("TMQ assignment of topic {}", options.feed.topic),
+                    detail: format!(
+                        "still empty after {MAX_UNASSIGNED_POLLS_ONCE} polls: the consumer \
+                         group is rebalancing or another consumer holds every vgroup"
+                    ),
+                });
+            }
+        }
+        if (stopping || drained) && !progress.is_empty() {
+            state.remember(&progress);
+            send(queue, FeedItem::Cut(progress)).await;
+            send(queue, FeedItem::Finished).await;
+            // Wait for the applier's last commit, then leave.
+            while let Some(cmd) = commands.recv().await {
+                apply_command(feed, cmd, state).await;
+            }
+            return Ok(());
+        }
+        polls_since_check += 1;
+        match feed.next(options.poll_timeout).await? {
+            Some(message) => {
+                last_poll_empty = false;
+                state.out_of_range_in_a_row = 0;
+                events_since_cut += message.events.len() as u64;
+                send(queue, FeedItem::Message(message)).await;
+            }
+            None => last_poll_empty = true,
+        }
+        let due = events_since_cut >= options.cut_every_events
+            || (last_cut.elapsed() >= options.cut_every && events_since_cut > 0);
+        if due {
+            let progress = feed.progress().await?;
+            // An empty assignment is "not known yet": no cut until it is.
+            if !progress.is_empty() {
+                state.remember(&progress);
+                send(queue, FeedItem::Cut(progress)).await;
+                events_since_cut = 0;
+                last_cut = Instant::now();
             }
         }
     }
-    Ok(report)
 }
 
-/// In `--once` mode, empty polls tolerated before stopping short of the backlog's end.
-const MAX_IDLE_POLLS_ONCE: u32 = 60;
+/// Drained: every vgroup known at start is assigned now and either read to its end at
+/// start, or the last poll found nothing (a WAL may end with versions TMQ never delivers,
+/// so the position alone can stay short of the end). Never from an empty assignment.
+fn is_drained(ends: &BTreeMap<i32, i64>, progress: &[VgroupProgress], idle: bool) -> bool {
+    !progress.is_empty()
+        && ends.iter().all(|(vg, end)| {
+            progress
+                .iter()
+                .find(|p| p.vgroup_id == *vg)
+                .is_some_and(|p| idle || p.position >= *end)
+        })
+}
 
-/// After a reconnect, resume from the newest of the checkpoint's cut and what was committed.
-fn remember(resume_from: &mut BTreeMap<i32, i64>, committed: &BTreeMap<i32, i64>) {
-    for (&vgroup, &offset) in committed {
-        resume_from.insert(vgroup, offset);
+impl PollerState {
+    fn remember(&mut self, progress: &[VgroupProgress]) {
+        for p in progress {
+            self.resume_from.insert(p.vgroup_id, p.position);
+        }
     }
 }
 
-/// Subscribes, retrying with back-off while the server is unreachable; `None` on shutdown.
+/// Subscribes, retrying with back-off while the server is unreachable, then positions the
+/// consumer (checking for WAL gaps); `None` on shutdown.
 async fn connect(
     options: &PollerOptions,
-    resume_from: &BTreeMap<i32, i64>,
+    queue: &mpsc::Sender<FeedItem>,
     shutdown: &watch::Receiver<bool>,
-    report: &mut PollerReport,
+    state: &mut PollerState,
 ) -> Result<Option<ChangeFeed>, TdError> {
     let mut delay = Duration::from_millis(100);
     let started = Instant::now();
@@ -187,20 +271,26 @@ async fn connect(
             return Ok(None);
         }
         attempt += 1;
-        match ChangeFeed::subscribe(&options.connection, &options.feed).await {
-            Ok(mut feed) => {
-                if attempt > 1 || report.reconnects > 0 {
+        let result = match ChangeFeed::subscribe(&options.connection, &options.feed).await {
+            Ok(mut feed) => position_consumer(options, &mut feed, queue, shutdown, state)
+                .await
+                .map(|placed| placed.then_some(feed)),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(Some(feed)) => {
+                if attempt > 1 || state.report.reconnects > 0 {
                     info!(
                         "TMQ connection to {} re-established",
                         options.connection.target()
                     );
                 }
                 if attempt > 1 {
-                    report.reconnects += 1;
+                    state.report.reconnects += 1;
                 }
-                seek_to(&mut feed, resume_from).await?;
                 return Ok(Some(feed));
             }
+            Ok(None) => return Ok(None),
             Err(e) if e.is_transient() => {
                 if let Some(deadline) = options.reconnect_deadline {
                     if started.elapsed() >= deadline {
@@ -223,67 +313,117 @@ async fn connect(
     }
 }
 
-/// Seeks each vgroup whose committed offset differs from the checkpoint's cut.
-async fn seek_to(feed: &mut ChangeFeed, cut: &BTreeMap<i32, i64>) -> Result<(), TdError> {
-    for (&vgroup, &offset) in cut {
-        let committed = feed.committed(vgroup).await.ok();
-        if committed == Some(offset) {
+/// Waits for an assignment (taosd refuses a seek before one), checks each vgroup's WAL
+/// against where reading resumes, resyncs the gaps and seeks. `false` on shutdown.
+async fn position_consumer(
+    options: &PollerOptions,
+    feed: &mut ChangeFeed,
+    queue: &mpsc::Sender<FeedItem>,
+    shutdown: &watch::Receiver<bool>,
+    state: &mut PollerState,
+) -> Result<bool, TdError> {
+    let assignment = loop {
+        let a = feed.assignment().await?;
+        if !a.is_empty() || state.resume_from.is_empty() {
+            break a;
+        }
+        if *shutdown.borrow() {
+            return Ok(false);
+        }
+        // A rebalance is in progress: the vgroups are not known yet. Waiting on the server
+        // is not possible without a poll (which could hand out a message before the seek),
+        // so wait briefly on this side.
+        tokio::time::sleep(options.poll_timeout.min(Duration::from_millis(200))).await;
+    };
+    let mut gaps = Vec::new();
+    for a in &assignment {
+        let Some(&resume_at) = state.resume_from.get(&a.vgroup_id) else {
+            continue;
+        };
+        if resume_at < a.begin || resume_at > a.end {
+            gaps.push(ResyncGap {
+                vgroup_id: a.vgroup_id,
+                resume_at,
+                begin: a.begin,
+            });
+            feed.seek(a.vgroup_id, a.begin).await?;
             continue;
         }
-        info!("vgroup {vgroup}: committed offset {committed:?}, checkpoint cut {offset}: seeking");
-        feed.seek(vgroup, offset).await?;
+        let committed = feed.committed(a.vgroup_id).await.ok();
+        if committed == Some(resume_at) {
+            continue;
+        }
+        info!(
+            "vgroup {}: committed offset {committed:?}, checkpoint cut {resume_at}: seeking",
+            a.vgroup_id
+        );
+        match feed.seek(a.vgroup_id, resume_at).await {
+            Ok(()) => {}
+            Err(e) if e.is_out_of_range() => {
+                gaps.push(ResyncGap {
+                    vgroup_id: a.vgroup_id,
+                    resume_at,
+                    begin: a.begin,
+                });
+                feed.seek(a.vgroup_id, a.begin).await?;
+            }
+            Err(e) => return Err(e),
+        }
     }
-    Ok(())
-}
-
-async fn ends(feed: &ChangeFeed) -> Result<BTreeMap<i32, i64>, TdError> {
-    Ok(feed
-        .progress()
-        .await?
-        .into_iter()
-        .map(|p| (p.vgroup_id, p.end))
-        .collect())
-}
-
-async fn at_end(feed: &ChangeFeed, ends: &BTreeMap<i32, i64>) -> Result<bool, TdError> {
     let progress = feed.progress().await?;
-    Ok(ends.iter().all(|(vg, end)| {
-        progress
-            .iter()
-            .find(|p| p.vgroup_id == *vg)
-            .is_none_or(|p| p.position >= *end)
-    }))
+    send(queue, FeedItem::Connected(progress.clone())).await;
+    if !gaps.is_empty() {
+        let server = server_tables(&options.connection, &options.database).await?;
+        send(
+            queue,
+            FeedItem::Resync {
+                vgroups: gaps,
+                server,
+            },
+        )
+        .await;
+        // Checkpoint the resync now, at the offsets just sought: the marks and the new
+        // catalog are then durable before anything else is read.
+        if !progress.is_empty() {
+            state.remember(&progress);
+            send(queue, FeedItem::Cut(progress)).await;
+        }
+    }
+    Ok(true)
+}
+
+/// The server's current table list, for a resync.
+async fn server_tables(conn: &ConnectionSettings, db: &str) -> Result<ServerTables, TdError> {
+    let sql = Connection::open(conn).await?;
+    Ok(ServerTables {
+        super_tables: discovery::super_tables(&sql, db).await?,
+        tables: discovery::tables(&sql, db).await?,
+    })
 }
 
 async fn drain_commands(
-    feed: &ChangeFeed,
+    feed: &mut ChangeFeed,
     commands: &mut mpsc::UnboundedReceiver<Command>,
-    last_commit: &mut BTreeMap<i32, i64>,
-    report: &mut PollerReport,
+    state: &mut PollerState,
 ) {
     while let Ok(cmd) = commands.try_recv() {
-        apply_command(feed, cmd, last_commit, report).await;
+        apply_command(feed, cmd, state).await;
     }
 }
 
-async fn apply_command(
-    feed: &ChangeFeed,
-    cmd: Command,
-    last_commit: &mut BTreeMap<i32, i64>,
-    report: &mut PollerReport,
-) {
+async fn apply_command(feed: &mut ChangeFeed, cmd: Command, state: &mut PollerState) {
     match cmd {
         Command::Commit(offsets) => {
             for (&vgroup, &offset) in &offsets {
-                if last_commit.get(&vgroup) == Some(&offset) {
+                if state.last_commit.get(&vgroup) == Some(&offset) {
                     continue;
                 }
                 // A failed commit is not data loss: the checkpoint holds the cut, and the
                 // next commit (or a resume's seek) carries it.
                 match feed.commit(vgroup, offset).await {
                     Ok(()) => {
-                        last_commit.insert(vgroup, offset);
-                        report.commits += 1;
+                        state.last_commit.insert(vgroup, offset);
+                        state.report.commits += 1;
                     }
                     Err(e) => warn!("vgroup {vgroup}: commit of offset {offset} failed: {e}"),
                 }
@@ -295,4 +435,37 @@ async fn apply_command(
 async fn send(queue: &mpsc::Sender<FeedItem>, item: FeedItem) {
     // The applier only goes away when it failed; its error is what the monitor reports.
     let _ = queue.send(item).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(vg: i32, position: i64, end: i64) -> VgroupProgress {
+        VgroupProgress {
+            vgroup_id: vg,
+            position,
+            begin: 0,
+            end,
+        }
+    }
+
+    #[test]
+    fn drained_needs_a_known_assignment() {
+        let ends: BTreeMap<i32, i64> = [(2, 10), (3, 5)].into();
+        // A rebalance: nothing assigned. Never "drained", even after an idle poll.
+        assert!(!is_drained(&ends, &[], true));
+        // One vgroup missing from the assignment.
+        assert!(!is_drained(&ends, &[progress(2, 10, 10)], true));
+        // Positions at the ends read at start.
+        assert!(is_drained(
+            &ends,
+            &[progress(2, 10, 12), progress(3, 5, 5)],
+            false
+        ));
+        // Short of an end: only an idle poll says nothing more is coming.
+        let short = [progress(2, 9, 10), progress(3, 5, 5)];
+        assert!(!is_drained(&ends, &short, false));
+        assert!(is_drained(&ends, &short, true));
+    }
 }

@@ -219,7 +219,25 @@ impl Catalog {
         }
     }
 
-    /// Records a table and returns its id (an existing one is updated and un-dropped).
+    /// Records a table created by a statement that says what it is (a create in the change
+    /// feed, or the server's table list): unlike [`Self::add_table`], `super_table: None`
+    /// means "a normal table", so a normal table created under a former child table's name
+    /// no longer counts as that super table's child (a later DROP STABLE must not drop it).
+    pub fn create_table(
+        &mut self,
+        db: &str,
+        name: &str,
+        super_table: Option<&str>,
+        vgroup_id: Option<i32>,
+    ) -> Result<TableId, CatalogError> {
+        let id = self.add_table(db, name, super_table, vgroup_id)?;
+        self.tables[id.0 as usize].super_table = super_table.map(str::to_string);
+        Ok(id)
+    }
+
+    /// Records a table and returns its id (an existing one is updated and un-dropped). A
+    /// `super_table` of `None` means "not known here" and keeps what was recorded: use
+    /// [`Self::create_table`] when the kind is known.
     pub fn add_table(
         &mut self,
         db: &str,
@@ -295,6 +313,15 @@ impl Catalog {
             .filter(|t| {
                 !t.dropped && t.database == db && t.super_table.as_deref() == Some(super_table)
             })
+            .map(|t| t.id)
+            .collect()
+    }
+
+    /// The live tables of a database.
+    pub fn live_tables_of(&self, db: &str) -> Vec<TableId> {
+        self.tables
+            .iter()
+            .filter(|t| !t.dropped && t.database == db)
             .map(|t| t.id)
             .collect()
     }
@@ -378,6 +405,21 @@ mod tests {
         assert_eq!(c.tables_in_vgroup("db", 1), vec![d0, n]);
         c.mark_dropped(d0);
         assert_eq!(c.children_of("db", "meters"), vec![d1]);
+    }
+
+    #[test]
+    fn a_normal_table_created_under_a_former_child_name_leaves_the_super_table() {
+        let mut c = catalog();
+        c.add_super_table("db", "meters").unwrap();
+        let d1 = c.create_table("db", "d1", Some("meters"), Some(1)).unwrap();
+        c.mark_dropped(d1);
+        assert_eq!(c.create_table("db", "d1", None, Some(1)).unwrap(), d1);
+        assert_eq!(c.table(d1).unwrap().super_table, None);
+        assert!(c.children_of("db", "meters").is_empty());
+        // A table first seen in data (kind unknown) keeps what was recorded.
+        let d2 = c.create_table("db", "d2", Some("meters"), Some(1)).unwrap();
+        c.add_table("db", "d2", None, Some(1)).unwrap();
+        assert_eq!(c.table(d2).unwrap().super_table.as_deref(), Some("meters"));
     }
 
     #[test]

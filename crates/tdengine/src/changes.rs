@@ -1,15 +1,17 @@
 //! What a TMQ message means for backups: typed change events.
 //!
 //! Data messages carry one raw block per table (the rows of one write); meta messages carry
-//! the JSON that `taos-query`'s `JsonMeta` models (create, alter, drop, delete). We read the
-//! meta JSON with our own small serde types rather than the connector's `Display` impls,
-//! which panic on some alter kinds.
+//! taosd's JSON (create, alter, drop, delete), read here with our own small serde types that
+//! take only what capture needs: table names, kinds, super tables (also of every child in a
+//! batch's `createList`) and delete ranges. Alter kinds are not told apart (any of them,
+//! known or future, is "DDL changed" for its table), and a delete whose statement cannot
+//! be read becomes [`ChangeEvent::DeleteUnreadable`], never a stop.
 
 use serde::Deserialize;
 use serde_json::Value as Json;
 use tdibt_core::TsRange;
 
-use crate::delete_sql::parse_delete;
+use crate::delete_sql::{parse_delete, table_of_delete};
 use crate::error::{TdError, TdResult};
 
 /// One change, as capture needs it.
@@ -25,7 +27,15 @@ pub enum ChangeEvent {
     SuperTableDropped { name: String },
     /// Rows in an inclusive range were deleted; `table` may be a super table.
     Deleted { table: String, range: TsRange },
-    /// A table's or super table's schema changed; `meta` is TDengine's description.
+    /// A delete whose statement could not be read (taosd cuts it at 256 bytes): which rows
+    /// went is unknown, so the whole of `table` (or every table of the message's vgroup when
+    /// even the name is unreadable) must be read again.
+    DeleteUnreadable {
+        table: Option<String>,
+        reason: String,
+    },
+    /// A table's or super table's schema changed; `meta` is TDengine's description. Alter
+    /// kinds tdibt does not know are recorded the same way: "DDL changed".
     Altered { table: String, meta: Json },
 }
 
@@ -37,6 +47,17 @@ pub enum CreatedKind {
     Normal,
 }
 
+/// One child table of a batch create (`createList` in taosd's JSON, built by
+/// `buildCreateCTableJson` in TDengine's `source/client/src/clientRawBlockWrite.c`: one
+/// `create` meta per message for every child table the batch created).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateListItem {
+    table_name: String,
+    #[serde(default)]
+    using: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum MetaUnit {
@@ -46,6 +67,8 @@ enum MetaUnit {
         table_name: String,
         #[serde(default)]
         using: Option<String>,
+        #[serde(default)]
+        create_list: Vec<CreateListItem>,
     },
     #[serde(rename_all = "camelCase")]
     Alter {
@@ -75,17 +98,24 @@ pub fn events_from_meta(meta: &Json) -> TdResult<Vec<ChangeEvent>> {
         }
         None => vec![meta],
     };
-    units.into_iter().map(event_from_unit).collect()
+    let mut events = Vec::with_capacity(units.len());
+    for unit in units {
+        events_from_unit(unit, &mut events)?;
+    }
+    Ok(events)
 }
 
-fn event_from_unit(unit: &Json) -> TdResult<ChangeEvent> {
-    let parsed: MetaUnit = serde_json::from_value(unit.clone())
-        .map_err(|e| TdError::bad_answer("TMQ meta message", format!("{e}: {unit}")))?;
-    Ok(match parsed {
+fn events_from_unit(unit: &Json, out: &mut Vec<ChangeEvent>) -> TdResult<()> {
+    let parsed: MetaUnit = match serde_json::from_value(unit.clone()) {
+        Ok(p) => p,
+        Err(e) => return unknown_unit(unit, e, out),
+    };
+    match parsed {
         MetaUnit::Create {
             table_type,
             table_name,
             using,
+            create_list,
         } => {
             let kind = match (table_type.as_str(), using) {
                 ("super", _) => CreatedKind::Super,
@@ -98,37 +128,95 @@ fn event_from_unit(unit: &Json) -> TdResult<ChangeEvent> {
                     ))
                 }
             };
-            ChangeEvent::Created {
-                table: table_name,
+            let first_super = match &kind {
+                CreatedKind::Child { super_table } => Some(super_table.clone()),
+                _ => None,
+            };
+            out.push(ChangeEvent::Created {
+                table: table_name.clone(),
                 kind,
+            });
+            for item in create_list {
+                if item.table_name == table_name {
+                    continue;
+                }
+                let super_table = item.using.or_else(|| first_super.clone()).ok_or_else(|| {
+                    TdError::bad_answer(
+                        "TMQ meta message",
+                        format!(
+                            "createList entry {:?} names no super table: {unit}",
+                            item.table_name
+                        ),
+                    )
+                })?;
+                out.push(ChangeEvent::Created {
+                    table: item.table_name,
+                    kind: CreatedKind::Child { super_table },
+                });
             }
         }
-        MetaUnit::Alter { table_name } => ChangeEvent::Altered {
+        MetaUnit::Alter { table_name } => out.push(ChangeEvent::Altered {
             table: table_name,
             meta: unit.clone(),
-        },
+        }),
         MetaUnit::Drop {
             table_name_list: Some(tables),
             ..
-        } => ChangeEvent::TablesDropped { tables },
+        } => out.push(ChangeEvent::TablesDropped { tables }),
         MetaUnit::Drop {
             table_name: Some(name),
             ..
-        } => ChangeEvent::SuperTableDropped { name },
+        } => out.push(ChangeEvent::SuperTableDropped { name }),
         MetaUnit::Drop { .. } => {
             return Err(TdError::bad_answer(
                 "TMQ meta message",
                 format!("drop names no table: {unit}"),
             ))
         }
-        MetaUnit::Delete { sql } => {
-            let d = parse_delete(&sql)?;
-            ChangeEvent::Deleted {
+        MetaUnit::Delete { sql } => out.push(match parse_delete(&sql) {
+            Ok(d) => ChangeEvent::Deleted {
                 table: d.table,
                 range: d.range,
-            }
-        }
-    })
+            },
+            Err(e) => ChangeEvent::DeleteUnreadable {
+                table: table_of_delete(&sql),
+                reason: e.to_string(),
+            },
+        }),
+    }
+    Ok(())
+}
+
+/// A unit tdibt cannot model: when it names a table (a newer alter or meta kind), that
+/// table's DDL changed; otherwise nobody can say what it touched, and capture stops on it
+/// loudly rather than skip a change.
+fn unknown_unit(unit: &Json, e: serde_json::Error, out: &mut Vec<ChangeEvent>) -> TdResult<()> {
+    let kind = unit.get("type").and_then(Json::as_str).unwrap_or("");
+    if let (false, Some(table)) = (
+        kind == "delete" || kind == "create",
+        unit.get("tableName").and_then(Json::as_str),
+    ) {
+        tracing::warn!(
+            "TMQ meta of kind {kind:?} not modelled ({e}); recording a DDL change of {table}"
+        );
+        out.push(ChangeEvent::Altered {
+            table: table.to_string(),
+            meta: unit.clone(),
+        });
+        return Ok(());
+    }
+    if kind == "delete" {
+        // A delete without a readable `sql`: unknown rows of an unknown table.
+        out.push(ChangeEvent::DeleteUnreadable {
+            table: None,
+            reason: format!("{e}: {unit}"),
+        });
+        return Ok(());
+    }
+    Err(TdError::bad_answer(
+        "TMQ meta message",
+        format!("{e}: {unit}"),
+    ))
 }
 
 #[cfg(test)]
@@ -202,12 +290,93 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_meta_is_an_error_not_a_skip() {
+    fn a_create_list_files_every_child_under_its_super_table() {
+        // taosd's form (clientRawBlockWrite.c, buildCreateCTableJson): the first table at
+        // the top, every table of the batch in `createList`.
+        let batch = json!({"type":"create","tableType":"child","tableName":"d0","using":"meters",
+            "tagNum":1,"tags":[{"name":"g","type":4,"value":0}],
+            "createList":[
+                {"tableName":"d0","using":"meters","tagNum":1,"tags":[]},
+                {"tableName":"d1","using":"meters","tagNum":1,"tags":[]},
+                {"tableName":"d2","using":"meters","tagNum":1,"tags":[]}]});
+        let events = events_from_meta(&batch).unwrap();
+        let created: Vec<_> = events
+            .iter()
+            .map(|e| match e {
+                ChangeEvent::Created {
+                    table,
+                    kind: CreatedKind::Child { super_table },
+                } => (table.as_str(), super_table.as_str()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            created,
+            vec![("d0", "meters"), ("d1", "meters"), ("d2", "meters")]
+        );
+    }
+
+    #[test]
+    fn every_alter_type_and_unknown_ones_are_ddl_changes() {
+        // TDengine's alter types 1..=15 (TSDB_ALTER_TABLE_*), some without colName (TTL and
+        // COMMENT are 9), and kinds no release has yet.
+        for alter_type in (1..=15).chain([16, 99]) {
+            let mut unit = json!({"type":"alter","tableType":"normal","tableName":"t3",
+                "alterType":alter_type});
+            if alter_type % 2 == 0 {
+                unit["colName"] = json!("c1");
+            }
+            let events = events_from_meta(&unit).unwrap();
+            assert!(
+                matches!(&events[..], [ChangeEvent::Altered { table, meta }]
+                    if table == "t3" && meta["alterType"] == alter_type),
+                "alter type {alter_type}: {events:?}"
+            );
+        }
+        // A meta kind tdibt does not model, naming a table: a DDL change of that table.
+        let newer = json!({"type":"rename","tableName":"t4","newName":"t5"});
+        assert!(matches!(&events_from_meta(&newer).unwrap()[..],
+            [ChangeEvent::Altered { table, .. }] if table == "t4"));
+    }
+
+    #[test]
+    fn an_unreadable_delete_is_an_event_not_a_stop() {
+        let long = format!(
+            "delete from `{}` where `ts` >= 1 and `ts` <= 2",
+            "x".repeat(240)
+        );
+        let cut = json!({"type":"delete","sql": &long[..256]});
+        assert_eq!(
+            events_from_meta(&cut).unwrap(),
+            vec![ChangeEvent::DeleteUnreadable {
+                table: Some("x".repeat(240)),
+                reason: parse_delete(&long[..256]).unwrap_err().to_string(),
+            }]
+        );
+        for (unit, table) in [
+            (json!({"type":"delete","sql":"truncate t"}), None),
+            (json!({"type":"delete"}), None),
+            (
+                json!({"type":"delete","sql":"delete from `t` where `ts` ~ 1"}),
+                Some("t"),
+            ),
+        ] {
+            let events = events_from_meta(&unit).unwrap();
+            assert!(
+                matches!(&events[..], [ChangeEvent::DeleteUnreadable { table: t, .. }]
+                    if t.as_deref() == table),
+                "{unit}: {events:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn meta_naming_nothing_is_an_error_not_a_skip() {
         for bad in [
             json!({"type":"rename"}),
             json!({"type":"drop"}),
-            json!({"type":"delete","sql":"truncate t"}),
             json!({"type":"create","tableType":"view","tableName":"v"}),
+            json!({"type":"create","tableName":"v"}),
             json!({"metas": 3}),
         ] {
             assert!(events_from_meta(&bad).is_err(), "{bad}");

@@ -5,8 +5,10 @@
 //! `processDeleteTable` in TDengine's `source/client/src/clientRawBlockWrite.c` from the
 //! vnode's delete record: T is the table (or super table, meaning all its children), C the
 //! table's own timestamp column, both bounds inclusive, in the database's precision. The
-//! statement is machine-made, so the parser is strict: anything else is an error (a change we
-//! cannot read must stop capture loudly rather than be skipped).
+//! statement is machine-made, so the parser is strict: anything else is an error. Capture
+//! never stops on one: taosd builds the statement in a 256-byte buffer, so a long name cuts
+//! it off, and a delete that cannot be read marks its whole table (found by
+//! [`table_of_delete`] when the name survived) for a full re-read instead.
 
 use tdibt_core::TsRange;
 
@@ -86,6 +88,15 @@ pub fn parse_delete(sql: &str) -> Result<DeleteStatement, DeleteParseError> {
         ts_column: ts_column.unwrap_or_default(),
         range,
     })
+}
+
+/// The table a delete statement names, when at least that much of it can be read (a
+/// statement cut off after the name still names its table).
+pub fn table_of_delete(sql: &str) -> Option<String> {
+    let mut p = Cursor { rest: sql.trim() };
+    p.keyword("delete")?;
+    p.keyword("from")?;
+    p.identifier()
 }
 
 struct Cursor<'a> {
@@ -225,6 +236,20 @@ mod tests {
         assert_eq!(d.range, TsRange::new(11, 19));
         let d = parse_delete("delete from t1 where ts = 7").unwrap();
         assert_eq!(d.range, TsRange::new(7, 7));
+    }
+
+    #[test]
+    fn the_table_of_a_truncated_delete() {
+        // taosd's 256-byte buffer cuts a long statement anywhere.
+        let long = format!(
+            "delete from `{}` where `ts` >= 1 and `ts` <= 2",
+            "n".repeat(240)
+        );
+        let cut = &long[..256];
+        assert!(parse_delete(cut).is_err());
+        assert_eq!(table_of_delete(cut), Some("n".repeat(240)));
+        assert_eq!(table_of_delete("delete from `unterminated"), None);
+        assert_eq!(table_of_delete("delete fr"), None);
     }
 
     #[test]

@@ -19,11 +19,23 @@ pub enum TdError {
         #[source]
         source: taos::Error,
     },
-    #[error("TMQ {operation} failed: {source}")]
-    Tmq {
+    #[error("TMQ {operation} refused by TDengine: [0x{code:04X}] {message}")]
+    TmqRefused {
         operation: &'static str,
+        code: i32,
+        message: String,
+    },
+    #[error("TMQ connection to {target} lost during {operation}: {message}; reconnecting helps")]
+    TmqLink {
+        target: String,
+        operation: &'static str,
+        message: String,
+    },
+    #[error("raw block of table {table}: {source}")]
+    Block {
+        table: String,
         #[source]
-        source: taos::Error,
+        source: crate::block_ts::BlockError,
     },
     #[error("unexpected answer from TDengine to {what}: {detail}")]
     BadAnswer { what: String, detail: String },
@@ -41,10 +53,6 @@ impl TdError {
         }
     }
 
-    pub(crate) fn tmq(operation: &'static str, source: taos::Error) -> Self {
-        TdError::Tmq { operation, source }
-    }
-
     pub(crate) fn bad_answer(what: impl Into<String>, detail: impl Into<String>) -> Self {
         TdError::BadAnswer {
             what: what.into(),
@@ -52,13 +60,19 @@ impl TdError {
         }
     }
 
+    /// Whether TDengine said an offset lies outside the vgroup's WAL (a seek or commit to
+    /// a version it no longer or not yet keeps).
+    pub fn is_out_of_range(&self) -> bool {
+        matches!(self, TdError::TmqRefused { code, message, .. }
+            if *code == crate::tmq_ws::tmq_codes::VERSION_OUT_OF_RANGE
+                || message.to_ascii_lowercase().contains("out of range"))
+    }
+
     /// Whether retrying later may help (the server or the network went away).
     pub fn is_transient(&self) -> bool {
         match self {
-            TdError::Unreachable { .. } => true,
-            TdError::Sql { source, .. } | TdError::Tmq { source, .. } => {
-                is_connection_error(source)
-            }
+            TdError::Unreachable { .. } | TdError::TmqLink { .. } => true,
+            TdError::Sql { source, .. } => is_connection_error(source),
             _ => false,
         }
     }

@@ -1,30 +1,27 @@
-//! The change feed: a TMQ consumer on tdibt's topic, turned into [`ChangeEvent`]s.
+//! The change feed: tdibt's TMQ consumer on its topic ([`crate::tmq_ws`]), turned into
+//! [`ChangeEvent`]s.
 //!
-//! The WebSocket consumer of `taos` 0.12 does not hand out a message's WAL offset, so the cut
-//! is read per vgroup with `position()` after the messages before it were applied, and
-//! committed explicitly with `commit_offset` (auto-commit is off) once they are durable.
+//! **Nothing is ever outstanding between calls.** Each [`ChangeFeed::next`] sends one poll
+//! whose wait happens on the server (`blocking_time`) and reads its reply, then the message's
+//! blocks, before returning. So when offsets are read for a cut, every message the server
+//! has handed out is already in the caller's hands: the cut is exact, with no grace period
+//! and no message that can arrive after the cut that counted it.
 //!
-//! **A poll is never cancelled.** taos-ws 0.12.3's `recv_timeout` races a timer against a
-//! loop of zero-wait polls with 500 ms sleeps; when the timer wins while a poll request is
-//! on the wire, the server has already handed the message out (its position moved past it)
-//! and the client drops the reply: the message is gone, and a cut read afterwards covers it.
-//! Capture lost messages this way in live tests. So the feed keeps one poll outstanding
-//! across calls, waiting on it with our own timeout, and a cut taken while it is outstanding
-//! waits briefly for it afterwards (see [`ChangeFeed::cut`]).
+//! Offsets follow TDengine's client (`clientTmq.c`): `position` is the next version to read;
+//! `assignment`'s `offset` is the *start* of the last data message consumed (so it never
+//! reaches the WAL's end and is not used for cuts), `begin`/`end` bound the WAL; a seek is
+//! refused until an assignment or a poll told the consumer its vgroups
+//! (`TMQ_NEED_INITIALIZED`), and a seek outside `begin..=end` is refused with
+//! `VERSION_OUT_OF_RANGE`. An empty assignment (a rebalance in progress) means "not known
+//! yet".
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use taos::{
-    AsAsyncConsumer, AsyncTBuilder, ColumnView, IsAsyncData, IsAsyncMeta, IsOffset, MessageSet,
-    RawBlock, Timeout, TmqBuilder,
-};
-
+use crate::block_ts::block_timestamps;
 use crate::changes::{events_from_meta, ChangeEvent};
 use crate::connection::ConnectionSettings;
 use crate::error::{TdError, TdResult};
+use crate::tmq_ws::{Assignment, SubscribeArgs, TmqClient};
 
 /// Where to start when the group has no committed offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,10 +43,12 @@ pub struct FeedSettings {
 #[derive(Debug)]
 pub struct FeedMessage {
     pub vgroup_id: i32,
+    /// The message's offset as the server reported it in the poll reply.
+    pub offset: i64,
     pub events: Vec<ChangeEvent>,
     /// Rows in the message's data blocks.
     pub rows: usize,
-    /// When the message arrived from the server (for detection latency).
+    /// When the poll reply arrived (for detection latency).
     pub received_at: Instant,
 }
 
@@ -57,59 +56,44 @@ pub struct FeedMessage {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VgroupProgress {
     pub vgroup_id: i32,
-    /// The consumer's current position (next version to read).
+    /// The consumer's position: the next version it reads.
     pub position: i64,
     /// The first WAL version still kept.
     pub begin: i64,
-    /// The last WAL version written.
+    /// The WAL's end as assignment reports it.
     pub end: i64,
 }
 
-type Offset = <taos::Consumer as AsAsyncConsumer>::Offset;
-type Meta = <taos::Consumer as AsAsyncConsumer>::Meta;
-type Data = <taos::Consumer as AsAsyncConsumer>::Data;
-type Polled = Result<Option<(Offset, MessageSet<Meta, Data>)>, taos::Error>;
-/// A poll in progress, owning its handle on the consumer so it can outlive one call.
-type OutstandingPoll = Pin<Box<dyn Future<Output = Polled> + Send>>;
-
-/// How long a cut taken during an outstanding poll waits for that poll's message. Replies on
-/// one WebSocket arrive in the order the server sends them, so a message the server handed
-/// out before answering the position request is already here; the wait covers a server
-/// that answers requests of one connection out of order.
-pub const CUT_GRACE: Duration = Duration::from_millis(50);
+/// TDengine's message types in a poll reply (taosAdapter `common.TMQ_RES_*`).
+const DATA: i32 = 1;
+const META: i32 = 2;
+const META_AND_DATA: i32 = 3;
 
 /// A subscribed consumer.
 pub struct ChangeFeed {
-    consumer: Arc<taos::Consumer>,
+    client: TmqClient,
     topic: String,
-    /// In a mutex only to make the feed `Sync` (the boxed future is not); reached through
-    /// `&mut self` with `get_mut`, never locked.
-    poll: Mutex<Option<OutstandingPoll>>,
+    /// Whether an assignment or a poll answered: taosd refuses a seek before either.
+    initialized: bool,
 }
 
 impl ChangeFeed {
     /// Connects a consumer (auto-commit off) and subscribes to the topic.
     pub async fn subscribe(conn: &ConnectionSettings, feed: &FeedSettings) -> TdResult<Self> {
-        let reset = match feed.start_from {
+        let offset_reset = match feed.start_from {
             StartFrom::Earliest => "earliest",
             StartFrom::Latest => "latest",
         };
-        let query = format!(
-            "group.id={}&client.id={}&auto.offset.reset={reset}&enable.auto.commit=false\
-             &experimental.snapshot.enable=false",
-            urlencoding::encode(&feed.group_id),
-            urlencoding::encode(&feed.client_id),
-        );
-        let builder = TmqBuilder::from_dsn(conn.dsn(&query)).map_err(|e| conn.connect_error(e))?;
-        let mut consumer = builder.build().await.map_err(|e| conn.connect_error(e))?;
-        consumer
-            .subscribe([feed.topic.clone()])
-            .await
-            .map_err(|e| TdError::tmq("subscribe", e))?;
+        let args = SubscribeArgs {
+            topic: &feed.topic,
+            group_id: &feed.group_id,
+            client_id: &feed.client_id,
+            offset_reset,
+        };
         Ok(ChangeFeed {
-            consumer: Arc::new(consumer),
+            client: TmqClient::subscribe(conn, &args).await?,
             topic: feed.topic.clone(),
-            poll: Mutex::new(None),
+            initialized: false,
         })
     }
 
@@ -117,189 +101,115 @@ impl ChangeFeed {
         &self.topic
     }
 
-    /// Waits up to `timeout` for the next message and decodes it whole. On a timeout the poll
-    /// stays outstanding and the next call goes on waiting for it.
-    pub async fn next(&mut self, timeout: Duration) -> TdResult<Option<FeedMessage>> {
-        let consumer = Arc::clone(&self.consumer);
-        let slot = self.poll_slot();
-        let poll = slot.get_or_insert_with(|| {
-            Box::pin(async move { consumer.recv_timeout(Timeout::Never).await })
-        });
-        let Ok(polled) = tokio::time::timeout(timeout, poll.as_mut()).await else {
-            return Ok(None);
-        };
-        *slot = None;
-        let Some((offset, message)) = polled.map_err(|e| TdError::tmq("poll", e))? else {
+    /// Polls once, the server waiting up to `wait` for a message, and reads the message
+    /// whole. `None`: nothing came within `wait`.
+    pub async fn next(&mut self, wait: Duration) -> TdResult<Option<FeedMessage>> {
+        let polled = self.client.poll(wait).await?;
+        self.initialized = true;
+        let Some(polled) = polled else {
             return Ok(None);
         };
         let received_at = Instant::now();
-        let vgroup_id = offset.vgroup_id();
         let mut events = Vec::new();
         let mut rows = 0;
-        let data = match message {
-            MessageSet::Meta(meta) => {
-                events.extend(meta_events(&meta).await?);
-                None
-            }
-            MessageSet::Data(data) => Some(data),
-            MessageSet::MetaData(meta, data) => {
-                // The create comes before the rows it carries.
-                events.extend(meta_events(&meta).await?);
-                Some(data)
+        let (meta, data) = match polled.message_type {
+            DATA => (false, true),
+            META => (true, false),
+            META_AND_DATA => (true, true),
+            other => {
+                return Err(TdError::bad_answer(
+                    "TMQ poll",
+                    format!("message type {other} (tdibt reads 1, 2 and 3)"),
+                ))
             }
         };
-        if let Some(data) = data {
-            while let Some(block) = data
-                .fetch_raw_block()
-                .await
-                .map_err(|e| TdError::tmq("fetch_block", e))?
-            {
-                let event = rows_event(&block)?;
-                if let ChangeEvent::Rows { timestamps, .. } = &event {
-                    rows += timestamps.len();
-                }
-                events.push(event);
+        // The create comes before the rows it carries.
+        if meta {
+            let json = self.client.fetch_json_meta(polled.message_id).await?;
+            events.extend(events_from_meta(&json)?);
+        }
+        if data {
+            while let Some((table, block)) = self.client.fetch_block(polled.message_id).await? {
+                let timestamps = block_timestamps(&block).map_err(|source| TdError::Block {
+                    table: table.clone(),
+                    source,
+                })?;
+                rows += timestamps.len();
+                events.push(ChangeEvent::Rows { table, timestamps });
             }
         }
         Ok(Some(FeedMessage {
-            vgroup_id,
+            vgroup_id: polled.vgroup_id,
+            offset: polled.offset,
             events,
             rows,
             received_at,
         }))
     }
 
-    /// Whether a poll is outstanding (its message, if any, not handed out yet).
-    pub fn is_polling(&mut self) -> bool {
-        self.poll_slot().is_some()
-    }
-
-    fn poll_slot(&mut self) -> &mut Option<OutstandingPoll> {
-        self.poll.get_mut().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// A cut: each vgroup's position, such that every message it covers has been or is now
-    /// handed out. With no poll outstanding that is just [`Self::progress`]. With one
-    /// outstanding, the positions may already count a message the server has sent but this
-    /// side has not received: the poll is given [`CUT_GRACE`] to deliver it, and a message it
-    /// delivers must be applied before the cut. A message that arrives without being counted
-    /// is harmless: it is replayed after a restart, and replays are idempotent.
-    pub async fn cut(&mut self) -> TdResult<(Vec<VgroupProgress>, Option<FeedMessage>)> {
-        let progress = self.progress().await?;
-        if !self.is_polling() {
-            return Ok((progress, None));
+    /// The server's assignment, sorted by vgroup; empty while the group rebalances.
+    pub async fn assignment(&mut self) -> TdResult<Vec<Assignment>> {
+        let mut a = self.client.assignment(&self.topic).await?;
+        if !a.is_empty() {
+            self.initialized = true;
         }
-        let message = self.next(CUT_GRACE).await?;
-        Ok((progress, message))
+        a.sort_by_key(|a| a.vgroup_id);
+        Ok(a)
     }
 
-    /// Per vgroup: position, first and last WAL version. A position read while a poll is
-    /// outstanding is for display: cuts go through [`Self::cut`].
-    pub async fn progress(&self) -> TdResult<Vec<VgroupProgress>> {
-        let assignments = self.consumer.topic_assignment(&self.topic).await;
-        let mut out: Vec<VgroupProgress> = assignments
-            .into_iter()
-            .map(|a| VgroupProgress {
-                vgroup_id: a.vgroup_id(),
-                position: a.current_offset(),
-                begin: a.begin(),
-                end: a.end(),
+    /// Per assigned vgroup: position, first and last WAL version. Empty while the group
+    /// rebalances ("not known yet": never read as "nothing to do"). Exact between calls to
+    /// [`Self::next`], so this is also the cut.
+    pub async fn progress(&mut self) -> TdResult<Vec<VgroupProgress>> {
+        let assignment = self.assignment().await?;
+        if assignment.is_empty() {
+            return Ok(Vec::new());
+        }
+        let vgroups: Vec<i32> = assignment.iter().map(|a| a.vgroup_id).collect();
+        let positions = self.client.position(&self.topic, &vgroups).await?;
+        Ok(assignment
+            .iter()
+            .zip(positions)
+            .map(|(a, position)| VgroupProgress {
+                vgroup_id: a.vgroup_id,
+                position,
+                begin: a.begin,
+                end: a.end,
             })
-            .collect();
-        out.sort_by_key(|p| p.vgroup_id);
-        Ok(out)
+            .collect())
     }
 
     /// The consumer's position in one vgroup.
-    pub async fn position(&self, vgroup_id: i32) -> TdResult<i64> {
-        self.consumer
-            .position(&self.topic, vgroup_id)
-            .await
-            .map_err(|e| TdError::tmq("position", e))
+    pub async fn position(&mut self, vgroup_id: i32) -> TdResult<i64> {
+        let p = self.client.position(&self.topic, &[vgroup_id]).await?;
+        Ok(p[0])
     }
 
     /// The group's committed offset in one vgroup.
-    pub async fn committed(&self, vgroup_id: i32) -> TdResult<i64> {
-        self.consumer
-            .committed(&self.topic, vgroup_id)
-            .await
-            .map_err(|e| TdError::tmq("committed", e))
+    pub async fn committed(&mut self, vgroup_id: i32) -> TdResult<i64> {
+        let c = self.client.committed(&self.topic, &[vgroup_id]).await?;
+        Ok(c[0])
     }
 
     /// Commits `offset` for a vgroup: call only once what it covers is durable.
-    pub async fn commit(&self, vgroup_id: i32, offset: i64) -> TdResult<()> {
-        self.consumer
+    pub async fn commit(&mut self, vgroup_id: i32, offset: i64) -> TdResult<()> {
+        self.client
             .commit_offset(&self.topic, vgroup_id, offset)
             .await
-            .map_err(|e| TdError::tmq("commit_offset", e))
     }
 
-    /// Moves the consumer in one vgroup (dropping an outstanding poll: the seek decides
-    /// where reading resumes).
+    /// Moves the consumer in one vgroup, asking for the assignment first when neither it nor
+    /// a poll has been answered yet. An offset outside the WAL fails with an error for which
+    /// [`TdError::is_out_of_range`] holds.
     pub async fn seek(&mut self, vgroup_id: i32, offset: i64) -> TdResult<()> {
-        *self.poll_slot() = None;
-        let consumer = Arc::get_mut(&mut self.consumer)
-            .ok_or_else(|| TdError::bad_answer("seek", "the consumer is still in use by a poll"))?;
-        consumer
-            .offset_seek(&self.topic, vgroup_id, offset)
-            .await
-            .map_err(|e| TdError::tmq("seek", e))
+        if !self.initialized {
+            self.assignment().await?;
+        }
+        self.client.seek(&self.topic, vgroup_id, offset).await
     }
 
-    /// Leaves the group. An outstanding poll is dropped: whatever it may have taken is after
-    /// the last cut, so the next session reads it again.
-    pub async fn close(mut self) {
-        *self.poll_slot() = None;
-        if let Ok(consumer) = Arc::try_unwrap(self.consumer) {
-            consumer.unsubscribe().await;
-        }
+    /// Leaves the group.
+    pub async fn close(self) {
+        self.client.close().await;
     }
-}
-
-async fn meta_events(
-    meta: &<taos::Consumer as AsAsyncConsumer>::Meta,
-) -> TdResult<Vec<ChangeEvent>> {
-    let json_meta = meta
-        .as_json_meta()
-        .await
-        .map_err(|e| TdError::tmq("fetch_json_meta", e))?;
-    let json = serde_json::to_value(&json_meta)
-        .map_err(|e| TdError::bad_answer("TMQ meta message", e.to_string()))?;
-    events_from_meta(&json)
-}
-
-/// A data block's table and primary timestamps (column 0 is always the primary key).
-fn rows_event(block: &RawBlock) -> TdResult<ChangeEvent> {
-    let table = block
-        .table_name()
-        .ok_or_else(|| TdError::bad_answer("TMQ data block", "no table name"))?
-        .to_string();
-    let timestamps = match block.column_views().first() {
-        // Element by element: `as_raw_slice` assumes an aligned buffer, which a block
-        // received from the network does not promise (the views read unaligned).
-        Some(ColumnView::Timestamp(view)) => view
-            .iter()
-            .map(|ts| ts.map(|t| t.as_raw_i64()))
-            .collect::<Option<Vec<i64>>>()
-            .ok_or_else(|| {
-                TdError::bad_answer(
-                    "TMQ data block",
-                    format!("NULL primary timestamp in {table}"),
-                )
-            })?,
-        Some(other) => {
-            return Err(TdError::bad_answer(
-                "TMQ data block",
-                format!("first column of {table} is not a timestamp: {other:?}"),
-            ))
-        }
-        None if block.nrows() == 0 => Vec::new(),
-        None => {
-            return Err(TdError::bad_answer(
-                "TMQ data block",
-                "block has no columns",
-            ))
-        }
-    };
-    Ok(ChangeEvent::Rows { table, timestamps })
 }

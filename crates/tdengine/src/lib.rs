@@ -1,9 +1,11 @@
 //! tdibt's access to TDengine, through the official `taos` connector over WebSocket
 //! (taosAdapter): connections with classified errors, catalog discovery from
-//! `information_schema`, the tdibt topic, the TMQ change feed as typed events, and rows
-//! out and back in as raw blocks (backup and restore).
+//! `information_schema`, the tdibt topic, the TMQ change feed as typed events (over tdibt's
+//! own client of taosAdapter's `/rest/tmq` protocol, [`tmq_ws`]), and rows out and back in
+//! as raw blocks (backup and restore, through the connector).
 #![forbid(unsafe_code)]
 
+pub mod block_ts;
 pub mod changes;
 pub mod connection;
 pub mod delete_sql;
@@ -13,6 +15,7 @@ pub mod export;
 pub mod feed;
 pub mod reshape;
 mod rows;
+pub mod tmq_ws;
 pub mod topic;
 pub mod windows;
 

@@ -1,8 +1,8 @@
-//! The change feed against the TDengine stand-in: polls that time out all the time while a
-//! writer is busy lose no message and hand none out twice, and cuts taken in between end at
-//! the log's end once everything was handed out. (The race this feed guards against, a
-//! poll cancelled while its request is on the wire, depends on timer alignment inside the
-//! connector; `crates/cli/tests/monitor_live.rs` is the test that caught it.)
+//! The change feed against the TDengine stand-in: short server-side poll waits while a
+//! writer is busy lose no message and hand none out twice, cuts taken between polls end at
+//! the log's end once everything was handed out, seeks work before any poll, and offsets
+//! outside the WAL are reported as such. (The old feed's race, a poll cancelled while its
+//! request was on the wire, cannot happen: every poll is read to its reply.)
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -78,11 +78,7 @@ async fn short_poll_timeouts_and_cuts_lose_nothing() {
             None => timeouts += 1,
         }
         if round % 3 == 0 {
-            let (progress, message) = feed.cut().await.unwrap();
-            if let Some(m) = message {
-                record(m, &mut seen, &mut duplicates);
-            }
-            last_cut = progress;
+            last_cut = feed.progress().await.unwrap();
         }
         if seen.len() as i64 == ROWS && writer.is_finished() {
             break;
@@ -92,11 +88,96 @@ async fn short_poll_timeouts_and_cuts_lose_nothing() {
     assert!(timeouts > 3, "the polls did time out ({timeouts})");
     assert_eq!(duplicates, 0);
     assert_eq!(seen.len() as i64, ROWS, "rows lost");
-    // Everything handed out is covered by a cut taken now, and the cut is at the log's end.
-    let (progress, message) = feed.cut().await.unwrap();
-    assert!(message.is_none());
-    assert!(progress.iter().all(|p| p.position == p.end), "{progress:?}");
+    // Everything handed out is covered by a cut taken now, and the cut is at the log's end
+    // once a poll found nothing more.
+    assert!(feed.next(Duration::from_millis(5)).await.unwrap().is_none());
+    let progress = feed.progress().await.unwrap();
+    assert!(progress.iter().all(|p| p.position >= p.end), "{progress:?}");
     assert!(!last_cut.is_empty());
+    feed.close().await;
+    standin.shutdown().await;
+}
+
+async fn db_with_topic(standin: &taos_standin::RunningStandin) -> Connection {
+    let conn = Connection::open(&support::settings(standin)).await.unwrap();
+    conn.exec("CREATE DATABASE db VGROUPS 1").await.unwrap();
+    conn.exec("CREATE TABLE db.a (ts TIMESTAMP, v INT)")
+        .await
+        .unwrap();
+    for i in 0..5 {
+        conn.exec(&format!("INSERT INTO db.a VALUES ({i}, {i})"))
+            .await
+            .unwrap();
+    }
+    ensure_topic(&conn, "t", "db").await.unwrap();
+    conn
+}
+
+fn feed_settings() -> FeedSettings {
+    FeedSettings {
+        topic: "t".into(),
+        group_id: "g".into(),
+        client_id: "test".into(),
+        start_from: StartFrom::Earliest,
+    }
+}
+
+/// taosd refuses a seek before an assignment or a poll (`TMQ_NEED_INITIALIZED`,
+/// clientTmq.c `checkWalRange`): the feed asks for the assignment first, so a seek right
+/// after subscribing works, and reading resumes where it said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seek_before_any_poll_or_assignment() {
+    let standin = StandinServer::builder().start().await.unwrap();
+    let _conn = db_with_topic(&standin).await;
+    let mut feed = ChangeFeed::subscribe(&support::settings(&standin), &feed_settings())
+        .await
+        .unwrap();
+    let progress = {
+        let mut probe = ChangeFeed::subscribe(
+            &support::settings(&standin),
+            &FeedSettings {
+                group_id: "probe".into(),
+                ..feed_settings()
+            },
+        )
+        .await
+        .unwrap();
+        let p = probe.progress().await.unwrap();
+        probe.close().await;
+        p
+    };
+    let vg = progress[0].vgroup_id;
+    let end = progress[0].end;
+    feed.seek(vg, end).await.unwrap();
+    assert!(feed
+        .next(Duration::from_millis(20))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(feed.position(vg).await.unwrap(), end);
+    feed.close().await;
+    standin.shutdown().await;
+}
+
+/// A seek outside the vgroup's WAL (after `WAL_RETENTION_PERIOD` dropped its head) is
+/// refused as out of range, which capture treats as a WAL gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seek_outside_the_wal_is_out_of_range() {
+    let standin = StandinServer::builder().start().await.unwrap();
+    let _conn = db_with_topic(&standin).await;
+    let mut feed = ChangeFeed::subscribe(&support::settings(&standin), &feed_settings())
+        .await
+        .unwrap();
+    let a = feed.assignment().await.unwrap();
+    let (vg, end) = (a[0].vgroup_id, a[0].end);
+    standin.engine().expire_wal("db", vg, end).unwrap();
+    // The client checks seeks against the WAL range of its last assignment or poll
+    // (clientTmq.c `checkWalRange`), as capture's reconnect does: ask again.
+    assert_eq!(feed.assignment().await.unwrap()[0].begin, end);
+    let err = feed.seek(vg, 1).await.unwrap_err();
+    assert!(err.is_out_of_range(), "{err}");
+    let err = feed.seek(vg, end + 100).await.unwrap_err();
+    assert!(err.is_out_of_range(), "{err}");
     feed.close().await;
     standin.shutdown().await;
 }
