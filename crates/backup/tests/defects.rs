@@ -89,7 +89,7 @@ async fn assert_restores_live_db(s: &Setup, repo: &Repository, id: &BackupId, ta
     )
     .await
     .unwrap_or_else(|e| panic!("restore of {id}: {e}"));
-    assert!(report.is_ok(), "{:?}", report.mismatches);
+    assert!(report.is_ok(), "{:?}", report.differences);
     assert_eq!(
         snapshot(&s.taos, target).await,
         snapshot(&s.taos, "db").await,
