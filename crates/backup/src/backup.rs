@@ -150,7 +150,7 @@ pub async fn run_backup(
     };
     // The tables the parent's chain has statements for (none for a full).
     let chain_tables = crate::ddl::chain_tables(&parent_chain);
-    let plan = if full {
+    let mut plan = if full {
         plan::full(&cp.catalog, &db)
     } else {
         let extra = windows_after(repo, &cp, &db, parent.as_ref())?;
@@ -182,16 +182,21 @@ pub async fn run_backup(
     let conn = Connection::open(&settings).await?;
     let server_version = conn.server_version().await?;
     drop(conn);
+    let previous_ddl = crate::ddl::merge_ddl(&parent_chain);
     let ddl = gather_ddl(
         &settings,
         &cp.catalog,
         &db,
-        &crate::ddl::merge_ddl(&parent_chain),
+        &previous_ddl,
         full,
         options.jobs,
     )
     .await?;
 
+    if !full {
+        let whole = tables_that_lost_columns(&cp.catalog, &db, &previous_ddl, &ddl);
+        plan.read_whole(&whole);
+    }
     info!(
         "backup {id}: {} DDL statement(s) recorded ({:.2} s in)",
         ddl.len(),
@@ -671,9 +676,37 @@ async fn gather_ddl(
         }
     }
     crate::schema::refuse_unreadable(&out)?;
-    crate::schema::warn_possible_renames(previous, &out);
     out.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     Ok(out)
+}
+
+/// The live tables an incremental reads whole because they (or their super table) lost a
+/// column since the parent chain: see [`crate::schema::lost_columns`].
+fn tables_that_lost_columns(
+    catalog: &Catalog,
+    db: &str,
+    previous: &[DdlEntry],
+    ddl: &[DdlEntry],
+) -> BTreeSet<String> {
+    let mut whole = BTreeSet::new();
+    for (kind, name, lost) in crate::schema::lost_columns(previous, ddl) {
+        info!(
+            "{name:?} no longer has column(s) {lost:?} (dropped, or renamed: tdibt cannot tell): \
+             it is read whole so this backup holds every row under the current column names"
+        );
+        if kind == DdlKind::SuperTable {
+            whole.extend(
+                catalog
+                    .tables()
+                    .filter(|t| t.database == db && !t.dropped)
+                    .filter(|t| t.super_table.as_deref() == Some(name.as_str()))
+                    .map(|t| t.name.clone()),
+            );
+        } else if kind == DdlKind::Table {
+            whole.insert(name);
+        }
+    }
+    whole
 }
 
 async fn show_create_all(

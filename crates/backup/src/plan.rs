@@ -58,6 +58,13 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Reads `tables` whole instead of by their changed windows: the whole read's tombstone
+    /// replaces everything the chain held of them.
+    pub fn read_whole(&mut self, tables: &BTreeSet<String>) {
+        self.reads.retain(|r| !tables.contains(&r.table));
+        self.reads.extend(tables.iter().map(|t| Read::whole(t)));
+    }
+
     /// Every tombstone the manifest records: the reads' and the deletions'.
     pub fn all_tombstones(&self) -> Vec<Tombstone> {
         let mut all: Vec<Tombstone> = self.reads.iter().map(Read::tombstone).collect();

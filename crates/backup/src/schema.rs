@@ -88,34 +88,36 @@ pub(crate) fn tags_changed(previous: &[DdlEntry], now: &[DdlEntry]) -> BTreeSet<
         .collect()
 }
 
-/// Warns about each table or super table where a column of `previous` (the parent chain's
-/// merged DDL) is gone and a column of the same type is new: a RENAME COLUMN looks exactly
-/// like that, and tdibt brings older blocks to a schema by name, so a renamed column's older
-/// values would restore as NULL. A full backup (`--full`) holds them under the new name.
-pub(crate) fn warn_possible_renames(previous: &[DdlEntry], now: &[DdlEntry]) {
+/// The tables and super tables of `now` that lost a column `previous` (the parent chain's
+/// merged DDL) had, with the columns lost. A RENAME COLUMN looks exactly like a drop and an
+/// add, and a restore brings older blocks to a schema by column name, so a renamed column's
+/// older values would come back NULL: the backup reads such tables whole instead (see
+/// `run_backup`), holding every row under the current names. A dropped column costs the
+/// same re-read, since the two cannot be told apart.
+pub(crate) fn lost_columns(
+    previous: &[DdlEntry],
+    now: &[DdlEntry],
+) -> Vec<(DdlKind, String, Vec<String>)> {
     let before: BTreeMap<(DdlKind, &str), &TableSchema> = previous
         .iter()
         .filter_map(|d| Some(((d.kind, d.name.as_str()), d.schema.as_ref()?)))
         .collect();
+    let mut out = Vec::new();
     for d in now {
         let (Some(new), Some(old)) = (&d.schema, before.get(&(d.kind, d.name.as_str()))) else {
             continue;
         };
-        let has = |s: &TableSchema, c: &ColumnDef| s.columns.iter().any(|x| x.name == c.name);
-        for gone in old.columns.iter().filter(|c| !has(new, c)) {
-            if let Some(added) = new.columns.iter().find(|c| !has(old, c) && c.ty == gone.ty) {
-                tracing::warn!(
-                    "{:?}: column {:?} is gone and {:?} ({}) is new; if it was renamed, its \
-                     values older than this backup restore as NULL (tdibt matches columns by \
-                     name): take a full backup (--full) to keep them",
-                    d.name,
-                    gone.name,
-                    added.name,
-                    added.ty
-                );
-            }
+        let lost: Vec<String> = old
+            .columns
+            .iter()
+            .filter(|c| !new.columns.iter().any(|x| x.name == c.name))
+            .map(|c| c.name.clone())
+            .collect();
+        if !lost.is_empty() {
+            out.push((d.kind, d.name.clone(), lost));
         }
     }
+    out
 }
 
 /// Per table of a merged DDL (see `ddl::merge_ddl`), the columns its blocks are written

@@ -363,6 +363,11 @@ async fn a_chain_across_schema_changes_restores_each_backup() {
             insert("n", "2, 'y', '温'"),
         ],
         vec![
+            // Renamed: its older values must come back under the new name, not as NULL.
+            "ALTER TABLE db.n RENAME COLUMN y yy".into(),
+            insert("n", "3, 'r', '度'"),
+        ],
+        vec![
             // Widened, and tags added, dropped, renamed and set.
             "ALTER STABLE db.m MODIFY COLUMN s VARCHAR(16)".into(),
             insert("d0", "6, 'sixteen-chars!!', 60"),

@@ -191,6 +191,13 @@ struct Applier {
     scratch: Vec<u64>,
     events_since_checkpoint: u64,
     last_progress: Vec<VgroupProgress>,
+    /// Per vgroup, the WAL end right after tdibt's own last offset commit: taosd writes a
+    /// commit to the vnode's WAL (vnodeSvr.c, TDMT_VND_TMQ_COMMIT_OFFSET) as a version TMQ
+    /// never delivers, so until the next poll steps over it, it is not lag.
+    own_commit_end: BTreeMap<i32, i64>,
+    /// The offsets last committed, to tell a commit that writes a version from one that
+    /// repeats the committed value.
+    last_committed: BTreeMap<i32, i64>,
     wal: Option<WalWatcher>,
     metrics: Option<watch::Sender<MetricsSnapshot>>,
     observer: Option<mpsc::UnboundedSender<MarkedMessage>>,
@@ -227,6 +234,8 @@ impl Applier {
             scratch: Vec::new(),
             events_since_checkpoint: 0,
             last_progress: Vec::new(),
+            own_commit_end: BTreeMap::new(),
+            last_committed: BTreeMap::new(),
             wal: None,
             metrics: None,
             observer: None,
@@ -292,13 +301,21 @@ impl Applier {
                     self.stats.events += applied.events;
                     self.stats.rows += applied.rows;
                     self.stats.blocks_marked += applied.blocks_marked;
-                    self.events_since_checkpoint += applied.events;
+                    // At least one per message: a message that yielded no event still moved
+                    // the cut past itself.
+                    self.events_since_checkpoint += applied.events.max(1);
                 }
                 FeedItem::Cut(progress) => {
                     let cut: BTreeMap<i32, i64> =
                         progress.iter().map(|p| (p.vgroup_id, p.position)).collect();
                     self.last_progress = progress;
-                    if self.events_since_checkpoint > 0 || cut != self.checkpoint.cut.vgroups {
+                    // A position that moved with no message is taosd skipping WAL versions
+                    // TMQ never delivers, our own offset commits among them (vnodeSvr.c
+                    // writes TDMT_VND_TMQ_COMMIT_OFFSET to the WAL): checkpointing and
+                    // committing for it would write another such version, forever. Only a
+                    // vgroup the checkpoint has no offset for yet needs the cut on its own.
+                    let new_vgroups = cut.keys().ne(self.checkpoint.cut.vgroups.keys());
+                    if self.events_since_checkpoint > 0 || new_vgroups {
                         if self.pending.is_some() {
                             // One write at a time, in order: this cut goes when it is done.
                             self.deferred_cut = Some(cut);
@@ -398,6 +415,13 @@ impl Applier {
         written.map_err(|e| CaptureError::Pipeline(format!("checkpoint writer: {e}")))??;
         self.last_checkpoint_unix_ms = Some(p.written_at);
         self.stats.checkpoints += 1;
+        for (vg, offset) in &p.cut {
+            if self.last_committed.insert(*vg, *offset) != Some(*offset) {
+                if let Some(seen) = self.last_progress.iter().find(|x| x.vgroup_id == *vg) {
+                    self.own_commit_end.insert(*vg, seen.end + 1);
+                }
+            }
+        }
         let _ = commands.send(Command::Commit(p.cut));
         if self.metrics.is_some() {
             self.refresh_stats();
@@ -440,7 +464,7 @@ impl Applier {
                     .unwrap_or(p.position),
                 begin: p.begin,
                 end: p.end,
-                lag: (p.end - p.position).max(0),
+                lag: (p.end - p.position - own_commit_pending(&self.own_commit_end, p)).max(0),
                 wal: wal.get(&p.vgroup_id).cloned(),
             })
             .collect();
@@ -455,6 +479,12 @@ impl Applier {
             });
         }
     }
+}
+
+/// 1 when the newest WAL version of `p`'s vgroup is tdibt's own offset commit, not yet
+/// stepped over by a poll.
+fn own_commit_pending(own_commit_end: &BTreeMap<i32, i64>, p: &VgroupProgress) -> i64 {
+    i64::from(p.position < p.end && own_commit_end.get(&p.vgroup_id) == Some(&p.end))
 }
 
 fn latency_stats(samples: &[f64]) -> LatencyStats {

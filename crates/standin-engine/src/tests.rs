@@ -735,6 +735,8 @@ fn query_and_only_meta_topics() {
     let c = e
         .subscribe("g", vec!["tq".into()], OffsetReset::Earliest)
         .unwrap();
+    // The consumer gets its vgroups at the next rebalance (mndSubscribe.c timer).
+    e.rebalance_now();
     let mut data = Vec::new();
     while let Some(m) = e.poll(c).unwrap() {
         match m.body {
@@ -757,6 +759,8 @@ fn query_and_only_meta_topics() {
     let c = e
         .subscribe("g", vec!["tm".into()], OffsetReset::Earliest)
         .unwrap();
+    // The consumer gets its vgroups at the next rebalance (mndSubscribe.c timer).
+    e.rebalance_now();
     while let Some(m) = e.poll(c).unwrap() {
         assert!(
             matches!(m.body, MessageBody::Meta(_)),

@@ -21,9 +21,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
 pub use taos_standin_engine::{Engine, TmqConfig};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
@@ -153,6 +155,7 @@ impl RunningStandin {
 
 async fn serve(listener: TcpListener, engine: Engine, mut stop: watch::Receiver<bool>) {
     let mut connections = Vec::new();
+    let written = Arc::new(Notify::new());
     let mut flush = tokio::time::interval(Duration::from_millis(200));
     loop {
         tokio::select! {
@@ -165,7 +168,12 @@ async fn serve(listener: TcpListener, engine: Engine, mut stop: watch::Receiver<
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     debug!(%peer, "connection");
-                    connections.push(tokio::spawn(connection(stream, engine.clone(), stop.clone())));
+                    connections.push(tokio::spawn(connection(
+                        stream,
+                        engine.clone(),
+                        written.clone(),
+                        stop.clone(),
+                    )));
                     connections.retain(|c: &JoinHandle<()>| !c.is_finished());
                 }
                 Err(e) => warn!("accept failed: {e}"),
@@ -183,7 +191,15 @@ enum Endpoint {
     Tmq(tmq::TmqConnection),
 }
 
-async fn connection(stream: TcpStream, engine: Engine, mut stop: watch::Receiver<bool>) {
+/// `written` wakes waiting TMQ polls after every SQL frame: taosd answers a waiting poll as
+/// soon as a write reaches the WAL (vnode `tqPushMsg` -> `tqProcessPollPush`), rather than
+/// when the poll next looks.
+async fn connection(
+    stream: TcpStream,
+    engine: Engine,
+    written: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
     // Small request/reply frames: without TCP_NODELAY every reply waits ~40 ms for the
     // client's delayed ACK. taosAdapter is written in Go, whose sockets are NODELAY by default.
     let _ = stream.set_nodelay(true);
@@ -209,7 +225,7 @@ async fn connection(stream: TcpStream, engine: Engine, mut stop: watch::Receiver
         }
     };
     let mut endpoint = if path == "/rest/tmq" {
-        Endpoint::Tmq(tmq::TmqConnection::new(engine))
+        Endpoint::Tmq(tmq::TmqConnection::new(engine, written.clone()))
     } else {
         Endpoint::Sql(sql::SqlConnection::new(engine))
     };
@@ -232,6 +248,9 @@ async fn connection(stream: TcpStream, engine: Engine, mut stop: watch::Receiver
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
             Some(Ok(_)) => Vec::new(),
         };
+        if matches!(endpoint, Endpoint::Sql(_)) {
+            written.notify_waiters();
+        }
         for r in replies {
             if tx.send(r).await.is_err() {
                 break;

@@ -7,11 +7,13 @@
 //! connection holds one message in flight: a new poll replaces it.
 
 use serde_json::{json, Value as Json};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use taos_standin_engine::{
     ConsumerId, ConsumerOptions, Engine, MessageBody, OffsetReset, TableRows, TaosError, TmqMessage,
 };
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::debug;
 
@@ -36,6 +38,8 @@ pub struct TmqConnection {
     /// taosAdapter commits itself before a poll once this interval has passed (the client
     /// library's own auto commit is always off under taosAdapter).
     auto_commit: Option<(Duration, Instant)>,
+    /// Notified after every SQL frame any connection handled (see `connection` in lib.rs).
+    written: Arc<Notify>,
 }
 
 /// `tmq_subscribe` retries `askEp` every 500 ms up to 240 times (`clientTmq.c`
@@ -69,9 +73,10 @@ fn data_blocks(m: &TmqMessage) -> &[TableRows] {
 }
 
 impl TmqConnection {
-    pub fn new(engine: Engine) -> Self {
+    pub fn new(engine: Engine, written: Arc<Notify>) -> Self {
         TmqConnection {
             engine,
+            written,
             consumer: None,
             topics: Vec::new(),
             in_flight: None,
@@ -318,6 +323,11 @@ impl TmqConnection {
         let blocking = Duration::from_millis(number_arg(&args["blocking_time"])?.unwrap_or(0));
         let deadline = Instant::now() + blocking;
         let m = loop {
+            // Armed before looking, so a write landing between the look and the wait wakes it.
+            let written = self.written.clone();
+            let woken = written.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             if let Some(m) = self.engine.poll(c)? {
                 break m;
             }
@@ -325,7 +335,12 @@ impl TmqConnection {
             if now >= deadline {
                 return Ok(vec![reply("poll", req_id, json!({"have_message": false}))]);
             }
-            tokio::time::sleep(RECHECK.min(deadline - now)).await;
+            // RECHECK still bounds the wait: writes made on the engine directly (tests'
+            // hooks) notify nobody.
+            tokio::select! {
+                _ = woken => {}
+                _ = tokio::time::sleep(RECHECK.min(deadline - now)) => {}
+            }
         };
         self.next_message_id += 1;
         let id = self.next_message_id;
