@@ -138,7 +138,7 @@ pub enum Command {
     Blocks(crate::commands::taosdump::BlocksArgs),
     /// Write backup_script.sh (taosdump calls covering exactly what changed, then
     /// verify-taosdump) and restore_script.sh beside it.
-    #[command(alias = "generate-taosdump-script")]
+    #[command(visible_alias = "generate-taosdump-script")]
     TaosdumpScript(crate::commands::taosdump::ScriptArgs),
     /// Check what backup_script.sh's taosdump calls wrote against the plan.
     VerifyTaosdump(crate::commands::taosdump::VerifyTaosdumpArgs),
