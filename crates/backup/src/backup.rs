@@ -14,10 +14,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
-use tdibt_capture::{run_monitor, MonitorOptions};
 use tdibt_core::checkpoint::checkpoint_path;
 use tdibt_core::clock::now_unix_ms;
 use tdibt_core::config::Config;
@@ -28,7 +27,6 @@ use tdibt_repository::{
 };
 use tdibt_tdengine::export::{self, ExportedBlock};
 use tdibt_tdengine::{read_windows, Connection, ConnectionSettings, WindowRows};
-use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::error::{BackupError, BackupResult};
@@ -89,19 +87,7 @@ pub async fn run_backup(
     let db = config.database_name()?.to_string();
     let path = checkpoint_path(&config.bitmap_engine.persistence_path);
     if options.drain {
-        let (_keep, never) = watch::channel(false);
-        let drained = run_monitor(
-            config,
-            MonitorOptions {
-                once: true,
-                reconnect_deadline: Some(Duration::from_secs(30)),
-                // The drain ends on an empty poll at the backlog's end: keep that wait short.
-                poll_timeout: Duration::from_millis(100),
-                ..MonitorOptions::default()
-            },
-            never,
-        )
-        .await?;
+        let drained = tdibt_capture::drain(config).await?;
         info!(
             "change feed drained: {} message(s) applied",
             drained.stats.messages

@@ -13,4 +13,4 @@ pub mod wal_watch;
 
 pub use error::CaptureError;
 pub use init::{init, InitReport};
-pub use monitor::{run_monitor, MarkedMessage, MonitorOptions, MonitorReport, STATS_FILE};
+pub use monitor::{drain, run_monitor, MarkedMessage, MonitorOptions, MonitorReport, STATS_FILE};

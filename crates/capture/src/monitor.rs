@@ -93,6 +93,24 @@ pub struct MonitorReport {
 }
 
 /// Runs capture until `shutdown` turns true, or (with `once`) until the backlog is drained.
+/// Applies the feed's backlog and returns (`monitor --once`), for the commands that plan
+/// from the checkpoint right after: `backup`, `blocks`, `taosdump-script`.
+pub async fn drain(config: &Config) -> Result<MonitorReport, CaptureError> {
+    let (_keep, never) = watch::channel(false);
+    run_monitor(
+        config,
+        MonitorOptions {
+            once: true,
+            reconnect_deadline: Some(Duration::from_secs(30)),
+            // The drain ends on an empty poll at the backlog's end: keep that wait short.
+            poll_timeout: Duration::from_millis(100),
+            ..MonitorOptions::default()
+        },
+        never,
+    )
+    .await
+}
+
 pub async fn run_monitor(
     config: &Config,
     options: MonitorOptions,

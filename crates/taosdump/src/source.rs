@@ -2,16 +2,13 @@
 //! `tdibt blocks` only reads, so a running monitor or a later `tdibt backup` is unaffected.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use tdibt_backup::{pick_backup, BackupOptions, Pick};
-use tdibt_capture::{run_monitor, MonitorOptions};
 use tdibt_core::checkpoint::checkpoint_path;
 use tdibt_core::clock::now_unix_ms;
 use tdibt_core::config::Config;
 use tdibt_core::{BlockSet, Checkpoint};
 use tdibt_repository::Repository;
-use tokio::sync::watch;
 
 use crate::blocks::{self, BlocksDoc, Inputs, Since};
 use crate::error::{TaosdumpError, TaosdumpResult};
@@ -32,18 +29,7 @@ pub async fn plan(
 ) -> TaosdumpResult<BlocksDoc> {
     let db = config.database_name()?.to_string();
     if options.drain {
-        let (_keep, never) = watch::channel(false);
-        run_monitor(
-            config,
-            MonitorOptions {
-                once: true,
-                reconnect_deadline: Some(Duration::from_secs(30)),
-                poll_timeout: Duration::from_millis(100),
-                ..MonitorOptions::default()
-            },
-            never,
-        )
-        .await?;
+        tdibt_capture::drain(config).await?;
     }
     let cp = Checkpoint::load(&checkpoint_path(&config.bitmap_engine.persistence_path))?;
     if cp.engine.is_frozen() {
