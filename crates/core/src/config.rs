@@ -547,4 +547,45 @@ mod tests {
         assert!(!debug.contains("hunter2") && !json.contains("hunter2"));
         assert!(debug.contains("***") && json.contains("***"));
     }
+
+    /// A config file is user input: whatever its text, parsing and validating answer with
+    /// a value or an error naming the key, never a panic; and what validates can be used.
+    mod never_panics {
+        use super::*;
+        use proptest::prelude::*;
+        use tdibt_testkit::mutated_text;
+
+        fn check(text: &str) {
+            if let Ok(c) = Config::parse(text) {
+                if c.validate().is_ok() {
+                    let _ = c.warnings();
+                    let _ = c.block_span_duration();
+                    let _ = c.topic();
+                    let _ = c.memory_limit_bytes();
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1024))]
+
+            #[test]
+            fn mutated_specification_example(text in mutated_text(SPEC_EXAMPLE)) {
+                check(&text);
+            }
+
+            #[test]
+            fn arbitrary_text(text in "\\PC{0,200}") {
+                check(&text);
+            }
+
+            #[test]
+            fn any_block_span_and_memory(span in "\\PC{0,12}", mb in any::<u64>(), port in any::<u32>()) {
+                let text = format!(
+                    r#"{{"database": {{"name": "db", "port": {port}}}, "bitmap_engine": {{"block_span": {span:?}, "memory_limit_mb": {mb}}}}}"#
+                );
+                check(&text);
+            }
+        }
+    }
 }

@@ -239,4 +239,33 @@ pub(crate) mod tests {
         negative[8..12].copy_from_slice(&(-1i32).to_le_bytes());
         assert!(block_timestamps(&negative).is_err());
     }
+
+    /// A data message's blocks come from the server: whatever their bytes, reading the
+    /// timestamps answers with timestamps or an error, never a panic.
+    mod never_panics {
+        use super::*;
+        use proptest::prelude::*;
+        use tdibt_testkit::mutated;
+
+        fn sample() -> Vec<u8> {
+            build(3, &[ts_col(&[1, 2, 3]), var_col(8, &[b"a", b"bc", b""])])
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2048))]
+
+            #[test]
+            fn mutated_blocks(raw in mutated(sample())) {
+                if let Ok(ts) = block_timestamps(&raw) {
+                    // What a header claims is checked: never more rows than bytes.
+                    prop_assert!(ts.len() * 8 <= raw.len());
+                }
+            }
+
+            #[test]
+            fn arbitrary_bytes(raw in proptest::collection::vec(any::<u8>(), 0..128)) {
+                let _ = block_timestamps(&raw);
+            }
+        }
+    }
 }

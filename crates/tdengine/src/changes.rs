@@ -382,4 +382,77 @@ mod tests {
             assert!(events_from_meta(&bad).is_err(), "{bad}");
         }
     }
+
+    /// Meta messages come from the server: whatever JSON they hold, reading their events
+    /// answers with events or an error, never a panic.
+    mod never_panics {
+        use super::*;
+        use proptest::prelude::*;
+        use tdibt_testkit::mutated_text;
+
+        const SAMPLE: &str = r#"{"tmq_meta_version":"1.0","metas":[
+            {"type":"create","tableType":"child","tableName":"d0","using":"meters","tagNum":1,
+             "tags":[{"name":"g","type":4,"value":0}],
+             "createList":[{"tableName":"d0","using":"meters","tagNum":1,"tags":[]},
+                           {"tableName":"d1","using":"meters","tagNum":1,"tags":[]}]},
+            {"type":"drop","tableNameList":["d0","d1"]},
+            {"type":"delete","sql":"delete from `d2` where `ts` >= 10 and `ts` <= 20"},
+            {"type":"alter","tableType":"normal","tableName":"t3","alterType":5,
+             "colName":"c9","colType":4,"colLength":4}]}"#;
+
+        fn any_json() -> impl Strategy<Value = Json> {
+            let leaf = prop_oneof![
+                Just(Json::Null),
+                any::<bool>().prop_map(Json::from),
+                any::<i64>().prop_map(Json::from),
+                prop_oneof![
+                    Just("create".to_string()),
+                    Just("drop".to_string()),
+                    Just("delete".to_string()),
+                    Just("alter".to_string()),
+                    Just("child".to_string()),
+                    "\\PC{0,8}"
+                ]
+                .prop_map(Json::from),
+            ];
+            leaf.prop_recursive(4, 48, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..6).prop_map(Json::Array),
+                    proptest::collection::btree_map(
+                        prop_oneof![
+                            Just("type".to_string()),
+                            Just("tableName".to_string()),
+                            Just("metas".to_string()),
+                            Just("createList".to_string()),
+                            Just("tableNameList".to_string()),
+                            Just("tableType".to_string()),
+                            Just("using".to_string()),
+                            Just("sql".to_string()),
+                            Just("alterType".to_string()),
+                            "[a-z]{1,6}"
+                        ],
+                        inner,
+                        0..6,
+                    )
+                    .prop_map(|m| Json::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2048))]
+
+            #[test]
+            fn mutated_messages(text in mutated_text(SAMPLE)) {
+                if let Ok(json) = serde_json::from_str::<Json>(&text) {
+                    let _ = events_from_meta(&json);
+                }
+            }
+
+            #[test]
+            fn arbitrary_json(json in any_json()) {
+                let _ = events_from_meta(&json);
+            }
+        }
+    }
 }

@@ -268,4 +268,44 @@ mod tests {
             assert!(parse_delete(sql).is_err(), "{sql}");
         }
     }
+
+    /// The statement comes from the server (and is cut at 256 bytes by taosd): whatever its
+    /// text, parsing answers with a statement or an error, never a panic.
+    mod never_panics {
+        use super::*;
+        use proptest::prelude::*;
+        use tdibt_testkit::mutated_text;
+
+        const SAMPLE: &str =
+            "delete from `d2` where `ts` >= 1700000000000 and `ts` <= 1700000003599";
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4096))]
+
+            #[test]
+            fn mutated_statements(sql in mutated_text(SAMPLE)) {
+                let parsed = parse_delete(&sql);
+                // Whatever parses names a table that the fallback reader finds too.
+                if let Ok(d) = &parsed {
+                    prop_assert_eq!(table_of_delete(&sql), Some(d.table.clone()));
+                }
+            }
+
+            #[test]
+            fn arbitrary_text(sql in "\\PC{0,120}") {
+                let _ = parse_delete(&sql);
+                let _ = table_of_delete(&sql);
+            }
+
+            #[test]
+            fn any_bounds_and_cuts(a in any::<i64>(), b in any::<i64>(), cut in 0usize..90) {
+                let sql = format!("delete from `t` where `ts` > {a} and `ts` < {b}");
+                let cut = cut.min(sql.len());
+                let _ = parse_delete(&sql[..cut]);
+                // Exclusive bounds become inclusive ones, saturating at the type's ends.
+                let d = parse_delete(&sql).expect("a well-formed statement parses");
+                prop_assert_eq!(d.range, TsRange::new(a.saturating_add(1), b.saturating_sub(1)));
+            }
+        }
+    }
 }

@@ -193,3 +193,48 @@ fn loading_never_writes() {
     assert!(Checkpoint::load(&path).is_err());
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 }
+
+/// Bytes from disk never panic the decoder: arbitrary files, mutated checkpoints, and
+/// mutated bodies under a recomputed checksum (what a bug in an older writer would leave,
+/// and the only way past the checksum to the metadata and bitmap readers).
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+    use tdibt_testkit::mutated;
+
+    fn with_valid_checksum(body: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(blake3::hash(body).as_bytes());
+        bytes.extend_from_slice(body);
+        bytes
+    }
+
+    /// What a caller does with a checkpoint it loaded; none of it may panic either.
+    fn use_it(mut cp: Checkpoint) {
+        let _ = cp.engine.counts();
+        let _ = cp.encode(1);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(cp) = Checkpoint::decode(&bytes, Path::new("cp")) { use_it(cp) }
+        }
+
+        #[test]
+        fn mutated_files(bytes in mutated(encoded())) {
+            if let Ok(cp) = Checkpoint::decode(&bytes, Path::new("cp")) { use_it(cp) }
+        }
+
+        #[test]
+        fn mutated_bodies_with_a_valid_checksum(body in mutated(encoded()[HEADER_LEN..].to_vec())) {
+            let bytes = with_valid_checksum(&body);
+            if let Ok(cp) = Checkpoint::decode(&bytes, Path::new("cp")) { use_it(cp) }
+        }
+    }
+}
