@@ -210,4 +210,60 @@ mod tests {
         let err = unpack_block(&refs[0], stored).unwrap_err().to_string();
         assert!(err.contains(&refs[0].hash.to_hex()), "{err}");
     }
+
+    /// A pack read back from storage: whatever its bytes (under a name that matches them,
+    /// the only way past the hash check), reading its index and its blocks answers with
+    /// data or an error, never a panic; and a block comes back only if it is the block.
+    mod never_panics {
+        use super::*;
+        use proptest::prelude::*;
+        use tdibt_testkit::mutated;
+
+        fn sample() -> (Vec<u8>, Vec<BlockRef>, Vec<Vec<u8>>) {
+            let mut b = PackBuilder::default();
+            let blocks = vec![
+                vec![7u8; 3000],
+                (0..300u32).map(|i| (i * 7) as u8).collect(),
+            ];
+            for raw in &blocks {
+                b.add(raw, Compression::default()).unwrap();
+            }
+            let (_, bytes, refs) = b.finish();
+            (bytes, refs, blocks)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1024))]
+
+            #[test]
+            fn mutated_packs(bytes in mutated(sample().0)) {
+                let id = PackId::of(&bytes);
+                let _ = read_index(id, &bytes);
+                let (_, refs, blocks) = sample();
+                for (r, raw) in refs.iter().zip(&blocks) {
+                    let start = (r.offset as usize).min(bytes.len());
+                    let end = (start + r.length as usize).min(bytes.len());
+                    if let Ok(back) = unpack_block(r, &bytes[start..end]) {
+                        prop_assert_eq!(&back, raw);
+                    }
+                }
+            }
+
+            #[test]
+            fn arbitrary_packs(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+                let _ = read_index(PackId::of(&bytes), &bytes);
+            }
+
+            #[test]
+            fn any_stored_bytes_under_a_ref(
+                stored in proptest::collection::vec(any::<u8>(), 0..256),
+                raw_length in 0u32..100_000,
+                compressed in any::<bool>(),
+            ) {
+                let (_, refs, _) = sample();
+                let r = BlockRef { raw_length, compressed, ..refs[0] };
+                prop_assert!(unpack_block(&r, &stored).is_err());
+            }
+        }
+    }
 }
