@@ -78,11 +78,6 @@ impl BlockSet {
         }
     }
 
-    /// Takes one table's bitmap out of the set.
-    pub fn take_table(&mut self, table: TableId) -> RoaringBitmap {
-        self.tables.remove(&table).unwrap_or_default()
-    }
-
     /// Mutable access to a table's bitmap; call [`BlockSet::tidy`] after emptying it.
     pub fn table_mut(&mut self, table: TableId) -> &mut RoaringBitmap {
         self.tables.entry(table).or_default()

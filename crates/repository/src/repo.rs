@@ -363,7 +363,9 @@ impl Repository {
 
     pub fn save_progress(&self, p: &Progress) -> RepoResult<()> {
         let key = progress_key(&p.backup_id);
-        let bytes = serde_json::to_vec(p).unwrap_or_default();
+        // An empty journal would read as "nothing stored yet" and redo every read: refuse to
+        // write one rather than fall back to it.
+        let bytes = serde_json::to_vec(p).map_err(|e| RepoError::corrupt(&key, e.to_string()))?;
         self.store
             .write_atomic(&key, &bytes)
             .map_err(|e| RepoError::io(&key, e))

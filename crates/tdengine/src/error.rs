@@ -80,8 +80,6 @@ impl TdError {
 
 /// TDengine error codes tdibt reacts to (taoserror.h).
 pub mod codes {
-    /// TSDB_CODE_MND_DB_NOT_EXIST
-    pub const DB_NOT_EXIST: i32 = 0x0388;
     /// TSDB_CODE_MND_AUTH_FAILURE ("Authentication failure")
     pub const AUTH_FAILURE: i32 = 0x0357;
     /// TSDB_CODE_MND_USER_NOT_EXIST

@@ -5,11 +5,6 @@ use crate::connection::Connection;
 use crate::discovery::quote_ident;
 use crate::error::TdResult;
 
-/// The default topic name for a database.
-pub fn default_topic_name(db: &str) -> String {
-    format!("tdibt_{db}")
-}
-
 /// Creates the topic if it does not exist. Safe to run twice.
 pub async fn ensure_topic(conn: &Connection, topic: &str, db: &str) -> TdResult<()> {
     let sql = format!(

@@ -44,7 +44,6 @@ pub enum GenerationError {
 /// Read access to the frozen generation, for the backup planner.
 pub struct FrozenGeneration<'a> {
     generation: &'a Generation,
-    present: &'a BlockSet,
 }
 
 impl<'a> FrozenGeneration<'a> {
@@ -58,11 +57,6 @@ impl<'a> FrozenGeneration<'a> {
 
     pub fn deleted_blocks(&self) -> &'a BlockSet {
         &self.generation.deleted
-    }
-
-    /// The chain's blocks before this backup.
-    pub fn present_before(&self) -> &'a BlockSet {
-        self.present
     }
 
     pub fn state(&self, id: crate::block::BlockId) -> BlockState {
@@ -102,10 +96,9 @@ impl Engine {
 
     /// The frozen generation, if a backup is in progress.
     pub fn frozen_generation(&self) -> Option<FrozenGeneration<'_>> {
-        self.frozen.as_ref().map(|generation| FrozenGeneration {
-            generation,
-            present: &self.present,
-        })
+        self.frozen
+            .as_ref()
+            .map(|generation| FrozenGeneration { generation })
     }
 
     pub fn is_frozen(&self) -> bool {
