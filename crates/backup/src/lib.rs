@@ -19,6 +19,7 @@ pub mod progress;
 pub mod restore;
 mod schema;
 pub mod select;
+mod stored;
 pub mod verify;
 
 pub use backup::{run_backup, BackupOptions, BackupReport};

@@ -29,7 +29,7 @@ use tdibt_tdengine::reshape::TargetColumn;
 use tdibt_tdengine::{export, Connection, ConnectionSettings, TdError};
 use tracing::{info, warn};
 
-use crate::backup::{manifest_precision, read_window};
+use crate::stored::{manifest_precision, read_window};
 use crate::ddl::{for_target, merge_ddl};
 use crate::error::{BackupError, BackupResult};
 use crate::pool::{ConnectionTask, Pool};

@@ -8,7 +8,7 @@ use tracing::warn;
 
 use crate::error::{BackupError, BackupResult};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Pick {
     /// The newest backup.
     Latest,

@@ -15,7 +15,7 @@ use tdibt_tdengine::export::digest_rows;
 use tdibt_tdengine::reshape::TargetColumn;
 use tdibt_tdengine::{discovery, read_windows, Connection, ConnectionSettings, TdError};
 
-use crate::backup::{manifest_precision, read_window};
+use crate::stored::{manifest_precision, read_window};
 use crate::ddl::merge_ddl;
 use crate::error::{BackupError, BackupResult};
 use crate::pool::{ConnectionTask, Pool};

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod error;
+pub mod handle;
 pub mod init;
 pub mod metrics;
 pub mod monitor;
@@ -12,5 +13,6 @@ pub mod stats;
 pub mod wal_watch;
 
 pub use error::CaptureError;
+pub use handle::{MonitorHandle, OwnerRequests};
 pub use init::{init, InitReport};
-pub use monitor::{drain, run_monitor, MarkedMessage, MonitorOptions, MonitorReport, STATS_FILE};
+pub use monitor::{drain, run_monitor, run_monitor_with, MarkedMessage, MonitorOptions, MonitorReport, STATS_FILE};

@@ -231,6 +231,48 @@ pub fn render(s: &MetricsSnapshot) -> String {
         "Tables marked wholly changed to stay under the memory limit.",
         &one(s.coarsened_tables as f64),
     );
+    let b = &c.backups;
+    metric(
+        "backups_total",
+        "counter",
+        "Backups taken through the monitor, by outcome.",
+        &[
+            ("{outcome=\"success\"}".to_string(), b.succeeded as f64),
+            ("{outcome=\"failure\"}".to_string(), b.failed as f64),
+        ],
+    );
+    metric(
+        "backups_automatic_total",
+        "counter",
+        "Backups the monitor started itself (--backup-every, --backup-after-blocks).",
+        &one(b.automatic as f64),
+    );
+    if let Some(last) = &b.last {
+        metric(
+            "last_backup_timestamp_seconds",
+            "gauge",
+            "When the last backup through the monitor ended (Unix seconds).",
+            &one(last.finished_at_unix_ms as f64 / 1e3),
+        );
+        metric(
+            "last_backup_duration_seconds",
+            "gauge",
+            "How long the last backup through the monitor took.",
+            &one(last.seconds),
+        );
+        metric(
+            "last_backup_success",
+            "gauge",
+            "1 when the last backup through the monitor succeeded, 0 when it failed.",
+            &one(if last.ok { 1.0 } else { 0.0 }),
+        );
+        metric(
+            "last_backup_blocks",
+            "gauge",
+            "Blocks the last backup through the monitor stored.",
+            &one(last.blocks as f64),
+        );
+    }
     if let Some(at) = s.checkpoint_unix_ms {
         metric(
             "checkpoint_timestamp_seconds",
@@ -251,6 +293,18 @@ mod tests {
         s.capture.messages = 12;
         s.capture.blocks_marked = 345;
         s.capture.latency.p99_us = 800.0;
+        s.capture.backups.record(crate::stats::BackupRunStats {
+            ok: true,
+            blocks: 9,
+            ..Default::default()
+        });
+        s.capture.backups.record(crate::stats::BackupRunStats {
+            ok: false,
+            blocks: 4,
+            automatic: true,
+            error: Some("server gone".into()),
+            ..Default::default()
+        });
         s.capture.vgroups = vec![VgroupStats {
             vgroup_id: 3,
             position: 10,
@@ -272,6 +326,9 @@ mod tests {
         );
         assert!(text.contains("tdibt_vgroup_lag{vgroup=\"3\"} 5\n"));
         assert!(text.contains("tdibt_engine_blocks{state=\"dirty\"} 7\n"));
+        assert!(text.contains("tdibt_backups_total{outcome=\"failure\"} 1\n"));
+        assert!(text.contains("tdibt_last_backup_success 0\n"));
+        assert!(text.contains("tdibt_last_backup_blocks 4\n"));
         // No WAL watcher: no WAL samples, but the family is still described.
         assert!(!text.contains("tdibt_wal_bytes_written_total{"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {

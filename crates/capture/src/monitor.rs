@@ -23,6 +23,7 @@ use tracing::{error, info, warn};
 
 use crate::apply::{apply_events, apply_resync, ServerTables};
 use crate::error::CaptureError;
+use crate::handle::{EngineJob, OwnerRequest, OwnerRequests};
 use crate::metrics::{self, MetricsSnapshot};
 use crate::poller::{run_poller, Command, FeedItem, PollerOptions, ResyncGap};
 use crate::stats::{CaptureStats, LatencyStats, VgroupStats};
@@ -116,6 +117,17 @@ pub async fn run_monitor(
     options: MonitorOptions,
     shutdown: watch::Receiver<bool>,
 ) -> Result<MonitorReport, CaptureError> {
+    run_monitor_with(config, options, shutdown, None).await
+}
+
+/// [`run_monitor`], also serving the requests of a [`crate::MonitorHandle`]: the engine's
+/// one owner while it runs.
+pub async fn run_monitor_with(
+    config: &Config,
+    options: MonitorOptions,
+    shutdown: watch::Receiver<bool>,
+    requests: Option<OwnerRequests>,
+) -> Result<MonitorReport, CaptureError> {
     let db = config.database_name()?.to_string();
     let dir = config.bitmap_engine.persistence_path.clone();
     let path = checkpoint_path(&dir);
@@ -177,6 +189,7 @@ pub async fn run_monitor(
     applier.wal = wal;
     applier.metrics = Some(metrics_tx);
     applier.observer = options.observer.clone();
+    applier.requests = requests.map(|r| r.0);
     let applied = applier.run(queue_rx, cmd_tx).await;
     let poller_result = poller
         .await
@@ -224,6 +237,11 @@ struct Applier {
     pending: Option<PendingCheckpoint>,
     /// A cut that came while a checkpoint was being written: the next one to write.
     deferred_cut: Option<BTreeMap<i32, i64>>,
+    /// Requests of a [`crate::MonitorHandle`], when one serves.
+    requests: Option<mpsc::Receiver<OwnerRequest>>,
+    /// Jobs waiting for their barrier, by token.
+    jobs: BTreeMap<u64, (EngineJob, tokio::sync::oneshot::Sender<Result<(), CaptureError>>)>,
+    next_token: u64,
 }
 
 /// A checkpoint on its way to disk; its offsets are committed once it is there.
@@ -260,6 +278,9 @@ impl Applier {
             last_checkpoint_unix_ms: None,
             pending: None,
             deferred_cut: None,
+            requests: None,
+            jobs: BTreeMap::new(),
+            next_token: 0,
         }
     }
 
@@ -273,7 +294,21 @@ impl Applier {
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let pending = &mut self.pending;
+            let requests = &mut self.requests;
             let item = tokio::select! {
+                request = async {
+                    match requests.as_mut() {
+                        Some(r) => r.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    match request {
+                        Some(r) => self.accept(r, &commands),
+                        // Every handle is gone: nobody will ask again.
+                        None => self.requests = None,
+                    }
+                    continue;
+                }
                 _ = refresh.tick(), if self.metrics.is_some() => {
                     self.refresh_stats();
                     continue;
@@ -348,20 +383,75 @@ impl Applier {
                     self.last_progress = progress;
                 }
                 FeedItem::Resync { vgroups, server } => self.resync(&vgroups, &server)?,
+                FeedItem::Barrier { token, progress } => {
+                    self.last_progress = progress.clone();
+                    if let Some((job, done)) = self.jobs.remove(&token) {
+                        let cut = progress.iter().map(|p| (p.vgroup_id, p.position)).collect();
+                        let ran = self.run_at_cut(job, cut, &commands).await;
+                        // The asker hears of a failed write; the monitor stops on it too, as
+                        // it does on any checkpoint it cannot write.
+                        let failed = ran.as_ref().err().map(|e| e.to_string());
+                        let _ = done.send(ran.map_err(|e| CaptureError::Pipeline(e.to_string())));
+                        if let Some(e) = failed {
+                            return Err(CaptureError::Pipeline(e));
+                        }
+                    }
+                }
                 FeedItem::Finished => break,
             }
         }
         // The last cut: wait for the write in flight, then write what followed it, and
         // commit before the poller closes the consumer.
+        self.flush_writes(&commands).await
+    }
+
+    /// Takes a handle's request: a job waits for its barrier, the rest is answered now.
+    fn accept(&mut self, request: OwnerRequest, commands: &mpsc::UnboundedSender<Command>) {
+        match request {
+            OwnerRequest::AtCut { job, done } => {
+                let token = self.next_token;
+                self.next_token += 1;
+                self.jobs.insert(token, (job, done));
+                let _ = commands.send(Command::Barrier(token));
+            }
+            OwnerRequest::Counts(reply) => {
+                let _ = reply.send(self.checkpoint.engine.counts());
+            }
+            OwnerRequest::BackupRun(run) => {
+                self.stats.backups.record(run);
+                self.refresh_stats();
+            }
+        }
+    }
+
+    /// Runs a job at a barrier's cut, where the engine holds exactly what the cut covers,
+    /// and makes its effect durable (checkpoint, then commit) before anything else applies.
+    async fn run_at_cut(
+        &mut self,
+        job: EngineJob,
+        cut: BTreeMap<i32, i64>,
+        commands: &mpsc::UnboundedSender<Command>,
+    ) -> Result<(), CaptureError> {
+        self.flush_writes(commands).await?;
+        job(&mut self.checkpoint);
+        self.start_checkpoint(cut);
+        self.flush_writes(commands).await
+    }
+
+    /// Waits for the checkpoint write in flight, then writes the deferred cut, if any.
+    async fn flush_writes(
+        &mut self,
+        commands: &mpsc::UnboundedSender<Command>,
+    ) -> Result<(), CaptureError> {
         if let Some(p) = self.pending.as_mut() {
             let written = (&mut p.task).await;
-            self.checkpoint_written(written, &commands)?;
+            self.checkpoint_written(written, commands)?;
         }
         if let Some(cut) = self.deferred_cut.take() {
             self.start_checkpoint(cut);
             if let Some(p) = self.pending.as_mut() {
                 let written = (&mut p.task).await;
-                self.checkpoint_written(written, &commands)?;
+                self.checkpoint_written(written, commands)?;
             }
         }
         Ok(())

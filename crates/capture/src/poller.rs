@@ -40,6 +40,13 @@ pub enum FeedItem {
     Cut(Vec<VgroupProgress>),
     /// The poller stopped (drained in `--once` mode, or shut down); a final cut precedes it.
     Finished,
+    /// A cut asked for with [`Command::Barrier`]: every vgroup was read to the end offsets
+    /// the server had when the barrier reached the poller. Like [`FeedItem::Cut`], it comes
+    /// after exactly the messages it covers.
+    Barrier {
+        token: u64,
+        progress: Vec<VgroupProgress>,
+    },
 }
 
 /// One vgroup's lost stretch of WAL.
@@ -57,7 +64,14 @@ pub struct ResyncGap {
 pub enum Command {
     /// A checkpoint covering these offsets is durable: commit them.
     Commit(BTreeMap<i32, i64>),
+    /// Read the feed's end offsets now, and hand the applier a [`FeedItem::Barrier`] with
+    /// this token once every vgroup has been read to them.
+    Barrier(u64),
 }
+
+/// While a barrier waits, polls wait at most this long on the server: an idle poll is what
+/// shows that a vgroup whose WAL ends with versions TMQ never delivers is read to its end.
+const BARRIER_POLL: Duration = Duration::from_millis(50);
 
 /// How the poller runs.
 #[derive(Clone, Debug)]
@@ -107,6 +121,7 @@ pub async fn run_poller(
         resume_from: options.resume_from.clone(),
         last_commit: BTreeMap::new(),
         out_of_range_in_a_row: 0,
+        barriers: Vec::new(),
     };
     loop {
         let Some(mut feed) = connect(&options, &queue, &shutdown, &mut state).await? else {
@@ -149,6 +164,9 @@ struct PollerState {
     resume_from: BTreeMap<i32, i64>,
     last_commit: BTreeMap<i32, i64>,
     out_of_range_in_a_row: u32,
+    /// Barriers not yet released, with the end offsets read when each arrived (empty while
+    /// the assignment was not known: read at the first chance).
+    barriers: Vec<(u64, BTreeMap<i32, i64>)>,
 }
 
 /// One connection's polling, until shutdown or the end of the backlog (`Ok`) or an error.
@@ -170,11 +188,12 @@ async fn run_connection(
     let mut first = true;
     let mut polls_since_check = 0u32;
     loop {
-        drain_commands(feed, commands, state).await;
+        drain_commands(feed, commands, state).await?;
         let stopping = *shutdown.borrow();
         // Offsets cost two round trips: while messages flow, look only now and then.
         let check = options.once && (first || last_poll_empty || polls_since_check >= 64);
-        let progress = if check || stopping {
+        let waiting = !state.barriers.is_empty();
+        let progress = if check || stopping || waiting {
             polls_since_check = 0;
             feed.progress().await?
         } else {
@@ -199,18 +218,26 @@ async fn run_connection(
                 });
             }
         }
+        if waiting && !progress.is_empty() {
+            release_barriers(&progress, last_poll_empty, queue, state).await;
+        }
         if (stopping || drained) && !progress.is_empty() {
             state.remember(&progress);
             send(queue, FeedItem::Cut(progress)).await;
             send(queue, FeedItem::Finished).await;
             // Wait for the applier's last commit, then leave.
             while let Some(cmd) = commands.recv().await {
-                apply_command(feed, cmd, state).await;
+                apply_command(feed, cmd, state).await?;
             }
             return Ok(());
         }
         polls_since_check += 1;
-        match feed.next(options.poll_timeout).await? {
+        let wait = if state.barriers.is_empty() {
+            options.poll_timeout
+        } else {
+            options.poll_timeout.min(BARRIER_POLL)
+        };
+        match feed.next(wait).await? {
             Some(message) => {
                 last_poll_empty = false;
                 state.out_of_range_in_a_row = 0;
@@ -401,18 +428,73 @@ async fn server_tables(conn: &ConnectionSettings, db: &str) -> Result<ServerTabl
     })
 }
 
+/// Hands the applier every waiting barrier whose end offsets `progress` has reached (or,
+/// after an idle poll, every vgroup has nothing more to give: see [`is_drained`]).
+async fn release_barriers(
+    progress: &[VgroupProgress],
+    idle: bool,
+    queue: &mpsc::Sender<FeedItem>,
+    state: &mut PollerState,
+) {
+    let ends_now: BTreeMap<i32, i64> = progress.iter().map(|p| (p.vgroup_id, p.end)).collect();
+    let mut released = Vec::new();
+    for (token, ends) in &mut state.barriers {
+        if ends.is_empty() {
+            // Asked for during a rebalance: the ends of now are at or after the request.
+            *ends = ends_now.clone();
+        }
+        if is_drained(ends, progress, idle) {
+            released.push(*token);
+        }
+    }
+    if released.is_empty() {
+        return;
+    }
+    state.barriers.retain(|(t, _)| !released.contains(t));
+    state.remember(progress);
+    for token in released {
+        send(
+            queue,
+            FeedItem::Barrier {
+                token,
+                progress: progress.to_vec(),
+            },
+        )
+        .await;
+    }
+}
+
 async fn drain_commands(
     feed: &mut ChangeFeed,
     commands: &mut mpsc::UnboundedReceiver<Command>,
     state: &mut PollerState,
-) {
+) -> Result<(), TdError> {
     while let Ok(cmd) = commands.try_recv() {
-        apply_command(feed, cmd, state).await;
+        apply_command(feed, cmd, state).await?;
     }
+    Ok(())
 }
 
-async fn apply_command(feed: &mut ChangeFeed, cmd: Command, state: &mut PollerState) {
+async fn apply_command(
+    feed: &mut ChangeFeed,
+    cmd: Command,
+    state: &mut PollerState,
+) -> Result<(), TdError> {
     match cmd {
+        Command::Barrier(token) => {
+            // Kept even when reading the ends fails (a lost connection): they are then read
+            // at the first chance after, which is still at or after the request.
+            state.barriers.push((token, BTreeMap::new()));
+            let ends = feed
+                .progress()
+                .await?
+                .iter()
+                .map(|p| (p.vgroup_id, p.end))
+                .collect();
+            if let Some(last) = state.barriers.last_mut() {
+                last.1 = ends;
+            }
+        }
         Command::Commit(offsets) => {
             for (&vgroup, &offset) in &offsets {
                 if state.last_commit.get(&vgroup) == Some(&offset) {
@@ -430,6 +512,7 @@ async fn apply_command(feed: &mut ChangeFeed, cmd: Command, state: &mut PollerSt
             }
         }
     }
+    Ok(())
 }
 
 async fn send(queue: &mpsc::Sender<FeedItem>, item: FeedItem) {

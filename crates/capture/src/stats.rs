@@ -70,4 +70,49 @@ pub struct CaptureStats {
     pub resyncs: u64,
     /// Times the connection was lost and re-established.
     pub reconnects: u64,
+    /// Backups taken through this monitor (asked for by `tdibt backup` or automatic).
+    #[serde(default)]
+    pub backups: BackupsStats,
+}
+
+/// Backups taken through a running monitor.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BackupsStats {
+    pub succeeded: u64,
+    pub failed: u64,
+    /// Of those, the ones the monitor started itself (`--backup-every`, `--backup-after-blocks`).
+    pub automatic: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<BackupRunStats>,
+}
+
+/// One backup taken through a running monitor.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BackupRunStats {
+    /// Unix milliseconds when it ended.
+    pub finished_at_unix_ms: i64,
+    pub seconds: f64,
+    /// Whether it succeeded; `error` says why not.
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    pub blocks: u64,
+    pub automatic: bool,
+}
+
+impl BackupsStats {
+    /// Counts one run and keeps it as the last.
+    pub fn record(&mut self, run: BackupRunStats) {
+        if run.ok {
+            self.succeeded += 1;
+        } else {
+            self.failed += 1;
+        }
+        if run.automatic {
+            self.automatic += 1;
+        }
+        self.last = Some(run);
+    }
 }

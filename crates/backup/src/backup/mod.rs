@@ -1,0 +1,170 @@
+//! `tdibt backup`: full or incremental, resumable, visible only when its manifest is written.
+//!
+//! The pipeline reads as five phases, shared by the standalone path ([`run_backup`]) and
+//! the path through a running monitor ([`crate::live`]):
+//! [`begin`] (settle an earlier run, choose id and parent, freeze, plan: needs the engine),
+//! [`record::record_ddl`], [`store::store_blocks`], [`complete::write_manifest`] (need no
+//! engine: [`execute`] runs them), and [`fold`] (needs the engine again).
+//!
+//! Order of durable steps (each survives a crash of the next):
+//! 1. the change feed is drained into the engine (checkpoint, then offsets committed);
+//! 2. a generation is frozen and the checkpoint records it with the backup's id;
+//! 3. blocks are stored pack by pack; after each pack the repository's journal lists the
+//!    reads whose blocks are all stored (a rerun skips them);
+//! 4. the manifest is written, atomically: the backup exists;
+//! 5. the engine folds the generation and the checkpoint records the backup as the last.
+//!
+//! A crash before 4 leaves no backup and a frozen generation that the next run resumes
+//! (same id, journal honoured); a crash between 4 and 5 is recognised by the next run (the
+//! manifest of the in-progress id exists) and finished by folding.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tdibt_core::checkpoint::checkpoint_path;
+use tdibt_core::clock::now_unix_ms;
+use tdibt_core::config::Config;
+use tdibt_core::Checkpoint;
+use tdibt_repository::lock::RepoLock;
+use tdibt_repository::{BackupId, BackupKind, BackupStats, Compression, Manifest, Repository};
+use tdibt_tdengine::ConnectionSettings;
+use tracing::info;
+
+use crate::error::BackupResult;
+use crate::progress::ProgressSink;
+use crate::select::Pick;
+
+mod begin;
+mod complete;
+mod record;
+mod store;
+
+pub use begin::{begin, choose_parent, fold, windows_after, Started};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BackupOptions {
+    pub full: bool,
+    /// The parent of an incremental (ignored with `full`).
+    pub since: Pick,
+    /// Range reads running at once, each on its own connection.
+    pub jobs: usize,
+    /// A pack is written once it holds this many bytes.
+    pub pack_target_bytes: usize,
+    /// Drain the change feed first (what `tdibt backup` does; tests may drain themselves).
+    pub drain: bool,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        BackupOptions {
+            full: false,
+            since: Pick::Latest,
+            jobs: 4,
+            pack_target_bytes: 16 << 20,
+            drain: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BackupReport {
+    pub backup: BackupId,
+    pub kind: BackupKind,
+    pub parent: Option<BackupId>,
+    /// Whether this run finished a backup an earlier run had started.
+    pub resumed: bool,
+    pub reads: u64,
+    /// Reads an earlier, interrupted run had already stored.
+    pub reads_skipped: u64,
+    pub tombstones: u64,
+    pub stats: BackupStats,
+    pub seconds: f64,
+}
+
+/// Takes a backup of the configured database into `repo`, owning the change engine for the
+/// while: the caller holds the persistence folder ([`tdibt_core::OwnerLock`]). With a
+/// monitor running, [`crate::backup`] goes through it instead.
+pub async fn run_backup(
+    config: &Config,
+    repo: &Repository,
+    options: &BackupOptions,
+    progress: &dyn ProgressSink,
+) -> BackupResult<BackupReport> {
+    let clock = Instant::now();
+    let db = config.database_name()?.to_string();
+    let path = checkpoint_path(&config.bitmap_engine.persistence_path);
+    if options.drain {
+        let drained = tdibt_capture::drain(config).await?;
+        info!(
+            "change feed drained: {} message(s) applied",
+            drained.stats.messages
+        );
+    }
+    let mut cp = Checkpoint::load(&path)?;
+    let mut lock = repo.lock("backup")?;
+    let begun = begin(repo, &mut cp, &db, options, config.backup.batch_size);
+    // Saved even when `begin` refused: an earlier backup it folded or abandoned stays so.
+    cp.save(&path, now_unix_ms())?;
+    let mut started = begun?;
+    let (manifest, report) =
+        execute(config, repo, &mut lock, &mut started, options, progress, clock).await?;
+    fold(&mut cp, &manifest)?;
+    cp.save(&path, now_unix_ms())?;
+    drop(lock);
+    Ok(report)
+}
+
+/// Phases 2 to 4, which need no engine: the DDL, the blocks, the manifest. Returns the
+/// manifest written (to fold) and the run's report.
+pub async fn execute(
+    config: &Config,
+    repo: &Repository,
+    lock: &mut RepoLock<'_>,
+    started: &mut Started,
+    options: &BackupOptions,
+    progress: &dyn ProgressSink,
+    clock: Instant,
+) -> BackupResult<(Manifest, BackupReport)> {
+    let id = started.id.clone();
+    let resumed = started.journal.is_some();
+    info!(
+        "backup {id}: {} range read(s), {} tombstone(s) planned ({:.2} s in)",
+        started.plan.reads.len(),
+        started.plan.all_tombstones().len(),
+        clock.elapsed().as_secs_f64()
+    );
+    let connection = ConnectionSettings::from_config(&config.database);
+    let recorded = record::record_ddl(&connection, started, options.jobs).await?;
+    info!(
+        "backup {id}: {} DDL statement(s) recorded ({:.2} s in)",
+        recorded.ddl.len(),
+        clock.elapsed().as_secs_f64()
+    );
+    let settings = store::StoreSettings {
+        connection: &connection,
+        compression: Compression {
+            enabled: config.backup.enable_compression,
+            level: config.backup.compression_level,
+        },
+        jobs: options.jobs,
+        pack_target_bytes: options.pack_target_bytes,
+    };
+    let mut stored = store::store_blocks(repo, lock, started, &settings, progress).await?;
+    info!(
+        "backup {id}: reads done ({:.2} s in)",
+        clock.elapsed().as_secs_f64()
+    );
+    let manifest = complete::write_manifest(repo, lock, started, recorded, &mut stored)?;
+    let report = BackupReport {
+        backup: id,
+        kind: manifest.kind,
+        parent: started.parent.clone(),
+        resumed,
+        reads: started.plan.reads.len() as u64,
+        reads_skipped: stored.reads_skipped,
+        tombstones: manifest.tombstones.len() as u64,
+        stats: stored.stats.clone(),
+        seconds: clock.elapsed().as_secs_f64(),
+    };
+    Ok((manifest, report))
+}

@@ -1,0 +1,248 @@
+//! Phase 3: read what the plan lists, split it per window, and store the raw blocks pack by
+//! pack; after each pack the repository's journal lists the reads whose blocks are all
+//! stored, so an interrupted run goes on from there.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use tdibt_core::BlockSpan;
+use tdibt_core::clock::now_unix_ms;
+use tdibt_repository::lock::RepoLock;
+use tdibt_repository::{
+    Added, BackupStats, BlockEntry, BlockHash, Compression, Progress as Journal, Repository,
+};
+use tdibt_tdengine::{read_windows, Connection, ConnectionSettings, WindowRows};
+use tracing::warn;
+
+use super::Started;
+use crate::error::{BackupError, BackupResult};
+use crate::plan::Read;
+use crate::pool::{ConnectionTask, Pool};
+use crate::progress::{Progress, ProgressSink};
+
+/// What the store phase left: every stored window (this run's and a resumed journal's).
+pub struct Stored {
+    pub journal: Journal,
+    pub stats: BackupStats,
+    /// Reads an earlier, interrupted run had already stored.
+    pub reads_skipped: u64,
+}
+
+/// How the store phase runs.
+pub struct StoreSettings<'a> {
+    pub connection: &'a ConnectionSettings,
+    pub compression: Compression,
+    pub jobs: usize,
+    pub pack_target_bytes: usize,
+}
+
+/// Reads and stores every planned read not already journaled.
+pub async fn store_blocks(
+    repo: &Repository,
+    lock: &mut RepoLock<'_>,
+    started: &mut Started,
+    settings: &StoreSettings<'_>,
+    progress: &dyn ProgressSink,
+) -> BackupResult<Stored> {
+    let mut journal = started.journal.take().unwrap_or(Journal {
+        backup_id: started.id.clone(),
+        parent: started.parent.clone(),
+        started_at_unix_ms: now_unix_ms(),
+        stored: Vec::new(),
+        finished_reads: Vec::new(),
+    });
+    keep_what_the_plan_needs(repo, &mut journal, &started.plan.reads);
+    let finished: BTreeSet<String> = journal.finished_reads.iter().cloned().collect();
+    let todo: Vec<Read> = started
+        .plan
+        .reads
+        .iter()
+        .filter(|r| !finished.contains(&r.key()))
+        .cloned()
+        .collect();
+    let reads_skipped = (started.plan.reads.len() - todo.len()) as u64;
+    // Each reuse is checked by reading the block back (`BlockWriter::add`): a pack that was
+    // deleted or damaged since is never deduplicated against.
+    let mut writer = repo.block_writer(repo.reusable_blocks(), settings.compression, usize::MAX);
+    let mut batch = Batch::default();
+    let mut stats = BackupStats::default();
+    let mut seen = Progress {
+        done: reads_skipped,
+        total: started.plan.reads.len() as u64,
+        ..Progress::default()
+    };
+    let reader = Arc::new(Reader {
+        db: started.db.clone(),
+        span: started.span,
+    });
+    let mut pool = Pool::start(reader, settings.connection, todo, settings.jobs);
+    let mut failure = None;
+    while let Some(result) = pool.next().await {
+        let (read, windows) = match result {
+            Ok(x) => x,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        for w in windows {
+            add_window(&mut writer, &mut batch, &mut stats, &mut seen, &read, w)?;
+        }
+        batch.reads.push(read.key());
+        seen.done += 1;
+        progress.update("backup", seen);
+        if writer.pending_bytes() >= settings.pack_target_bytes {
+            commit_pack(repo, &mut writer, &mut batch, &mut journal)?;
+            lock.heartbeat()?;
+        }
+    }
+    pool.stop().await;
+    // Journaled even when a read failed: the next run goes on from what was stored.
+    let committed = commit_pack(repo, &mut writer, &mut batch, &mut journal);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    committed?;
+    progress.finish("backup");
+    stats.stored_bytes = writer.stored_bytes();
+    Ok(Stored {
+        journal,
+        stats,
+        reads_skipped,
+    })
+}
+
+/// Windows read but not yet in a written pack, and the reads they complete.
+#[derive(Default)]
+struct Batch {
+    windows: Vec<(BlockEntry, Vec<BlockHash>)>,
+    reads: Vec<String>,
+}
+
+/// Hands one window's parts to the pack writer (a part stored before is reused).
+fn add_window(
+    writer: &mut tdibt_repository::BlockWriter<'_>,
+    batch: &mut Batch,
+    stats: &mut BackupStats,
+    seen: &mut Progress,
+    read: &Read,
+    w: WindowRows,
+) -> BackupResult<()> {
+    let mut hashes = Vec::with_capacity(w.parts.len());
+    let columns = w
+        .parts
+        .first()
+        .map(|p| p.columns.clone())
+        .unwrap_or_default();
+    for part in &w.parts {
+        stats.raw_bytes += part.bytes.len() as u64;
+        seen.bytes += part.bytes.len() as u64;
+        let (added, _) = writer.add(&part.bytes)?;
+        hashes.push(match added {
+            Added::Reused(r) => {
+                stats.reused_blocks += 1;
+                r.hash
+            }
+            Added::Pending(h) => h,
+        });
+    }
+    let rows = w.rows();
+    seen.rows += rows;
+    batch.windows.push((
+        BlockEntry {
+            table: read.table.clone(),
+            window: w.window.0,
+            rows,
+            columns,
+            parts: Vec::new(),
+        },
+        hashes,
+    ));
+    Ok(())
+}
+
+/// Writes the pack being filled and journals what it completes.
+fn commit_pack(
+    repo: &Repository,
+    writer: &mut tdibt_repository::BlockWriter<'_>,
+    batch: &mut Batch,
+    journal: &mut Journal,
+) -> BackupResult<()> {
+    writer.flush()?;
+    for (mut entry, hashes) in batch.windows.drain(..) {
+        for h in hashes {
+            let r = writer.reference(&h).ok_or_else(|| {
+                BackupError::Pipeline(format!("block {h} has no place after its pack"))
+            })?;
+            entry.parts.push(r);
+        }
+        journal.stored.push(entry);
+    }
+    journal.finished_reads.append(&mut batch.reads);
+    repo.save_progress(journal)?;
+    Ok(())
+}
+
+/// What a resumed backup keeps of its journal: blocks of reads the plan still makes (a table
+/// dropped meanwhile is not read, so its blocks would come without its statement), whose
+/// every part reads back with its checksum (a pack deleted or damaged since is not trusted).
+/// A read that lost a block is read again.
+fn keep_what_the_plan_needs(repo: &Repository, journal: &mut Journal, reads: &[Read]) {
+    let mut by_table: BTreeMap<&str, Vec<&Read>> = BTreeMap::new();
+    for r in reads {
+        by_table.entry(r.table.as_str()).or_default().push(r);
+    }
+    let covering = |table: &str, window: i32| -> Option<&Read> {
+        by_table
+            .get(table)?
+            .iter()
+            .copied()
+            .find(|r| r.first.0 <= window && window <= r.last.0)
+    };
+    let mut read_again: BTreeSet<String> = BTreeSet::new();
+    let before = journal.stored.len();
+    journal.stored.retain(|b| {
+        let Some(read) = covering(&b.table, b.window) else {
+            return false;
+        };
+        let intact = b.parts.iter().all(|p| repo.read_block(p).is_ok());
+        if !intact {
+            read_again.insert(read.key());
+        }
+        intact
+    });
+    journal.finished_reads.retain(|k| !read_again.contains(k));
+    let dropped = before - journal.stored.len();
+    if dropped > 0 {
+        warn!(
+            "backup {}: {dropped} journaled block(s) not kept (table gone, or pack missing or damaged); {} read(s) run again",
+            journal.backup_id,
+            read_again.len()
+        );
+    }
+}
+
+/// Reads a table's run of windows.
+struct Reader {
+    db: String,
+    span: BlockSpan,
+}
+
+impl ConnectionTask for Reader {
+    type Job = Read;
+    type Out = (Read, Vec<WindowRows>);
+
+    async fn run(&self, conn: &Connection, read: Read) -> BackupResult<(Read, Vec<WindowRows>)> {
+        let windows = read_windows(
+            conn,
+            &self.db,
+            &read.table,
+            self.span,
+            read.first,
+            read.last,
+        )
+        .await?;
+        Ok((read, windows))
+    }
+}
+
