@@ -27,6 +27,31 @@ pub enum BackupError {
     Refused(String),
     #[error("the backup pipeline stopped unexpectedly: {0}")]
     Pipeline(String),
+    /// A backup the running monitor took for this process failed there.
+    #[error("{message}")]
+    Remote {
+        class: tdibt_core::ErrorClass,
+        message: String,
+    },
+}
+
+impl BackupError {
+    /// The error's family (exit code, C API return code).
+    pub fn class(&self) -> tdibt_core::ErrorClass {
+        use tdibt_core::ErrorClass as C;
+        match self {
+            BackupError::Config(_) => C::Config,
+            BackupError::TDengine(_) => C::TDengine,
+            BackupError::Checkpoint(_)
+            | BackupError::Owner(_)
+            | BackupError::UnknownDatabase(_) => C::Checkpoint,
+            BackupError::Repository(RepoError::Io { .. }) => C::Failure,
+            BackupError::Repository(_) | BackupError::Refused(_) => C::Repository,
+            BackupError::Capture(e) => e.class(),
+            BackupError::Pipeline(_) => C::Failure,
+            BackupError::Remote { class, .. } => *class,
+        }
+    }
 }
 
 pub type BackupResult<T> = Result<T, BackupError>;

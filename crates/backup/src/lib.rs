@@ -12,6 +12,8 @@
 pub mod backup;
 pub mod ddl;
 pub mod error;
+pub mod live;
+mod location;
 pub mod maintain;
 pub mod plan;
 mod pool;
@@ -24,6 +26,8 @@ pub mod verify;
 
 pub use backup::{run_backup, BackupOptions, BackupReport};
 pub use error::{BackupError, BackupResult};
+pub use live::{serve_monitor, ServeOptions};
+pub use location::open_or_create;
 pub use progress::{NoProgress, Progress, ProgressSink};
 pub use restore::{run_restore, RestoreOptions, RestoreReport};
 pub use select::{parse_pick, pick_backup, Pick};

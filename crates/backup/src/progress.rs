@@ -2,7 +2,7 @@
 //! the binary renders.
 
 /// Where an operation stands.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Progress {
     /// Units of work done and planned (range reads for a backup, blocks for a restore).
     pub done: u64,

@@ -162,9 +162,11 @@ async fn a_full_after_a_pack_was_deleted_stores_its_blocks_again() {
         .iter()
         .filter_map(|p| p.backup.clone())
         .collect();
-    assert_eq!(
-        named,
-        BTreeSet::from([first.backup]),
+    // The second backup never points at the deleted packs. The first stays damaged unless
+    // the second happened to write byte-identical packs (same blocks in the same order:
+    // packs are named by their content), which brings its packs back.
+    assert!(
+        named.is_subset(&BTreeSet::from([first.backup])),
         "{:?}",
         check.problems
     );

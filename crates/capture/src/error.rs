@@ -41,3 +41,18 @@ pub enum CaptureError {
     #[error("the capture pipeline stopped unexpectedly: {0}")]
     Pipeline(String),
 }
+
+impl CaptureError {
+    /// The error's family (exit code, C API return code).
+    pub fn class(&self) -> tdibt_core::ErrorClass {
+        use tdibt_core::ErrorClass as C;
+        match self {
+            CaptureError::Config(_) | CaptureError::WalWatch(_) => C::Config,
+            CaptureError::Checkpoint(_) => C::Checkpoint,
+            CaptureError::TDengine(_)
+            | CaptureError::NoWalRetention { .. }
+            | CaptureError::UnknownDatabase(_) => C::TDengine,
+            _ => C::Failure,
+        }
+    }
+}

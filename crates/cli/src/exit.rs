@@ -52,14 +52,7 @@ impl From<tdibt_core::config::ConfigError> for CliError {
 
 impl From<tdibt_capture::CaptureError> for CliError {
     fn from(e: tdibt_capture::CaptureError) -> Self {
-        use tdibt_capture::CaptureError as E;
-        let code = match &e {
-            E::Config(_) | E::WalWatch(_) => ExitCode::Config,
-            E::Checkpoint(_) => ExitCode::Checkpoint,
-            E::TDengine(_) | E::NoWalRetention { .. } | E::UnknownDatabase(_) => ExitCode::TDengine,
-            _ => ExitCode::Failure,
-        };
-        CliError::new(code, e)
+        CliError::new(e.class().into(), e)
     }
 }
 
@@ -88,17 +81,20 @@ impl From<tdibt_repository::RepoError> for CliError {
 
 impl From<tdibt_backup::BackupError> for CliError {
     fn from(e: tdibt_backup::BackupError) -> Self {
-        use tdibt_backup::BackupError as E;
-        match e {
-            E::Config(e) => e.into(),
-            E::TDengine(e) => e.into(),
-            E::Checkpoint(e) => e.into(),
-            E::Repository(e) => e.into(),
-            E::Capture(e) => e.into(),
-            E::Owner(e) => CliError::new(ExitCode::Checkpoint, e),
-            e @ E::UnknownDatabase(_) => CliError::new(ExitCode::Checkpoint, e),
-            e @ E::Refused(_) => CliError::new(ExitCode::Repository, e),
-            e => CliError::new(ExitCode::Failure, e),
+        CliError::new(e.class().into(), e)
+    }
+}
+
+impl From<tdibt_core::ErrorClass> for ExitCode {
+    fn from(class: tdibt_core::ErrorClass) -> Self {
+        use tdibt_core::ErrorClass as C;
+        match class {
+            C::Failure => ExitCode::Failure,
+            C::Config => ExitCode::Config,
+            C::Checkpoint => ExitCode::Checkpoint,
+            C::TDengine => ExitCode::TDengine,
+            C::Repository => ExitCode::Repository,
+            C::Verification => ExitCode::Verification,
         }
     }
 }

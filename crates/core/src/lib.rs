@@ -12,6 +12,7 @@ pub mod config;
 pub mod cut;
 pub mod durable;
 pub mod engine;
+pub mod error_class;
 pub mod owner;
 
 pub use block::{
@@ -21,5 +22,6 @@ pub use blockset::BlockSet;
 pub use catalog::{Catalog, CatalogError};
 pub use checkpoint::{BackupLink, Checkpoint, CheckpointError};
 pub use cut::Cut;
+pub use error_class::ErrorClass;
 pub use engine::{runs_of, ChangeKind, Engine, StateCounts, WindowRun};
 pub use owner::{OwnerError, OwnerLock};

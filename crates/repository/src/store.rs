@@ -27,6 +27,18 @@ pub trait Store: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// The store a repository location names: object storage for `s3://bucket/prefix`
+/// (credentials and endpoint from the `AWS_*` variables), a local folder otherwise. An
+/// unusable URL is an error naming it.
+pub fn for_location(location: &Path) -> io::Result<Box<dyn Store>> {
+    match location.to_str() {
+        Some(url) if url.starts_with("s3://") => {
+            Ok(Box::new(crate::object::ObjectStoreStore::s3(url)?))
+        }
+        _ => Ok(Box::new(LocalStore::new(location))),
+    }
+}
+
 /// A repository in a local folder.
 pub struct LocalStore {
     root: PathBuf,

@@ -6,7 +6,8 @@ use serde::Serialize;
 use tdibt_backup::Pick;
 use tdibt_core::clock::now_unix_ms;
 use tdibt_core::config::Config;
-use tdibt_repository::{BackupId, LocalStore, ObjectStoreStore, RepoError, Repository, Store};
+use tdibt_backup::BackupError;
+use tdibt_repository::{BackupId, RepoError, Repository, Store};
 use tracing::info;
 
 use crate::cli::{Cli, RepoCommand};
@@ -17,17 +18,12 @@ use crate::{output, progress, settings};
 /// compatible service, configured by the `AWS_*` environment variables).
 fn store(config: &Config) -> CliResult<Box<dyn Store>> {
     let path = &config.backup.output_path;
-    match path.to_str() {
-        Some(url) if url.starts_with("s3://") => {
-            Ok(Box::new(ObjectStoreStore::s3(url).map_err(|e| {
-                CliError::new(
-                    ExitCode::Config,
-                    anyhow::anyhow!("backup.output_path {url}: {e}"),
-                )
-            })?))
-        }
-        _ => Ok(Box::new(LocalStore::new(path))),
-    }
+    tdibt_repository::store::for_location(path).map_err(|e| {
+        CliError::new(
+            ExitCode::Config,
+            anyhow::anyhow!("backup.output_path {}: {e}", path.display()),
+        )
+    })
 }
 
 /// The repository at `backup.output_path`.
@@ -51,31 +47,10 @@ fn create(store: Box<dyn Store>) -> CliResult<Repository> {
 /// folder expects. A non-empty folder that is not a repository is refused with the command
 /// that backs up into a new folder inside it instead.
 pub fn open_or_create(config: &Config) -> CliResult<Repository> {
-    open_or_create_in(|| store(config))
-}
-
-/// [`open_or_create`] on the store `store` makes (twice: opening consumes it).
-fn open_or_create_in(store: impl Fn() -> CliResult<Box<dyn Store>>) -> CliResult<Repository> {
-    let missing = match Repository::open(store()?) {
-        Ok(repo) => return Ok(repo),
-        Err(RepoError::NotARepository(where_)) => where_,
-        Err(e) => return Err(e.into()),
-    };
-    match create(store()?) {
-        Ok(repo) => {
-            info!(
-                "{missing} held no repository: initialised repository {} ({}), as `tdibt repo init` does",
-                repo.describe(),
-                repo.config().id
-            );
-            Ok(repo)
-        }
-        Err(e)
-            if matches!(
-                e.error.downcast_ref::<RepoError>(),
-                Some(RepoError::NotEmpty(_))
-            ) =>
-        {
+    // An unusable location is a configuration error (exit 3), said before anything else.
+    store(config)?;
+    match tdibt_backup::open_or_create(&config.backup.output_path) {
+        Err(BackupError::Repository(RepoError::NotEmpty(missing))) => {
             let inside = format!("{}/tdibt", missing.trim_end_matches('/'));
             Err(CliError::new(
                 ExitCode::Repository,
@@ -88,15 +63,10 @@ fn open_or_create_in(store: impl Fn() -> CliResult<Box<dyn Store>>) -> CliResult
             ))
         }
         // A `tdibt-repository.json` of another format: say what `open` said.
-        Err(e)
-            if matches!(
-                e.error.downcast_ref::<RepoError>(),
-                Some(RepoError::AlreadyARepository(_))
-            ) =>
-        {
+        Err(BackupError::Repository(RepoError::AlreadyARepository(missing))) => {
             Err(RepoError::NotARepository(missing).into())
         }
-        Err(e) => Err(e),
+        other => Ok(other?),
     }
 }
 
