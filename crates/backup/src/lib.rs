@@ -9,6 +9,7 @@
 //! - [`maintain`]: synthetic fulls (`merge`) and pruning.
 #![forbid(unsafe_code)]
 
+mod ask;
 pub mod backup;
 pub mod ddl;
 pub mod error;
@@ -24,10 +25,11 @@ pub mod select;
 mod stored;
 pub mod verify;
 
+pub use ask::backup;
 pub use backup::{run_backup, BackupOptions, BackupReport};
 pub use error::{BackupError, BackupResult};
 pub use live::{serve_monitor, ServeOptions};
-pub use location::open_or_create;
+pub use location::{open_or_create, open_or_create_in};
 pub use progress::{NoProgress, Progress, ProgressSink};
 pub use restore::{run_restore, RestoreOptions, RestoreReport};
 pub use select::{parse_pick, pick_backup, Pick};

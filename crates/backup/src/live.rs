@@ -18,9 +18,9 @@
 //! SIGKILL of the monitor before 3 leaves a frozen generation the next backup (through the
 //! next monitor, or standalone) resumes or folds, exactly as after a killed standalone
 //! backup. SIGKILL of the asking `tdibt backup` changes nothing: the monitor finishes the
-//! backup and drops the answers nobody reads. SIGTERM of the monitor during a backup stops
-//! it at its next await (packs journaled, no manifest): the next backup resumes it; the
-//! monitor then drains, checkpoints, commits and exits 0.
+//! backup and drops the answers nobody reads. SIGTERM of the monitor during a backup lets
+//! the backup finish (capture goes on meanwhile), then the monitor drains, checkpoints,
+//! commits and exits 0.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -101,7 +101,12 @@ pub async fn serve_monitor(
     let listener = bind(&socket)?;
     let (handle, requests) = MonitorHandle::new();
     let (stop_monitor, monitor_stop) = watch::channel(false);
-    let monitor = run_monitor_with(config, options.monitor.clone(), monitor_stop, Some(requests));
+    let monitor = run_monitor_with(
+        config,
+        options.monitor.clone(),
+        monitor_stop,
+        Some(requests),
+    );
     tokio::pin!(monitor);
     let service = serve(config, &handle, listener, &options, shutdown);
     let report = tokio::select! {
@@ -121,7 +126,10 @@ fn bind(socket: &Path) -> BackupResult<UnixListener> {
         BackupError::Pipeline(format!("cannot listen on {}: {e}", socket.display()))
     };
     match std::fs::remove_file(socket) {
-        Ok(()) => info!("removed {} left by a monitor that was killed", socket.display()),
+        Ok(()) => info!(
+            "removed {} left by a monitor that was killed",
+            socket.display()
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(e)),
     }
@@ -159,23 +167,15 @@ async fn serve(
             },
             _ = check.tick(), if auto.enabled() => Work::Check,
         };
-        let finished = match work {
-            Work::Asked(stream) => {
-                let served = answer(config, handle, stream);
-                until_shutdown(served, &mut shutdown).await
-            }
+        // A shutdown that comes during a backup waits for it: capture goes on meanwhile, and
+        // the backup ends folded (SIGKILL is the way not to wait: the next run resumes it).
+        match work {
+            Work::Asked(stream) => answer(config, handle, stream).await,
             Work::Check => {
                 if auto.due(handle).await {
-                    let taken = auto_backup(config, handle, options.jobs);
-                    until_shutdown(taken, &mut shutdown).await
-                } else {
-                    true
+                    auto_backup(config, handle, options.jobs).await;
                 }
             }
-        };
-        if !finished {
-            warn!("shutdown during a backup: it stops here, and the next backup resumes it");
-            return;
         }
     }
 }
@@ -183,17 +183,6 @@ async fn serve(
 enum Work {
     Asked(UnixStream),
     Check,
-}
-
-/// Runs `work` unless shutdown comes first; `false` when it did.
-async fn until_shutdown(
-    work: impl std::future::Future<Output = ()>,
-    shutdown: &mut watch::Receiver<bool>,
-) -> bool {
-    tokio::select! {
-        () = work => true,
-        _ = shutdown.changed() => false,
-    }
 }
 
 /// Serves one `tdibt backup`: reads its request, takes the backup, streams progress and
@@ -269,9 +258,9 @@ async fn read_request(read: tokio::net::unix::OwnedReadHalf) -> Result<Request, 
     match tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await {
         Err(_) => Err(format!("no request within {REQUEST_TIMEOUT:?}")),
         Ok(Err(e)) => Err(format!("cannot read the request: {e}")),
-        Ok(Ok(_)) if !line.ends_with('\n') => {
-            Err(format!("the request is not one line of at most {MAX_REQUEST} bytes"))
-        }
+        Ok(Ok(_)) if !line.ends_with('\n') => Err(format!(
+            "the request is not one line of at most {MAX_REQUEST} bytes"
+        )),
         Ok(Ok(_)) => serde_json::from_str(&line).map_err(|e| format!("bad request: {e}")),
     }
 }
@@ -321,8 +310,16 @@ pub async fn backup_through(
     let mut started = handle
         .at_cut(move |cp| begin(&job_repo, cp, &db, &job_options, batch_size))
         .await??;
-    let (manifest, report) =
-        execute(config, repo, &mut lock, &mut started, options, progress, clock).await?;
+    let (manifest, report) = execute(
+        config,
+        repo,
+        &mut lock,
+        &mut started,
+        options,
+        progress,
+        clock,
+    )
+    .await?;
     handle.at_cut(move |cp| fold(cp, &manifest)).await??;
     drop(lock);
     Ok(report)

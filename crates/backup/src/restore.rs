@@ -29,12 +29,12 @@ use tdibt_tdengine::reshape::TargetColumn;
 use tdibt_tdengine::{export, Connection, ConnectionSettings, TdError};
 use tracing::{info, warn};
 
-use crate::stored::{manifest_precision, read_window};
 use crate::ddl::{for_target, merge_ddl};
 use crate::error::{BackupError, BackupResult};
 use crate::pool::{ConnectionTask, Pool};
 use crate::progress::{Progress, ProgressSink};
 use crate::schema::conform;
+use crate::stored::{manifest_precision, read_window};
 use crate::verify::{compare, Against, Difference, Scope};
 
 #[derive(Clone, Debug)]

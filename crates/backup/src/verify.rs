@@ -15,11 +15,11 @@ use tdibt_tdengine::export::digest_rows;
 use tdibt_tdengine::reshape::TargetColumn;
 use tdibt_tdengine::{discovery, read_windows, Connection, ConnectionSettings, TdError};
 
-use crate::stored::{manifest_precision, read_window};
 use crate::ddl::merge_ddl;
 use crate::error::{BackupError, BackupResult};
 use crate::pool::{ConnectionTask, Pool};
 use crate::progress::{Progress, ProgressSink};
+use crate::stored::{manifest_precision, read_window};
 
 /// A live database to compare a backup with.
 #[derive(Clone, Debug)]

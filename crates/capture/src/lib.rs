@@ -15,4 +15,6 @@ pub mod wal_watch;
 pub use error::CaptureError;
 pub use handle::{MonitorHandle, OwnerRequests};
 pub use init::{init, InitReport};
-pub use monitor::{drain, run_monitor, run_monitor_with, MarkedMessage, MonitorOptions, MonitorReport, STATS_FILE};
+pub use monitor::{
+    drain, run_monitor, run_monitor_with, MarkedMessage, MonitorOptions, MonitorReport, STATS_FILE,
+};

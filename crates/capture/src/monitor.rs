@@ -240,7 +240,13 @@ struct Applier {
     /// Requests of a [`crate::MonitorHandle`], when one serves.
     requests: Option<mpsc::Receiver<OwnerRequest>>,
     /// Jobs waiting for their barrier, by token.
-    jobs: BTreeMap<u64, (EngineJob, tokio::sync::oneshot::Sender<Result<(), CaptureError>>)>,
+    jobs: BTreeMap<
+        u64,
+        (
+            EngineJob,
+            tokio::sync::oneshot::Sender<Result<(), CaptureError>>,
+        ),
+    >,
     next_token: u64,
 }
 

@@ -164,9 +164,19 @@ struct PollerState {
     resume_from: BTreeMap<i32, i64>,
     last_commit: BTreeMap<i32, i64>,
     out_of_range_in_a_row: u32,
-    /// Barriers not yet released, with the end offsets read when each arrived (empty while
-    /// the assignment was not known: read at the first chance).
-    barriers: Vec<(u64, BTreeMap<i32, i64>)>,
+    /// Barriers not yet released.
+    barriers: Vec<Barrier>,
+}
+
+/// A cut asked for and not yet handed out.
+struct Barrier {
+    token: u64,
+    /// The end offsets read when it arrived (empty while the assignment was not known:
+    /// read at the first chance, which is still after the request).
+    ends: BTreeMap<i32, i64>,
+    /// Whether a poll made after it arrived came back empty: only such a poll says that a
+    /// vgroup short of its end has nothing more to deliver.
+    idle_since: bool,
 }
 
 /// One connection's polling, until shutdown or the end of the backlog (`Ok`) or an error.
@@ -199,8 +209,9 @@ async fn run_connection(
         } else {
             Vec::new()
         };
-        if options.once && stop_at.is_none() && !progress.is_empty() {
-            stop_at = Some(progress.iter().map(|p| (p.vgroup_id, p.end)).collect());
+        if options.once && !progress.is_empty() {
+            let ends = stop_at.get_or_insert_with(BTreeMap::new);
+            add_ends(ends, &progress, state.resume_from.keys());
         }
         let drained = stop_at
             .as_ref()
@@ -219,7 +230,7 @@ async fn run_connection(
             }
         }
         if waiting && !progress.is_empty() {
-            release_barriers(&progress, last_poll_empty, queue, state).await;
+            release_barriers(&progress, queue, state).await;
         }
         if (stopping || drained) && !progress.is_empty() {
             state.remember(&progress);
@@ -244,7 +255,12 @@ async fn run_connection(
                 events_since_cut += message.events.len() as u64;
                 send(queue, FeedItem::Message(message)).await;
             }
-            None => last_poll_empty = true,
+            None => {
+                last_poll_empty = true;
+                for b in &mut state.barriers {
+                    b.idle_since = true;
+                }
+            }
         }
         let due = events_since_cut >= options.cut_every_events
             || (last_cut.elapsed() >= options.cut_every && events_since_cut > 0);
@@ -260,6 +276,32 @@ async fn run_connection(
         }
     }
 }
+
+/// Completes `ends` with the end offsets of `progress` for the vgroups it lacks, and with a
+/// placeholder (never reached) for every vgroup capture knows of that the consumer is not
+/// assigned yet: while a consumer group rebalances (a killed monitor's consumer still holds
+/// vgroups until its session times out), the assignment covers only part of the topic, and
+/// "read to the end" must not be concluded from that part. Ends read now are at or after
+/// any request that came before.
+fn add_ends<'a>(
+    ends: &mut BTreeMap<i32, i64>,
+    progress: &[VgroupProgress],
+    known: impl Iterator<Item = &'a i32>,
+) {
+    for p in progress {
+        let end = ends.entry(p.vgroup_id).or_insert(p.end);
+        if *end == UNASSIGNED {
+            *end = p.end;
+        }
+    }
+    for vg in known {
+        ends.entry(*vg).or_insert(UNASSIGNED);
+    }
+}
+
+/// The end of a vgroup not assigned yet: no position reaches it, and no idle poll drains it
+/// (it is not in the assignment at all).
+const UNASSIGNED: i64 = i64::MAX;
 
 /// Drained: every vgroup known at start is assigned now and either read to its end at
 /// start, or the last poll found nothing (a WAL may end with versions TMQ never delivers,
@@ -432,25 +474,20 @@ async fn server_tables(conn: &ConnectionSettings, db: &str) -> Result<ServerTabl
 /// after an idle poll, every vgroup has nothing more to give: see [`is_drained`]).
 async fn release_barriers(
     progress: &[VgroupProgress],
-    idle: bool,
     queue: &mpsc::Sender<FeedItem>,
     state: &mut PollerState,
 ) {
-    let ends_now: BTreeMap<i32, i64> = progress.iter().map(|p| (p.vgroup_id, p.end)).collect();
     let mut released = Vec::new();
-    for (token, ends) in &mut state.barriers {
-        if ends.is_empty() {
-            // Asked for during a rebalance: the ends of now are at or after the request.
-            *ends = ends_now.clone();
-        }
-        if is_drained(ends, progress, idle) {
-            released.push(*token);
+    for b in &mut state.barriers {
+        add_ends(&mut b.ends, progress, state.resume_from.keys());
+        if is_drained(&b.ends, progress, b.idle_since) {
+            released.push(b.token);
         }
     }
     if released.is_empty() {
         return;
     }
-    state.barriers.retain(|(t, _)| !released.contains(t));
+    state.barriers.retain(|b| !released.contains(&b.token));
     state.remember(progress);
     for token in released {
         send(
@@ -484,7 +521,11 @@ async fn apply_command(
         Command::Barrier(token) => {
             // Kept even when reading the ends fails (a lost connection): they are then read
             // at the first chance after, which is still at or after the request.
-            state.barriers.push((token, BTreeMap::new()));
+            state.barriers.push(Barrier {
+                token,
+                ends: BTreeMap::new(),
+                idle_since: false,
+            });
             let ends = feed
                 .progress()
                 .await?
@@ -492,7 +533,7 @@ async fn apply_command(
                 .map(|p| (p.vgroup_id, p.end))
                 .collect();
             if let Some(last) = state.barriers.last_mut() {
-                last.1 = ends;
+                last.ends = ends;
             }
         }
         Command::Commit(offsets) => {
@@ -550,5 +591,27 @@ mod tests {
         let short = [progress(2, 9, 10), progress(3, 5, 5)];
         assert!(!is_drained(&ends, &short, false));
         assert!(is_drained(&ends, &short, true));
+    }
+
+    #[test]
+    fn a_partial_assignment_is_never_drained() {
+        // Vgroup 3 is still held by a killed consumer: only 2 is assigned to us.
+        let mut ends = BTreeMap::new();
+        let known = [2, 3];
+        let part = [progress(2, 10, 10)];
+        add_ends(&mut ends, &part, known.iter());
+        assert!(!is_drained(&ends, &part, true));
+        assert!(!is_drained(&ends, &part, false));
+        // Reassigned: its end is read now, and reached.
+        let all = [progress(2, 10, 10), progress(3, 4, 6)];
+        add_ends(&mut ends, &all, known.iter());
+        assert_eq!(ends[&3], 6);
+        assert_eq!(ends[&2], 10, "an end read before stays");
+        assert!(!is_drained(&ends, &all, false));
+        assert!(is_drained(
+            &ends,
+            &[progress(2, 10, 11), progress(3, 6, 7)],
+            false
+        ));
     }
 }

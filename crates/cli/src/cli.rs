@@ -240,6 +240,25 @@ pub struct MonitorArgs {
     /// Serve Prometheus metrics (text format) on this address, e.g. 127.0.0.1:9184.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Take a backup (incremental; a full when the repository has none of the database)
+    /// this often when anything changed, none when nothing did: `15m`, `1h`, `1day`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval, conflicts_with = "once")]
+    pub backup_every: Option<std::time::Duration>,
+    /// Take a backup as soon as this many blocks changed.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "once")]
+    pub backup_after_blocks: Option<u64>,
+    /// Range reads running at once in an automatic backup.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64).map(|v| v as usize))]
+    pub jobs: usize,
+}
+
+/// A backup interval: a duration of at least one second.
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
+    if d < std::time::Duration::from_secs(1) {
+        return Err(format!("{text:?}: at least 1s"));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Subcommand)]

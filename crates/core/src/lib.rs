@@ -22,6 +22,6 @@ pub use blockset::BlockSet;
 pub use catalog::{Catalog, CatalogError};
 pub use checkpoint::{BackupLink, Checkpoint, CheckpointError};
 pub use cut::Cut;
-pub use error_class::ErrorClass;
 pub use engine::{runs_of, ChangeKind, Engine, StateCounts, WindowRun};
+pub use error_class::ErrorClass;
 pub use owner::{OwnerError, OwnerLock};

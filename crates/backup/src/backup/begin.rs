@@ -70,7 +70,15 @@ pub fn begin(
         Some(p) => repo.chain(p)?,
         None => Vec::new(),
     };
-    let plan = plan_reads(repo, cp, db, full, parent.as_ref(), &parent_chain, batch_size)?;
+    let plan = plan_reads(
+        repo,
+        cp,
+        db,
+        full,
+        parent.as_ref(),
+        &parent_chain,
+        batch_size,
+    )?;
     Ok(Started {
         id,
         full,
@@ -320,4 +328,3 @@ fn abandon(cp: &mut Checkpoint) {
     cp.backups.in_progress = None;
     cp.backups.in_progress_full = false;
 }
-

@@ -106,8 +106,16 @@ pub async fn run_backup(
     // Saved even when `begin` refused: an earlier backup it folded or abandoned stays so.
     cp.save(&path, now_unix_ms())?;
     let mut started = begun?;
-    let (manifest, report) =
-        execute(config, repo, &mut lock, &mut started, options, progress, clock).await?;
+    let (manifest, report) = execute(
+        config,
+        repo,
+        &mut lock,
+        &mut started,
+        options,
+        progress,
+        clock,
+    )
+    .await?;
     fold(&mut cp, &manifest)?;
     cp.save(&path, now_unix_ms())?;
     drop(lock);

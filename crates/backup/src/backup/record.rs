@@ -190,4 +190,3 @@ impl ConnectionTask for ShowCreate {
         })
     }
 }
-

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use tdibt_core::BlockSpan;
 use tdibt_core::clock::now_unix_ms;
+use tdibt_core::BlockSpan;
 use tdibt_repository::lock::RepoLock;
 use tdibt_repository::{
     Added, BackupStats, BlockEntry, BlockHash, Compression, Progress as Journal, Repository,
@@ -245,4 +245,3 @@ impl ConnectionTask for Reader {
         Ok((read, windows))
     }
 }
-

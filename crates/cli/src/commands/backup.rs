@@ -1,10 +1,6 @@
 //! `tdibt backup`: full or incremental into the repository at `backup.output_path`.
 
-use tdibt_backup::{parse_pick, pick_backup, run_backup, BackupError, BackupOptions, Pick};
-use tdibt_core::config::Config;
-use tdibt_core::OwnerLock;
-use tdibt_repository::Repository;
-use tracing::info;
+use tdibt_backup::{parse_pick, BackupOptions, Pick};
 
 use crate::cli::{BackupArgs, Cli};
 use crate::exit::{CliError, CliResult, ExitCode};
@@ -25,19 +21,16 @@ pub fn run(cli: &Cli, args: &BackupArgs) -> CliResult {
     if !checkpoint.exists() {
         return Err(tdibt_core::CheckpointError::Missing(checkpoint).into());
     }
-    // The change engine's folder: one monitor or backup at a time.
-    let _owner = OwnerLock::acquire(&config.bitmap_engine.persistence_path, "backup")
-        .map_err(|e| CliError::new(ExitCode::Checkpoint, e))?;
     let repo = super::repo::open_or_create(&config)?;
-    let (full, since) = full_when_nothing_is_older(&config, &repo, args, since)?;
     let options = BackupOptions {
-        full,
+        full: args.full,
         since,
         jobs: args.jobs,
         ..BackupOptions::default()
     };
     let reporter = Reporter::new(cli.quiet, cli.json);
-    let report = super::runtime()?.block_on(run_backup(&config, &repo, &options, &reporter))?;
+    let report =
+        super::runtime()?.block_on(tdibt_backup::backup(&config, &repo, &options, &reporter))?;
     if cli.json {
         return output::print_json(&report);
     }
@@ -65,31 +58,4 @@ pub fn run(cli: &Cli, args: &BackupArgs) -> CliResult {
         }
     );
     Ok(())
-}
-
-/// `--since DATE` builds on the newest backup finished by then. When the repository holds
-/// backups of the database but none that old (the specification's daily
-/// `--since 2024-01-01`, run again after its first backup), every change since the date is
-/// only in a full backup: take one (logged) instead of refusing, so the command can be
-/// repeated as written. Unchanged blocks deduplicate against the packs already stored.
-fn full_when_nothing_is_older(
-    config: &Config,
-    repo: &Repository,
-    args: &BackupArgs,
-    since: Pick,
-) -> CliResult<(bool, Pick)> {
-    let (Pick::AtOrBefore(_), Some(date)) = (&since, &args.since) else {
-        return Ok((args.full, since));
-    };
-    let db = config.database_name()?;
-    match pick_backup(repo, Some(db), &since) {
-        Err(BackupError::Refused(_)) => {
-            info!(
-                "no backup of {db} in {} finished at or before {date}: taking a full backup, which holds every change since then",
-                repo.describe(),
-            );
-            Ok((true, Pick::Latest))
-        }
-        _ => Ok((args.full, since)),
-    }
 }

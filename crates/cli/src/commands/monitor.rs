@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use tdibt_capture::{run_monitor, MonitorOptions};
+use tdibt_backup::{serve_monitor, ServeOptions};
+use tdibt_capture::MonitorOptions;
 use tokio::sync::watch;
 use tracing::info;
 
@@ -12,12 +13,17 @@ use crate::{output, settings};
 
 pub fn run(cli: &Cli, args: &MonitorArgs) -> CliResult {
     let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
-    let options = MonitorOptions {
-        once: args.once,
-        // A one-shot run gives up on an unreachable server; a daemon keeps retrying.
-        reconnect_deadline: args.once.then(|| Duration::from_secs(30)),
-        metrics_listen: args.metrics_listen,
-        ..MonitorOptions::default()
+    let options = ServeOptions {
+        monitor: MonitorOptions {
+            once: args.once,
+            // A one-shot run gives up on an unreachable server; a daemon keeps retrying.
+            reconnect_deadline: args.once.then(|| Duration::from_secs(30)),
+            metrics_listen: args.metrics_listen,
+            ..MonitorOptions::default()
+        },
+        backup_every: args.backup_every,
+        backup_after_blocks: args.backup_after_blocks,
+        jobs: args.jobs,
     };
     // The change engine's folder: one monitor or backup at a time.
     std::fs::create_dir_all(&config.bitmap_engine.persistence_path).map_err(|e| {
@@ -36,7 +42,7 @@ pub fn run(cli: &Cli, args: &MonitorArgs) -> CliResult {
             info!("signal received: draining, checkpointing and committing");
             let _ = stop_tx.send(true);
         });
-        run_monitor(&config, options, stop_rx).await
+        serve_monitor(&config, options, stop_rx).await
     })?;
     if cli.json {
         return output::print_json(&report.stats);

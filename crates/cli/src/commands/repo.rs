@@ -3,12 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use tdibt_backup::BackupError;
 use tdibt_backup::Pick;
 use tdibt_core::clock::now_unix_ms;
 use tdibt_core::config::Config;
-use tdibt_backup::BackupError;
 use tdibt_repository::{BackupId, RepoError, Repository, Store};
-use tracing::info;
 
 use crate::cli::{Cli, RepoCommand};
 use crate::exit::{CliError, CliResult, ExitCode};
@@ -49,7 +48,12 @@ fn create(store: Box<dyn Store>) -> CliResult<Repository> {
 pub fn open_or_create(config: &Config) -> CliResult<Repository> {
     // An unusable location is a configuration error (exit 3), said before anything else.
     store(config)?;
-    match tdibt_backup::open_or_create(&config.backup.output_path) {
+    explain(tdibt_backup::open_or_create(&config.backup.output_path))
+}
+
+/// Says what to do instead when the repository could not be opened or created.
+fn explain(opened: Result<Repository, BackupError>) -> CliResult<Repository> {
+    match opened {
         Err(BackupError::Repository(RepoError::NotEmpty(missing))) => {
             let inside = format!("{}/tdibt", missing.trim_end_matches('/'));
             Err(CliError::new(
@@ -339,11 +343,16 @@ mod tests {
 
     use super::*;
 
-    fn prefix(memory: &Arc<InMemory>, prefix: &str) -> CliResult<Box<dyn Store>> {
+    fn prefix(memory: &Arc<InMemory>, prefix: &str) -> Box<dyn Store> {
         let store: Arc<dyn ObjectStore> = memory.clone();
-        Ok(Box::new(
-            ObjectStoreStore::new(store, prefix, format!("memory://{prefix}")).unwrap(),
-        ))
+        Box::new(
+            tdibt_repository::ObjectStoreStore::new(store, prefix, format!("memory://{prefix}"))
+                .unwrap(),
+        )
+    }
+
+    fn open_or_create_in(store: impl Fn() -> Box<dyn Store>) -> CliResult<Repository> {
+        explain(tdibt_backup::open_or_create_in(|| Ok(store())))
     }
 
     #[test]
@@ -390,7 +399,6 @@ mod tests {
         assert_eq!(created.config().id, again.config().id);
 
         prefix(&memory, "other")
-            .unwrap()
             .write_atomic("notes.txt", b"mine")
             .unwrap();
         let Err(e) = open_or_create_in(|| prefix(&memory, "other")) else {
@@ -402,6 +410,6 @@ mod tests {
             message.contains("--output memory://other/tdibt"),
             "{message}"
         );
-        assert_eq!(prefix(&memory, "other").unwrap().list("").unwrap().len(), 1);
+        assert_eq!(prefix(&memory, "other").list("").unwrap().len(), 1);
     }
 }
