@@ -166,7 +166,7 @@ async fn the_specifications_scenarios_run_as_written() {
     ));
     assert!(stdout.contains("(Full) of db"), "{stdout}");
     assert!(
-        stderr.contains("finished at or before 2024-01-01: taking a full backup"),
+        stderr.contains("finished at or before 2024-01-01T23:59:59.999Z: taking a full backup"),
         "{stderr}"
     );
     let first = manifests(&daily);
