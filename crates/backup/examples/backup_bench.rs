@@ -124,27 +124,13 @@ async fn main() {
     let windows_per_table = (rows_per_table as i64 * STEP_MS + HOUR_MS - 1) / HOUR_MS;
     let blocks = full.stats.blocks as usize;
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-    let mut chosen = BTreeSet::new();
-    while chosen.len() < blocks / 100 {
-        chosen.insert((
-            rng.random_range(0..tables),
-            rng.random_range(0..windows_per_table),
-        ));
-    }
-    for (t, w) in &chosen {
-        let ts = BASE + w * HOUR_MS + rng.random_range(0..360) * STEP_MS;
-        taos.exec(format!(
-            "INSERT INTO bench.d{t} VALUES ({ts}, 9.5, 999, 0.5)"
-        ))
-        .await
-        .unwrap();
-    }
+    let changed = change_blocks(&taos, &mut rng, tables, windows_per_table, blocks / 100).await;
     let t = Instant::now();
     drain(&config).await;
     report(
         "capture (drain) of the changes",
         t.elapsed(),
-        chosen.len() as u64,
+        changed as u64,
         "rows captured",
     );
     // A fresh handle, as a new `tdibt backup` process has: nothing cached.
@@ -183,7 +169,61 @@ async fn main() {
         "rows restored",
     );
 
+    // Production: a monitor runs all along, and `tdibt backup` asks it (over its socket, as
+    // the CLI does): no drain, the parent's manifest already in the monitor's memory.
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let serving = tokio::spawn({
+        let config = config.clone();
+        async move {
+            let options = tdibt_backup::ServeOptions {
+                jobs,
+                ..Default::default()
+            };
+            tdibt_backup::serve_monitor(&config, options, stop_rx).await
+        }
+    });
+    let socket = tdibt_backup::live::socket_path(&config.bitmap_engine.persistence_path);
+    while !socket.exists() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let ask = BackupOptions {
+        jobs,
+        ..BackupOptions::default()
+    };
+    let mut through = Vec::new();
+    for (what, n) in [
+        ("1% of blocks", blocks / 100),
+        ("0.01% of blocks", (blocks / 10_000).max(3)),
+        ("0.01% of blocks, again", (blocks / 10_000).max(3)),
+    ] {
+        change_blocks(&taos, &mut rng, tables, windows_per_table, n).await;
+        let t = Instant::now();
+        let r = tdibt_backup::backup(&config, &repo, &ask, &NoProgress)
+            .await
+            .unwrap();
+        let wall = t.elapsed().as_secs_f64();
+        println!(
+            "incremental through the running monitor ({what}): {:.3} s as `tdibt backup` waits ({:.3} s in the monitor), {} blocks, {} stored bytes",
+            wall, r.seconds, r.stats.blocks, r.stats.stored_bytes
+        );
+        let p = &r.timings;
+        println!(
+            "    phases: begin (cut) {:.3} s, DDL {:.3} s, blocks {:.3} s, manifest {:.3} s, fold (cut) {:.3} s",
+            p.begin, p.ddl, p.blocks, p.manifest, p.fold
+        );
+        through.push((what, wall, r));
+    }
+    let _ = stop.send(true);
+    serving.await.unwrap().unwrap();
+
     println!();
+    for (what, wall, r) in &through {
+        println!(
+            "through the monitor, {what}: {:.1}x faster than the full, {:.1}x smaller",
+            full.seconds / wall,
+            full.stats.stored_bytes as f64 / r.stats.stored_bytes.max(1) as f64
+        );
+    }
     println!(
         "full backup throughput / bare reads: {:.2}",
         baseline.0.as_secs_f64() / full.seconds
@@ -197,6 +237,32 @@ async fn main() {
         "restore: {:.0} rows/s",
         restore.rows as f64 / restore.seconds
     );
+}
+
+/// Upserts one row in each of `n` distinct random blocks; returns `n`.
+async fn change_blocks(
+    taos: &taos::Taos,
+    rng: &mut rand::rngs::StdRng,
+    tables: usize,
+    windows_per_table: i64,
+    n: usize,
+) -> usize {
+    let mut chosen = BTreeSet::new();
+    while chosen.len() < n {
+        chosen.insert((
+            rng.random_range(0..tables),
+            rng.random_range(0..windows_per_table),
+        ));
+    }
+    for (t, w) in &chosen {
+        let ts = BASE + w * HOUR_MS + rng.random_range(0..360) * STEP_MS;
+        taos.exec(format!(
+            "INSERT INTO bench.d{t} VALUES ({ts}, 9.5, 999, 0.5)"
+        ))
+        .await
+        .unwrap();
+    }
+    n
 }
 
 fn report(what: &str, took: Duration, rows: u64, unit: &str) {

@@ -26,7 +26,7 @@ mod stored;
 pub mod verify;
 
 pub use ask::backup;
-pub use backup::{run_backup, BackupOptions, BackupReport};
+pub use backup::{run_backup, BackupOptions, BackupReport, Timings};
 pub use error::{BackupError, BackupResult};
 pub use live::{serve_monitor, ServeOptions};
 pub use location::{open_or_create, open_or_create_in};

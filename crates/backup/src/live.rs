@@ -87,6 +87,11 @@ const MAX_REQUEST: usize = 64 << 10;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often automatic backups look at what changed.
 const AUTO_CHECK: Duration = Duration::from_secs(1);
+/// The longest a poll waits on the server while the monitor serves backups: a backup's cut
+/// can only be taken once the poll in flight has answered, so this bounds how long a
+/// request waits for it. (A write still wakes a waiting poll at once: shorter waits cost
+/// only idle round trips.)
+const SERVING_POLL: Duration = Duration::from_millis(100);
 
 /// Runs capture and serves backups until `shutdown` turns true (or, with `once`, until the
 /// backlog is drained). The caller holds the persistence folder
@@ -101,12 +106,9 @@ pub async fn serve_monitor(
     let listener = bind(&socket)?;
     let (handle, requests) = MonitorHandle::new();
     let (stop_monitor, monitor_stop) = watch::channel(false);
-    let monitor = run_monitor_with(
-        config,
-        options.monitor.clone(),
-        monitor_stop,
-        Some(requests),
-    );
+    let mut monitor_options = options.monitor.clone();
+    monitor_options.poll_timeout = monitor_options.poll_timeout.min(SERVING_POLL);
+    let monitor = run_monitor_with(config, monitor_options, monitor_stop, Some(requests));
     tokio::pin!(monitor);
     let service = serve(config, &handle, listener, &options, shutdown);
     let report = tokio::select! {
@@ -149,6 +151,7 @@ async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut auto = AutoBackups::new(options);
+    let mut repos = Repositories::default();
     let mut check = tokio::time::interval(AUTO_CHECK);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -170,13 +173,38 @@ async fn serve(
         // A shutdown that comes during a backup waits for it: capture goes on meanwhile, and
         // the backup ends folded (SIGKILL is the way not to wait: the next run resumes it).
         match work {
-            Work::Asked(stream) => answer(config, handle, stream).await,
+            Work::Asked(stream) => answer(config, handle, &mut repos, stream).await,
             Work::Check => {
                 if auto.due(handle).await {
-                    auto_backup(config, handle, options.jobs).await;
+                    auto_backup(config, handle, &mut repos, options.jobs).await;
                 }
             }
         }
+    }
+}
+
+/// The repositories this monitor backed up into, kept open: an incremental then finds its
+/// parent's manifest (what the last backup wrote) in memory instead of decoding it again.
+#[derive(Default)]
+struct Repositories(std::collections::HashMap<PathBuf, Repository>);
+
+impl Repositories {
+    /// The repository at `location`; `create` makes one there when the location is missing
+    /// or empty (an automatic backup's first run).
+    fn get(&mut self, location: &Path, create: bool) -> BackupResult<Repository> {
+        if let Some(repo) = self.0.get(location) {
+            return Ok(repo.clone());
+        }
+        let repo = if create {
+            crate::open_or_create(location)?
+        } else {
+            let store = tdibt_repository::store::for_location(location).map_err(|e| {
+                BackupError::Refused(format!("repository {}: {e}", location.display()))
+            })?;
+            Repository::open(store)?
+        };
+        self.0.insert(location.to_path_buf(), repo.clone());
+        Ok(repo)
     }
 }
 
@@ -187,7 +215,12 @@ enum Work {
 
 /// Serves one `tdibt backup`: reads its request, takes the backup, streams progress and
 /// the report (or the error) back. The backup goes on if the asker goes away.
-async fn answer(config: &Config, handle: &MonitorHandle, stream: UnixStream) {
+async fn answer(
+    config: &Config,
+    handle: &MonitorHandle,
+    repos: &mut Repositories,
+    stream: UnixStream,
+) {
     let (read, mut write) = stream.into_split();
     let request = match read_request(read).await {
         Ok(r) => r,
@@ -211,16 +244,20 @@ async fn answer(config: &Config, handle: &MonitorHandle, stream: UnixStream) {
         }
     });
     let sink = ChannelSink(tx.clone());
-    let result = asked_backup(config, handle, &request, &sink).await;
+    // The asker hears of the backup once its manifest is durable: from there on it exists
+    // and restores, and the fold that follows only tells the engine so (a fold lost to a
+    // crash is done by the next backup).
+    let stored = |report: &BackupReport| {
+        let _ = tx.send(Reply::Report(report.clone()));
+    };
+    let result = asked_backup(config, handle, repos, &request, &sink, stored).await;
     record(handle, &result, false).await;
-    let reply = match result {
-        Ok(report) => Reply::Report(report),
-        Err(e) => Reply::Error {
+    if let Err(e) = result {
+        let _ = tx.send(Reply::Error {
             class: e.class(),
             message: e.to_string(),
-        },
-    };
-    let _ = tx.send(reply);
+        });
+    }
     drop(sink);
     drop(tx);
     let _ = writer.await;
@@ -229,8 +266,10 @@ async fn answer(config: &Config, handle: &MonitorHandle, stream: UnixStream) {
 async fn asked_backup(
     config: &Config,
     handle: &MonitorHandle,
+    repos: &mut Repositories,
     request: &Request,
     progress: &dyn ProgressSink,
+    stored: impl FnOnce(&BackupReport),
 ) -> BackupResult<BackupReport> {
     let db = config.database_name()?;
     if request.database != db {
@@ -240,16 +279,13 @@ async fn asked_backup(
             request.database
         )));
     }
-    let store = tdibt_repository::store::for_location(&request.repository).map_err(|e| {
-        BackupError::Refused(format!("repository {}: {e}", request.repository.display()))
-    })?;
-    let repo = Repository::open(store)?;
+    let repo = repos.get(&request.repository, false)?;
     info!(
         "backup asked for through {}: into {}",
         SOCKET_FILE,
         repo.describe()
     );
-    backup_through(handle, config, &repo, &request.options, progress).await
+    backup_through(handle, config, &repo, &request.options, progress, stored).await
 }
 
 async fn read_request(read: tokio::net::unix::OwnedReadHalf) -> Result<Request, String> {
@@ -294,23 +330,27 @@ impl ProgressSink for ChannelSink {
 }
 
 /// One backup through the monitor: `begin` at a cut, the engine-free phases here, `fold`
-/// at a cut. A failure leaves the frozen generation for the next backup to resume.
+/// at a cut; `stored` hears of the backup between the last two (it exists from then on). A
+/// failure leaves the frozen generation for the next backup to resume.
 pub async fn backup_through(
     handle: &MonitorHandle,
     config: &Config,
     repo: &Repository,
     options: &BackupOptions,
     progress: &dyn ProgressSink,
+    stored: impl FnOnce(&BackupReport),
 ) -> BackupResult<BackupReport> {
     let clock = Instant::now();
     let db = config.database_name()?.to_string();
     let mut lock = repo.lock("backup")?;
     let batch_size = config.backup.batch_size;
     let (job_repo, job_options) = (repo.clone(), options.clone());
+    let phase = Instant::now();
     let mut started = handle
         .at_cut(move |cp| begin(&job_repo, cp, &db, &job_options, batch_size))
         .await??;
-    let (manifest, report) = execute(
+    let began = phase.elapsed().as_secs_f64();
+    let (manifest, mut report) = execute(
         config,
         repo,
         &mut lock,
@@ -320,8 +360,14 @@ pub async fn backup_through(
         clock,
     )
     .await?;
+    report.timings.begin = began;
+    stored(&report);
+    let phase = Instant::now();
     handle.at_cut(move |cp| fold(cp, &manifest)).await??;
     drop(lock);
+    report.timings.begin = began;
+    report.timings.fold = phase.elapsed().as_secs_f64();
+    report.seconds = clock.elapsed().as_secs_f64();
     Ok(report)
 }
 
@@ -366,15 +412,20 @@ impl AutoBackups {
 
 /// An automatic backup into the configured repository: an incremental on the newest
 /// backup, or a full when the repository has none of the database (created if missing).
-async fn auto_backup(config: &Config, handle: &MonitorHandle, jobs: usize) {
+async fn auto_backup(
+    config: &Config,
+    handle: &MonitorHandle,
+    repos: &mut Repositories,
+    jobs: usize,
+) {
     let taken = async {
-        let repo = crate::open_or_create(&config.backup.output_path)?;
+        let repo = repos.get(&config.backup.output_path, true)?;
         let options = BackupOptions {
             jobs: jobs.max(1),
             drain: false,
             ..BackupOptions::default()
         };
-        backup_through(handle, config, &repo, &options, &crate::NoProgress).await
+        backup_through(handle, config, &repo, &options, &crate::NoProgress, |_| {}).await
     }
     .await;
     match &taken {

@@ -71,7 +71,7 @@ pub enum Command {
 
 /// While a barrier waits, polls wait at most this long on the server: an idle poll is what
 /// shows that a vgroup whose WAL ends with versions TMQ never delivers is read to its end.
-const BARRIER_POLL: Duration = Duration::from_millis(50);
+const BARRIER_POLL: Duration = Duration::from_millis(10);
 
 /// How the poller runs.
 #[derive(Clone, Debug)]

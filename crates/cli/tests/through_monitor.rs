@@ -362,7 +362,7 @@ async fn killed_monitors_and_askers_lose_nothing() {
             .spawn()
             .unwrap();
         tokio::time::sleep(Duration::from_millis(seed % 300)).await;
-        if seed % 2 == 0 {
+        if seed.is_multiple_of(2) {
             monitor.kill().unwrap();
             monitor.wait().unwrap();
             killed.0 += 1;
@@ -388,7 +388,7 @@ async fn killed_monitors_and_askers_lose_nothing() {
         for b in out.as_array().unwrap() {
             expected
                 .entry(b["id"].as_str().unwrap().to_string())
-                .or_insert_with(|| (round, seed % 2 == 0, state.clone()));
+                .or_insert_with(|| (round, seed.is_multiple_of(2), state.clone()));
         }
     }
     assert!(killed.0 + killed.1 > 0, "nothing was killed");

@@ -205,12 +205,23 @@ impl Repository {
         }
     }
 
-    /// A manifest and its checksum, shared: read once per handle, never copied.
+    /// A manifest and its checksum, shared: read once per handle, never copied. A manifest
+    /// never changes once written, but another process may delete it (`prune`): a
+    /// long-lived handle (a monitor's) checks that a remembered one still exists.
     pub fn manifest(&self, id: &BackupId) -> RepoResult<(Arc<Manifest>, String)> {
-        if let Some(hit) = self.manifests.lock().ok().and_then(|c| c.get(id).cloned()) {
-            return Ok(hit);
-        }
         let key = manifest_key(id);
+        if let Some(hit) = self.manifests.lock().ok().and_then(|c| c.get(id).cloned()) {
+            match self.store.exists(&key) {
+                Ok(true) => return Ok(hit),
+                Ok(false) => {
+                    if let Ok(mut cache) = self.manifests.lock() {
+                        cache.remove(id);
+                    }
+                    return Err(RepoError::NoSuchBackup(id.clone()));
+                }
+                Err(e) => return Err(RepoError::io(&key, e)),
+            }
+        }
         let bytes = match self.store.read(&key) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -238,6 +249,11 @@ impl Repository {
             .write_atomic(&key, &bytes)
             .map_err(|e| RepoError::io(&key, e))?;
         let _ = self.store.remove(&progress_key(&m.id));
+        // The next incremental's parent: remembered, so a long-lived handle does not read
+        // back what it just wrote.
+        if let Ok(mut cache) = self.manifests.lock() {
+            cache.insert(m.id.clone(), (Arc::new(m.clone()), sum.clone()));
+        }
         Ok(sum)
     }
 

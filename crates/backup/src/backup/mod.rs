@@ -79,6 +79,20 @@ pub struct BackupReport {
     pub tombstones: u64,
     pub stats: BackupStats,
     pub seconds: f64,
+    /// Where the time went, phase by phase.
+    #[serde(default)]
+    pub timings: Timings,
+}
+
+/// Seconds per phase of one backup. Through a running monitor, `begin` and `fold` include
+/// waiting for the cut (the feed read to the request's end offsets, the checkpoint written).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct Timings {
+    pub begin: f64,
+    pub ddl: f64,
+    pub blocks: f64,
+    pub manifest: f64,
+    pub fold: f64,
 }
 
 /// Takes a backup of the configured database into `repo`, owning the change engine for the
@@ -102,11 +116,13 @@ pub async fn run_backup(
     }
     let mut cp = Checkpoint::load(&path)?;
     let mut lock = repo.lock("backup")?;
+    let phase = Instant::now();
     let begun = begin(repo, &mut cp, &db, options, config.backup.batch_size);
     // Saved even when `begin` refused: an earlier backup it folded or abandoned stays so.
     cp.save(&path, now_unix_ms())?;
     let mut started = begun?;
-    let (manifest, report) = execute(
+    let began = phase.elapsed().as_secs_f64();
+    let (manifest, mut report) = execute(
         config,
         repo,
         &mut lock,
@@ -116,9 +132,13 @@ pub async fn run_backup(
         clock,
     )
     .await?;
+    let phase = Instant::now();
     fold(&mut cp, &manifest)?;
     cp.save(&path, now_unix_ms())?;
     drop(lock);
+    report.timings.begin = began;
+    report.timings.fold = phase.elapsed().as_secs_f64();
+    report.seconds = clock.elapsed().as_secs_f64();
     Ok(report)
 }
 
@@ -141,8 +161,11 @@ pub async fn execute(
         started.plan.all_tombstones().len(),
         clock.elapsed().as_secs_f64()
     );
+    let mut timings = Timings::default();
     let connection = ConnectionSettings::from_config(&config.database);
+    let phase = Instant::now();
     let recorded = record::record_ddl(&connection, started, options.jobs).await?;
+    timings.ddl = phase.elapsed().as_secs_f64();
     info!(
         "backup {id}: {} DDL statement(s) recorded ({:.2} s in)",
         recorded.ddl.len(),
@@ -157,12 +180,16 @@ pub async fn execute(
         jobs: options.jobs,
         pack_target_bytes: options.pack_target_bytes,
     };
+    let phase = Instant::now();
     let mut stored = store::store_blocks(repo, lock, started, &settings, progress).await?;
+    timings.blocks = phase.elapsed().as_secs_f64();
     info!(
         "backup {id}: reads done ({:.2} s in)",
         clock.elapsed().as_secs_f64()
     );
+    let phase = Instant::now();
     let manifest = complete::write_manifest(repo, lock, started, recorded, &mut stored)?;
+    timings.manifest = phase.elapsed().as_secs_f64();
     let report = BackupReport {
         backup: id,
         kind: manifest.kind,
@@ -173,6 +200,7 @@ pub async fn execute(
         tombstones: manifest.tombstones.len() as u64,
         stats: stored.stats.clone(),
         seconds: clock.elapsed().as_secs_f64(),
+        timings,
     };
     Ok((manifest, report))
 }
