@@ -306,3 +306,35 @@ pub fn restore_script(doc: &BlocksDoc, opts: &ScriptOptions) -> TaosdumpResult<S
     s.push_str(&format!("\necho \"{total} folder(s) imported from $IN\"\n"));
     Ok(s)
 }
+
+/// The two scripts as written beside each other.
+pub struct WrittenScripts {
+    pub backup: std::path::PathBuf,
+    pub restore: std::path::PathBuf,
+    /// taosdump calls in the backup script.
+    pub calls: usize,
+}
+
+/// Writes `backup_script.sh` at `path` and `restore_script.sh` beside it (atomically,
+/// executable by their owner only).
+pub fn write_scripts(
+    doc: &BlocksDoc,
+    opts: &ScriptOptions,
+    path: &std::path::Path,
+) -> TaosdumpResult<WrittenScripts> {
+    use std::os::unix::fs::PermissionsExt;
+    let backup = backup_script(doc, opts)?;
+    let restore = restore_script(doc, opts)?;
+    let restore_path = path.with_file_name("restore_script.sh");
+    for (p, text) in [(path, &backup), (restore_path.as_path(), &restore)] {
+        tdibt_core::durable::write_atomic(p, text.as_bytes())
+            .map_err(|e| TaosdumpError::io("write", p, e))?;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| TaosdumpError::io("make executable", p, e))?;
+    }
+    Ok(WrittenScripts {
+        backup: path.to_path_buf(),
+        restore: restore_path,
+        calls: calls(doc, opts.arg_budget)?.len(),
+    })
+}

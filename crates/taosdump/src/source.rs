@@ -21,6 +21,34 @@ pub struct SourceOptions {
     pub drain: bool,
 }
 
+/// The plan now, as `tdibt blocks` and `tdibt taosdump-script` make it: the change feed is
+/// drained first when nobody holds the change engine's folder; when a monitor holds it, its
+/// latest checkpoint is the plan's cut. The repository at `backup.output_path`, when there
+/// is one, says what the changes count from.
+pub async fn plan_now(config: &Config, since: Option<Pick>) -> TaosdumpResult<BlocksDoc> {
+    let dir = &config.bitmap_engine.persistence_path;
+    let checkpoint = checkpoint_path(dir);
+    if !checkpoint.exists() {
+        return Err(tdibt_core::CheckpointError::Missing(checkpoint).into());
+    }
+    let owner = tdibt_core::OwnerLock::acquire(dir, "blocks");
+    let drain = match &owner {
+        Ok(_) => true,
+        Err(tdibt_core::OwnerError::Busy { holder, .. }) => {
+            tracing::info!("{holder} holds the change engine: planning from its latest checkpoint");
+            false
+        }
+        Err(e @ tdibt_core::OwnerError::Io { .. }) => {
+            return Err(TaosdumpError::Refused(e.to_string()))
+        }
+    };
+    let repo = tdibt_repository::store::for_location(&config.backup.output_path)
+        .ok()
+        .and_then(|store| Repository::open(store).ok())
+        .filter(|r| r.list_backups().is_ok());
+    plan(config, repo.as_ref(), &SourceOptions { since, drain }).await
+}
+
 /// The plan of what changed since the engine's last backup (or `since`).
 pub async fn plan(
     config: &Config,

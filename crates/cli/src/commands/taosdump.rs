@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 
 use clap::builder::TypedValueParser;
 use clap::Args;
-use tdibt_core::OwnerLock;
 use tdibt_taosdump::script::{self, ScriptOptions};
-use tdibt_taosdump::source::{self, SourceOptions};
+use tdibt_taosdump::source;
 use tdibt_taosdump::{BlocksDoc, TaosdumpError};
 use tdibt_tdengine::{Connection, ConnectionSettings};
 
@@ -111,8 +110,7 @@ fn write(path: &Path, bytes: &[u8]) -> CliResult {
     })
 }
 
-/// The plan now: drains the change feed first unless a monitor holds the engine's folder
-/// (then its latest checkpoint is the plan's cut).
+/// The plan now (see [`source::plan_now`]).
 fn plan(cli: &Cli, since: Option<&str>) -> CliResult<BlocksDoc> {
     let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
     let since = since
@@ -121,27 +119,8 @@ fn plan(cli: &Cli, since: Option<&str>) -> CliResult<BlocksDoc> {
                 .map_err(|e| CliError::new(ExitCode::Usage, anyhow::anyhow!("--since: {e}")))
         })
         .transpose()?;
-    let checkpoint =
-        tdibt_core::checkpoint::checkpoint_path(&config.bitmap_engine.persistence_path);
-    if !checkpoint.exists() {
-        return Err(tdibt_core::CheckpointError::Missing(checkpoint).into());
-    }
-    let owner = OwnerLock::acquire(&config.bitmap_engine.persistence_path, "blocks");
-    let drain = match &owner {
-        Ok(_) => true,
-        Err(tdibt_core::OwnerError::Busy { holder, .. }) => {
-            tracing::info!("{holder} holds the change engine: planning from its latest checkpoint");
-            false
-        }
-        Err(e @ tdibt_core::OwnerError::Io { .. }) => {
-            return Err(CliError::new(ExitCode::Checkpoint, anyhow::anyhow!("{e}")))
-        }
-    };
-    let repo = super::repo::open(cli).ok();
-    let repo = repo.filter(|r| r.list_backups().is_ok());
-    let options = SourceOptions { since, drain };
     super::runtime()?
-        .block_on(source::plan(&config, repo.as_ref(), &options))
+        .block_on(source::plan_now(&config, since))
         .map_err(td)
 }
 
@@ -185,43 +164,25 @@ pub fn taosdump_script(cli: &Cli, args: &ScriptArgs) -> CliResult {
             .and_then(|p| p.to_str().map(str::to_string))
             .unwrap_or_else(|| "tdibt".into()),
     };
-    let backup = script::backup_script(&doc, &options).map_err(td)?;
-    let restore = script::restore_script(&doc, &options).map_err(td)?;
-    let restore_path = args.output.with_file_name("restore_script.sh");
-    write(&args.output, backup.as_bytes())?;
-    write(&restore_path, restore.as_bytes())?;
-    for p in [&args.output, &restore_path] {
-        make_executable(p)?;
-    }
-    let calls = script::calls(&doc, options.arg_budget).map_err(td)?;
+    let written = script::write_scripts(&doc, &options, &args.output).map_err(td)?;
     if cli.json {
         return output::print_json(&serde_json::json!({
-            "backup_script": args.output,
-            "restore_script": restore_path,
-            "calls": calls.len(),
+            "backup_script": written.backup,
+            "restore_script": written.restore,
+            "calls": written.calls,
             "counts": doc.counts,
         }));
     }
     println!(
         "{}: {} taosdump call(s) for {} range(s) of {} table(s) -> {} and {}",
         doc.since.description,
-        calls.len(),
+        written.calls,
         doc.counts.ranges,
         doc.counts.tables,
-        args.output.display(),
-        restore_path.display()
+        written.backup.display(),
+        written.restore.display()
     );
     Ok(())
-}
-
-fn make_executable(path: &Path) -> CliResult {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
-        CliError::new(
-            ExitCode::Failure,
-            anyhow::anyhow!("cannot make {} executable: {e}", path.display()),
-        )
-    })
 }
 
 pub fn verify_taosdump(cli: &Cli, args: &VerifyTaosdumpArgs) -> CliResult {
