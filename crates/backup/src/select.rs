@@ -1,6 +1,7 @@
 //! Naming a backup: the newest, a named one, or the newest finished at or before a time.
 //! Used for an incremental's parent (`--since`) and for what to restore (`--backup`, `--at`).
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tdibt_repository::{BackupId, Manifest, Repository};
@@ -103,6 +104,42 @@ fn unix_ms(t: std::time::SystemTime) -> Option<i64> {
     t.duration_since(std::time::UNIX_EPOCH)
         .ok()
         .and_then(|d| i64::try_from(d.as_millis()).ok())
+}
+
+/// What a `--backup` argument (or the C API's `backup_path`) names: `latest`, a backup id or
+/// a date (no repository: the configured one), a repository folder (its newest backup), or
+/// a backup's manifest file `REPOSITORY/manifests/ID.json` (that backup of that repository).
+pub fn parse_backup_location(text: &str) -> Result<(Option<PathBuf>, Pick), String> {
+    let bad = |why: String| why;
+    let pick = parse_pick(text);
+    let is_path = text.contains('/')
+        || text.contains(std::path::MAIN_SEPARATOR)
+        || text.ends_with(".json")
+        || (pick.is_err() && Path::new(text).exists());
+    if !is_path {
+        return pick.map(|p| (None, p)).map_err(|e| {
+            bad(format!(
+                "{e}; nor a repository folder or a backup's manifest file"
+            ))
+        });
+    }
+    let Some(file) = text.strip_suffix(".json") else {
+        return Ok((Some(PathBuf::from(text)), Pick::Latest));
+    };
+    let (folder, id) = file.rsplit_once('/').unwrap_or(("", file));
+    let repository = match folder.rsplit_once('/') {
+        Some((repository, "manifests")) => repository,
+        None if folder == "manifests" => ".",
+        _ => {
+            return Err(bad(format!(
+                "{text} is not a backup's manifest (REPOSITORY/manifests/ID.json)"
+            )))
+        }
+    };
+    let id: BackupId = id
+        .parse()
+        .map_err(|e| bad(format!("{text} is not a backup's manifest: {e}")))?;
+    Ok((Some(PathBuf::from(repository)), Pick::Backup(id)))
 }
 
 #[cfg(test)]

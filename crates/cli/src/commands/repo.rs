@@ -118,36 +118,8 @@ fn shell_quoted(arg: &str) -> String {
 /// in one (`REPOSITORY/manifests/ID.json`, that backup). Returns the repository location
 /// the path names, if it names one, and the backup.
 pub fn backup_arg(text: &str) -> CliResult<(Option<PathBuf>, Pick)> {
-    let bad = |why: String| CliError::new(ExitCode::Usage, anyhow::anyhow!("--backup: {why}"));
-    let pick = tdibt_backup::parse_pick(text);
-    let is_path = text.contains('/')
-        || text.contains(std::path::MAIN_SEPARATOR)
-        || text.ends_with(".json")
-        || (pick.is_err() && Path::new(text).exists());
-    if !is_path {
-        return pick.map(|p| (None, p)).map_err(|e| {
-            bad(format!(
-                "{e}; nor a repository folder or a backup's manifest file"
-            ))
-        });
-    }
-    let Some(file) = text.strip_suffix(".json") else {
-        return Ok((Some(PathBuf::from(text)), Pick::Latest));
-    };
-    let (folder, id) = file.rsplit_once('/').unwrap_or(("", file));
-    let repository = match folder.rsplit_once('/') {
-        Some((repository, "manifests")) => repository,
-        None if folder == "manifests" => ".",
-        _ => {
-            return Err(bad(format!(
-                "{text} is not a backup's manifest (REPOSITORY/manifests/ID.json)"
-            )))
-        }
-    };
-    let id: BackupId = id
-        .parse()
-        .map_err(|e| bad(format!("{text} is not a backup's manifest: {e}")))?;
-    Ok((Some(PathBuf::from(repository)), Pick::Backup(id)))
+    tdibt_backup::select::parse_backup_location(text)
+        .map_err(|why| CliError::new(ExitCode::Usage, anyhow::anyhow!("--backup: {why}")))
 }
 
 /// The configuration with `--backup`'s repository, if it names one, in place of
