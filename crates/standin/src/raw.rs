@@ -81,7 +81,11 @@ fn schema(out: &mut Vec<u8>, columns: &[Column]) {
     zigzag(out, 0);
     for (i, c) in columns.iter().enumerate() {
         out.push(block::type_id(c.ty));
-        out.push(if i == 0 { COL_SMA_ON | COL_IS_KEY } else { COL_SMA_ON });
+        out.push(if i == 0 {
+            COL_SMA_ON | COL_IS_KEY
+        } else {
+            COL_SMA_ON
+        });
         zigzag(out, i64::from(block::column_bytes(c)));
         zigzag(out, i as i64 + 1);
         cstr(out, &c.name);
@@ -162,9 +166,21 @@ mod tests {
             table_name: name.into(),
             rows: ResultSet {
                 columns: vec![
-                    Column { name: "ts".into(), ty: ColType::Timestamp, len: 8 },
-                    Column { name: "v".into(), ty: ColType::Int, len: 4 },
-                    Column { name: "s".into(), ty: ColType::VarChar, len: 10 },
+                    Column {
+                        name: "ts".into(),
+                        ty: ColType::Timestamp,
+                        len: 8,
+                    },
+                    Column {
+                        name: "v".into(),
+                        ty: ColType::Int,
+                        len: 4,
+                    },
+                    Column {
+                        name: "s".into(),
+                        ty: ColType::VarChar,
+                        len: 10,
+                    },
                 ],
                 precision: Precision::Micros,
                 rows,
@@ -181,7 +197,10 @@ mod tests {
             vec![Cell::Int(1_000), Cell::Int(-7), Cell::Str("ab".into())],
             vec![Cell::Int(2_000), Cell::Null, Cell::Null],
         ];
-        let blocks = vec![table("t1", rows.clone()), table("t2", vec![rows[0].clone()])];
+        let blocks = vec![
+            table("t1", rows.clone()),
+            table("t2", vec![rows[0].clone()]),
+        ];
         let raw = data_rsp(5, 9, &blocks);
         let mut c = Cursor(&raw);
         assert_eq!(c.u8(), 100, "MQ_DATA_RSP_VERSION");
