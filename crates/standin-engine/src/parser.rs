@@ -523,8 +523,13 @@ impl Parser {
             };
             self.kw("values")?;
             let mut rows = vec![self.expr_list()?];
+            // taosd also takes rows separated by commas, a trailing one included:
+            // taos-connector-python's test_decimal.py sends `VALUES (..), (..), ` and
+            // passes against TDengine.
+            self.accept_sym(",");
             while matches!(self.peek(), Some(Token::Sym("("))) {
                 rows.push(self.expr_list()?);
+                self.accept_sym(",");
             }
             items.push(InsertItem {
                 table,
@@ -936,6 +941,14 @@ mod tests {
             "SELECT * FROM t extra",
         ] {
             assert_eq!(parse(sql).unwrap_err().code, 0x2600, "{sql}");
+        }
+    }
+
+    #[test]
+    fn rows_may_be_separated_by_commas() {
+        match parse("INSERT INTO t VALUES (1, 2), (3, 4), ").unwrap() {
+            Stmt::Insert(items) => assert_eq!(items[0].rows.len(), 2),
+            other => panic!("{other:?}"),
         }
     }
 

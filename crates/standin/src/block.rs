@@ -93,7 +93,7 @@ fn col_type(id: u8) -> Result<ColType, TaosError> {
 }
 
 /// The `bytes` a block states for a column.
-fn column_bytes(c: &Column) -> i32 {
+pub(crate) fn column_bytes(c: &Column) -> i32 {
     let n = i32::try_from(c.len).unwrap_or(i32::MAX / 8);
     match c.ty {
         ColType::VarChar | ColType::VarBinary | ColType::Geometry => n + 2,

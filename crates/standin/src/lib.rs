@@ -13,6 +13,7 @@
 
 mod block;
 mod quickack;
+mod raw;
 mod sql;
 mod tmq;
 

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::debug;
 
-use crate::block;
+use crate::{block, raw};
 
 struct InFlight {
     id: u64,
@@ -183,6 +183,22 @@ impl TmqConnection {
                 out.extend_from_slice(&m.id.to_le_bytes());
                 out.extend_from_slice(&block::encode(&t.rows));
                 vec![Message::Binary(out)]
+            }
+            "fetch_raw" | "fetch_raw_data" => {
+                let id = args["message_id"].as_u64().unwrap_or(0);
+                let raw = match self.raw_data(args) {
+                    Ok(raw) => raw,
+                    Err(e) if action == "fetch_raw_data" => {
+                        return Ok(vec![raw_data_error(req_id, id, &e)])
+                    }
+                    Err(e) => return Err(e),
+                };
+                let frame = if action == "fetch_raw" {
+                    fetch_raw_frame(req_id, id, &raw)
+                } else {
+                    fetch_raw_data_frame(req_id, id, &raw)
+                };
+                vec![Message::Binary(frame)]
             }
             "fetch_json_meta" => {
                 let m = self.message(args)?;
@@ -355,6 +371,20 @@ impl TmqConnection {
         Ok(vec![reply("poll", req_id, fields)])
     }
 
+    /// `tmq_get_raw` of the message in flight. Only data messages: the raw form of a meta
+    /// message (`SMqMetaRsp` carrying taosd's own create/alter/drop requests) is not modelled.
+    fn raw_data(&mut self, args: &Json) -> Result<Vec<u8>, TaosError> {
+        self.consumer()?;
+        let m = self.message(args)?;
+        match &m.message.body {
+            MessageBody::Data(d) => Ok(raw::data_rsp(m.message.offset, m.message.offset, d)),
+            _ => Err(TaosError::new(
+                0xFFFF,
+                "the stand-in does not model the raw form of meta messages",
+            )),
+        }
+    }
+
     fn message(&mut self, args: &Json) -> Result<&mut InFlight, TaosError> {
         let id = args["message_id"].as_u64().unwrap_or(0);
         self.in_flight
@@ -362,6 +392,53 @@ impl TmqConnection {
             .filter(|m| m.id == id)
             .ok_or_else(|| TaosError::tmq(format!("message {id} is not the one in flight")))
     }
+}
+
+/// taosAdapter `fetchRawBlock` (`controller/ws/tmq/tmq.go`): timing, req id, message id,
+/// `TMQRawMessage` (3), then `tmq_raw_data` as length, type and bytes.
+fn fetch_raw_frame(req_id: u64, message_id: u64, raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + 38);
+    out.extend_from_slice(&0u64.to_le_bytes());
+    out.extend_from_slice(&req_id.to_le_bytes());
+    out.extend_from_slice(&message_id.to_le_bytes());
+    out.extend_from_slice(&3u64.to_le_bytes());
+    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    out.extend_from_slice(&raw::RAW_TYPE_DATA.to_le_bytes());
+    out.extend_from_slice(raw);
+    out
+}
+
+/// The header taosAdapter's `wsFetchRawBlockMessage` and `tmqFetchRawBlockErrorMsg` share:
+/// `u64::MAX` (marks the new layout), `TMQFetchRawNewMessage` (8), version 1, timing, req id,
+/// code, message.
+fn raw_data_head(req_id: u64, code: u32, message: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&u64::MAX.to_le_bytes());
+    out.extend_from_slice(&8u64.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&0u64.to_le_bytes());
+    out.extend_from_slice(&req_id.to_le_bytes());
+    out.extend_from_slice(&code.to_le_bytes());
+    out.extend_from_slice(&(message.len() as u32).to_le_bytes());
+    out.extend_from_slice(message.as_bytes());
+    out
+}
+
+/// taosAdapter `wsFetchRawBlockMessage`: the head, message id, raw type, length, raw bytes.
+fn fetch_raw_data_frame(req_id: u64, message_id: u64, raw: &[u8]) -> Vec<u8> {
+    let mut out = raw_data_head(req_id, 0, "");
+    out.extend_from_slice(&message_id.to_le_bytes());
+    out.extend_from_slice(&raw::RAW_TYPE_DATA.to_le_bytes());
+    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    out.extend_from_slice(raw);
+    out
+}
+
+/// taosAdapter `tmqFetchRawBlockErrorMsg`: the head with the code and text, the message id.
+fn raw_data_error(req_id: u64, message_id: u64, e: &TaosError) -> Message {
+    let mut out = raw_data_head(req_id, (e.code & 0xffff) as u32, &e.message);
+    out.extend_from_slice(&message_id.to_le_bytes());
+    Message::Binary(out)
 }
 
 /// A numeric option that clients send as a number or as a string (taosAdapter's subscribe

@@ -132,3 +132,30 @@ def test_poll_commit_assignment_committed_position(standin):
     assert a.end() > position, "the commit took a WAL version of its own (vnodeSvr.c)"
     assert c.poll(timeout=0.5) is None
     c.unsubscribe()
+
+
+def test_tmq_rows_through_fetch_raw_data(standin):
+    """taos-ws-py reads a data message's rows with `fetch_raw_data` (taosAdapter tmq.go
+    `fetchRawBlockNew`): the stand-in's tmq_get_raw SMqDataRsp (clientRawBlockWrite.c
+    `encodeMqDataRsp`, tmsg.c `tEncodeMqDataRspCommon`) must decode to the rows written."""
+    conn = connect(standin)
+    setup_db(conn)
+    conn.execute("CREATE TABLE t2 (ts TIMESTAMP, b BIGINT, s VARCHAR(10), d DOUBLE)")
+    conn.execute("INSERT INTO t2 VALUES (3000, -5, 'abc', 1.5) (4000, NULL, NULL, NULL)")
+    c = consumer(standin)
+    c.subscribe(["tp"])
+    got = {}
+    deadline = time.monotonic() + 30
+    while len(got) < 2 and time.monotonic() < deadline:
+        m = c.poll(timeout=1.0)
+        if m is None:
+            continue
+        for block in m:
+            names = tuple(f.name() for f in block.fields())
+            got.setdefault(names, []).extend(tuple(r) for r in block)
+        c.commit(m)
+    c.close()
+    t1 = got[("ts", "v", "msg")]
+    assert [(r[1], r[2]) for r in t1] == [(1, "温度80"), (2, None)]
+    t2 = got[("ts", "b", "s", "d")]
+    assert [(r[1], r[2], r[3]) for r in t2] == [(-5, "abc", 1.5), (None, None, None)]
