@@ -25,7 +25,10 @@ const BASE: i64 = 1_767_225_600_000;
 fn main() {
     let mut args = std::env::args();
     let argv0 = args.next().unwrap_or_default();
-    if Path::new(&argv0).file_name().is_some_and(|n| n == "taosdump") {
+    if Path::new(&argv0)
+        .file_name()
+        .is_some_and(|n| n == "taosdump")
+    {
         std::process::exit(taosdump_double::main(args.collect()));
     }
     // `cargo test -- --list` and filters: the one test runs unless filtered out.
@@ -80,18 +83,23 @@ async fn exec(taos: &Taos, sql: &str) {
 /// path (the double dumps and imports per table, with `SELECT *`, `ins_tags`).
 async fn contents(taos: &Taos) -> Vec<String> {
     let mut rs = taos
-        .query("SELECT tbname, g, ts, v FROM db.meters ORDER BY tbname, ts")
+        .query("SELECT tbname, g, ts, v FROM db.meters")
         .await
         .unwrap();
     let rows = rs.to_records().await.unwrap();
-    rows.iter()
+    let mut out: Vec<String> = rows
+        .iter()
         .map(|r| {
             r.iter()
                 .map(|v| format!("{v:?}"))
                 .collect::<Vec<_>>()
                 .join("|")
         })
-        .collect()
+        .collect();
+    // Sorted here: the order is by table name, then timestamp (the first two are fixed
+    // width in this test: `d<N>` and the tag).
+    out.sort();
+    out
 }
 
 /// A folder holding `taosdump`: a link to this very binary.
@@ -128,10 +136,24 @@ async fn workload(taos: &Taos) {
     // Late rows in hour 2 of d0 and d1, upserts in hour 4 of d2, a delete of hour 3 of d3,
     // a drop of d4.
     for t in 0..2 {
-        exec(taos, &format!("INSERT INTO db.d{t} VALUES ({}, 999)", BASE + 2 * HOUR_MS + 30_001)).await;
+        exec(
+            taos,
+            &format!(
+                "INSERT INTO db.d{t} VALUES ({}, 999)",
+                BASE + 2 * HOUR_MS + 30_001
+            ),
+        )
+        .await;
     }
     for m in 0..5 {
-        exec(taos, &format!("INSERT INTO db.d2 VALUES ({}, -1)", BASE + 4 * HOUR_MS + m * 60_000)).await;
+        exec(
+            taos,
+            &format!(
+                "INSERT INTO db.d2 VALUES ({}, -1)",
+                BASE + 4 * HOUR_MS + m * 60_000
+            ),
+        )
+        .await;
     }
     exec(
         taos,
@@ -159,7 +181,10 @@ async fn end_to_end() {
                 .collect();
             exec(
                 &taos,
-                &format!("INSERT INTO db.d{t} USING db.meters TAGS ({t}) VALUES {}", rows.join(" ")),
+                &format!(
+                    "INSERT INTO db.d{t} USING db.meters TAGS ({t}) VALUES {}",
+                    rows.join(" ")
+                ),
             )
             .await;
         }
@@ -172,7 +197,15 @@ async fn end_to_end() {
     let port = source.addr().port().to_string();
     let base = d.join("base");
     let out = Command::new(d.join("bin/taosdump"))
-        .args(["-h", "127.0.0.1", "-P", &port, "-o", base.to_str().unwrap(), "db"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-P",
+            &port,
+            "-o",
+            base.to_str().unwrap(),
+            "db",
+        ])
         .output()
         .unwrap();
     ok(&out);
@@ -181,7 +214,13 @@ async fn end_to_end() {
 
     // The plan and the scripts, taosdump pointed at the source.
     let script = d.join("backup_script.sh");
-    ok(&run(&["taosdump-script", "--taosdump-port", &port, "--to", script.to_str().unwrap()]));
+    ok(&run(&[
+        "taosdump-script",
+        "--taosdump-port",
+        &port,
+        "--to",
+        script.to_str().unwrap(),
+    ]));
     let dump = d.join("dump");
     let text = ok(&run_script(&script, &dump, &path, &config, None));
     assert!(text.contains("dump verified"), "{text}");
@@ -189,18 +228,24 @@ async fn end_to_end() {
         serde_json::from_slice(&std::fs::read(dump.join("verification_report.json")).unwrap())
             .unwrap();
     assert_eq!(report["ok"], true, "{report}");
-    assert!(report["problems"].as_array().unwrap().is_empty(), "{report}");
+    assert!(
+        report["problems"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
     // Late rows of d0/d1 (hour 2: 61 rows each) and d2's upserted hour (60 rows); d3's
     // deleted hour is recorded in the plan, not dumped.
     assert_eq!(report["rows"], 61 + 61 + 60, "{report}");
     let verify = |dir: &Path| {
-        tdibt(&config, &[
-            "verify-taosdump",
-            dir.to_str().unwrap(),
-            "--blocks",
-            dir.join("incremental_blocks.json").to_str().unwrap(),
-            "--against",
-        ])
+        tdibt(
+            &config,
+            &[
+                "verify-taosdump",
+                dir.to_str().unwrap(),
+                "--blocks",
+                dir.join("incremental_blocks.json").to_str().unwrap(),
+                "--against",
+            ],
+        )
         .output()
         .unwrap()
     };
@@ -232,7 +277,15 @@ async fn end_to_end() {
     let fresh_port = fresh.addr().port().to_string();
     let fresh_config = write_config(d, "fresh.json", fresh.addr().port());
     let out = Command::new(d.join("bin/taosdump"))
-        .args(["-h", "127.0.0.1", "-P", &fresh_port, "-p", "-i", base.to_str().unwrap()])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-P",
+            &fresh_port,
+            "-p",
+            "-i",
+            base.to_str().unwrap(),
+        ])
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
@@ -248,8 +301,18 @@ async fn end_to_end() {
         to_fresh.join("backup_script.sh").to_str().unwrap(),
     ]));
     let before = contents(&connect(&fresh).await).await;
-    assert_ne!(before, contents(&taos).await, "the base alone already matches: the test proves nothing");
-    ok(&run_script(&to_fresh.join("restore_script.sh"), &dump, &path, &fresh_config, None));
+    assert_ne!(
+        before,
+        contents(&taos).await,
+        "the base alone already matches: the test proves nothing"
+    );
+    ok(&run_script(
+        &to_fresh.join("restore_script.sh"),
+        &dump,
+        &path,
+        &fresh_config,
+        None,
+    ));
     let fresh_taos = connect(&fresh).await;
     let source_rows = contents(&taos).await;
     assert_eq!(source_rows.len(), 4 * 360 + 2 - 60, "source rows");

@@ -216,7 +216,10 @@ async fn dump(taos: &Taos, o: &Opts) -> Result<(), String> {
         }
         rows += dump_table(taos, &db, t, start, end, &out).await?;
     }
-    println!("OK: total {rows} row(s) of {} table(s) dumped", tables.len());
+    println!(
+        "OK: total {rows} row(s) of {} table(s) dumped",
+        tables.len()
+    );
     Ok(())
 }
 
@@ -277,8 +280,18 @@ async fn tables_of(taos: &Taos, db: &str, wanted: &[String]) -> Result<Vec<Table
         let described = query(taos, &format!("DESCRIBE `{db}`.`{name}`")).await?;
         let columns = described
             .iter()
-            .filter(|r| !text(&r[3]).unwrap_or_default().trim().eq_ignore_ascii_case("TAG"))
-            .map(|r| (text(&r[0]).unwrap_or_default(), text(&r[1]).unwrap_or_default()))
+            .filter(|r| {
+                !text(&r[3])
+                    .unwrap_or_default()
+                    .trim()
+                    .eq_ignore_ascii_case("TAG")
+            })
+            .map(|r| {
+                (
+                    text(&r[0]).unwrap_or_default(),
+                    text(&r[1]).unwrap_or_default(),
+                )
+            })
             .collect();
         out.push(Table {
             name,
@@ -390,9 +403,12 @@ fn data_schema(db: &str, t: &Table) -> Result<Schema, String> {
         serde_json::json!({"name": "ts", "type": "long"}),
     ];
     for (i, (_, ty)) in t.columns.iter().enumerate().skip(1) {
-        fields.push(serde_json::json!({"name": format!("col{}", i - 1), "type": ["null", avro_type(ty)]}));
+        fields.push(
+            serde_json::json!({"name": format!("col{}", i - 1), "type": ["null", avro_type(ty)]}),
+        );
     }
-    let schema = serde_json::json!({"type": "record", "name": format!("{db}._record"), "fields": fields});
+    let schema =
+        serde_json::json!({"type": "record", "name": format!("{db}._record"), "fields": fields});
     Schema::parse_str(&schema.to_string()).map_err(|e| e.to_string())
 }
 
@@ -462,7 +478,10 @@ async fn import(taos: &Taos, dir: &Path) -> Result<(), String> {
     let dbs = std::fs::read_to_string(dir.join("dbs.sql"))
         .map_err(|e| format!("{}: not a taosdump folder: {e}", dir.display()))?;
     let mut db = String::new();
-    for stmt in dbs.lines().filter(|l| !l.starts_with("#!") && !l.trim().is_empty()) {
+    for stmt in dbs
+        .lines()
+        .filter(|l| !l.starts_with("#!") && !l.trim().is_empty())
+    {
         if let Some(rest) = stmt.strip_prefix("CREATE DATABASE IF NOT EXISTS `") {
             db = rest.split('`').next().unwrap_or_default().to_string();
         }
@@ -518,16 +537,22 @@ async fn import_tags(taos: &Taos, db: &str, file: &Path) -> Result<(), String> {
         let (Some(Avro::String(st)), Some(Avro::String(tb)), Some(Avro::Array(tags))) =
             (get("stbname"), get("tbname"), get("tags"))
         else {
-            return Err(format!("{}: a tag record without stbname/tbname/tags", file.display()));
+            return Err(format!(
+                "{}: a tag record without stbname/tbname/tags",
+                file.display()
+            ));
         };
         let values: Vec<String> = tags
             .iter()
             .map(|t| {
-                let Avro::Record(f) = t else { return "NULL".into() };
+                let Avro::Record(f) = t else {
+                    return "NULL".into();
+                };
                 let ty = f.iter().find(|(k, _)| k == "type").map(|(_, v)| v.clone());
                 let value = f.iter().find(|(k, _)| k == "value").map(|(_, v)| v.clone());
                 match (ty, value) {
-                    (Some(Avro::String(ty)), Some(Avro::Union(1, v))) => match (*v, avro_type(&ty)) {
+                    (Some(Avro::String(ty)), Some(Avro::Union(1, v))) => match (*v, avro_type(&ty))
+                    {
                         (Avro::String(s), "string") => lit(&s),
                         (Avro::String(s), _) => s,
                         _ => "NULL".into(),
@@ -566,7 +591,9 @@ async fn import_rows(taos: &Taos, db: &str, file: &Path) -> Result<u64, String> 
         }
         for (tb, rows) in by_table {
             let sql = format!("INSERT INTO `{db}`.`{tb}` VALUES {}", rows.join(" "));
-            taos.exec(&sql).await.map_err(|e| format!("insert into {tb}: {e}"))?;
+            taos.exec(&sql)
+                .await
+                .map_err(|e| format!("insert into {tb}: {e}"))?;
             n += rows.len() as u64;
         }
     }
