@@ -210,6 +210,8 @@ async fn end_to_end() {
         .unwrap();
     ok(&out);
 
+    double_refuses_and_reads_ranges_as_taosdump(d, &port);
+
     workload(&taos).await;
 
     // The plan and the scripts, taosdump pointed at the source.
@@ -329,4 +331,61 @@ async fn end_to_end() {
         .map(|r| r[0].to_string().unwrap())
         .collect();
     assert_eq!(tables, ["d0", "d1", "d2", "d3"]);
+}
+
+/// What the double refuses, as taosdump does, and its `-S`/`-E` reading: ISO-8601 (both `:`
+/// and `-`) or an epoch, both ends inclusive.
+fn double_refuses_and_reads_ranges_as_taosdump(d: &Path, port: &str) {
+    let double = |args: &[&str]| {
+        Command::new(d.join("bin/taosdump"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let base = d.join("base");
+    let out = double(&["-P", port, "-o", base.to_str().unwrap(), "db"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not empty"),
+        "{out:?}"
+    );
+    let out = double(&["-P", port, "-x", "db"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unrecognized option '-x'"),
+        "{out:?}"
+    );
+    let out = double(&["-P", port]);
+    assert!(!out.status.success(), "{out:?}");
+    let start = BASE + 2 * HOUR_MS;
+    let (s, e) = (start.to_string(), (start + 59 * 60_000).to_string());
+    let iso = d.join("iso");
+    let epoch = d.join("epoch");
+    let iso_out = ok(&double(&[
+        "-P",
+        port,
+        "-S",
+        "2026-01-01T02:00:00.000Z",
+        "-E",
+        "2026-01-01T02:59:00.000Z",
+        "-o",
+        iso.to_str().unwrap(),
+        "db",
+        "d0",
+    ]));
+    let epoch_out = ok(&double(&[
+        "-P",
+        port,
+        "-S",
+        &s,
+        "-E",
+        &e,
+        "-o",
+        epoch.to_str().unwrap(),
+        "db",
+        "d0",
+    ]));
+    // -E names the hour's last row: inclusive, all 60 rows of the hour, the same either way.
+    assert!(iso_out.contains("total 60 row(s)"), "{iso_out}");
+    assert!(epoch_out.contains("total 60 row(s)"), "{epoch_out}");
 }
