@@ -225,8 +225,9 @@ pub async fn compare_live(
     report.against = true;
     let db = tdibt_tdengine::discovery::quote_ident(&report.database);
     for rc in &mut report.ranges {
+        // No alias: TDengine names the column `count(*)` then, as the stand-in always does.
         let sql = format!(
-            "SELECT COUNT(*) AS n FROM {db}.{} WHERE {}",
+            "SELECT COUNT(*) FROM {db}.{} WHERE {}",
             tdibt_tdengine::discovery::quote_ident(&rc.table),
             crate::apply::range_predicate(&rc.range)
         );
@@ -234,7 +235,7 @@ pub async fn compare_live(
         let n = if live.is_empty() {
             0
         } else {
-            live.integer(0, "n")?.unwrap_or(0).max(0) as u64
+            live.integer(0, "count(*)")?.unwrap_or(0).max(0) as u64
         };
         rc.live_rows = Some(n);
         if n != rc.rows {
