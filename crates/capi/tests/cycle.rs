@@ -92,13 +92,18 @@ async fn rows(taos: &Taos, db: &str) -> Vec<(String, Vec<String>)> {
     out
 }
 
-/// Waits until the monitor's checkpoint holds `new` NEW blocks (the C program's stats read
-/// the checkpoint).
-fn wait_for_new_blocks(cache: &Path, new: u64) {
+/// Waits until the monitor's checkpoint holds `new` NEW blocks and its figures count
+/// `backups` backups (the C program's stats read both files, which the monitor writes as it
+/// goes).
+fn wait_for_monitor(cache: &Path, new: u64, backups: u64) {
     let started = Instant::now();
     loop {
+        let counted = std::fs::read(cache.join(tdibt_capture::STATS_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<tdibt_capture::stats::CaptureStats>(&b).ok())
+            .map(|s| s.backups.succeeded);
         if let Ok(cp) = Checkpoint::load(&checkpoint_path(cache)) {
-            if cp.engine.counts().new == new {
+            if cp.engine.counts().new == new && counted == Some(backups) {
                 return;
             }
         }
@@ -208,7 +213,7 @@ async fn a_c_program_runs_the_whole_cycle() {
                 // After the incremental: two NEW blocks the stats must count.
                 row(&taos, 2, 7, 0, 2).await;
                 row(&taos, 3, 8, 0, 3).await;
-                wait_for_new_blocks(&cache, 2);
+                wait_for_monitor(&cache, 2, 2);
                 writeln!(stdin, "go").unwrap();
             }
             l if l.starts_with("STATS ") => stats = Some(l.to_string()),

@@ -425,7 +425,11 @@ impl Applier {
             }
             OwnerRequest::BackupRun(run) => {
                 self.stats.backups.record(run);
-                self.refresh_stats();
+                // `tdibt stats` reads the file: a backup shows there without waiting for the
+                // next checkpoint.
+                if let Err(e) = self.write_stats() {
+                    warn!("{e}");
+                }
             }
         }
     }
