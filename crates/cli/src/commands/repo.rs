@@ -1,6 +1,6 @@
 //! `tdibt repo init|unlock`, `tdibt list`, `tdibt show`: the repository itself.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 use tdibt_backup::BackupError;
@@ -308,6 +308,7 @@ pub fn show(cli: &Cli, id: &str) -> CliResult {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
     use std::sync::Arc;
 
     use object_store::memory::InMemory;
