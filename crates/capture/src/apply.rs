@@ -2,7 +2,7 @@
 //!
 //! Rows become write marks (each timestamp to its window, a message's marks sorted and
 //! de-duplicated into one batch); a delete marks its range (whole windows DELETED, partly
-//! covered ones DIRTY, per DESIGN.md), on every child when it names a super table; a drop
+//! covered ones DIRTY, per docs/DESIGN.md), on every child when it names a super table; a drop
 //! marks the whole table, and so does a delete whose statement cannot be read (all of the
 //! message's vgroup when even its table is unreadable). Tables first seen in a message join the catalog with the
 //! message's vgroup, so no event is ever dropped for want of a table.

@@ -1,5 +1,5 @@
 //! Capture against the TDengine stand-in through the official connector: every kind of
-//! change lands in the engine as DESIGN.md says, and a random workload's marks equal a model.
+//! change lands in the engine as docs/DESIGN.md says, and a random workload's marks equal a model.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;

@@ -319,7 +319,7 @@ impl fmt::Display for BlockId {
     }
 }
 
-/// The state of a block since the last backup (see DESIGN.md).
+/// The state of a block since the last backup (see docs/DESIGN.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum BlockState {

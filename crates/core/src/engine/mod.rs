@@ -1,6 +1,6 @@
 //! The bitmap engine: which blocks changed since the last backup, and how.
 //!
-//! States (DESIGN.md): a block is CLEAN (in no change set), NEW (not in the backup chain and
+//! States (docs/DESIGN.md): a block is CLEAN (in no change set), NEW (not in the backup chain and
 //! written since), DIRTY (in the chain and written since) or DELETED (in the chain and wholly
 //! deleted since). `present` holds every block the chain contains. Events, all legal in every
 //! state and idempotent:
