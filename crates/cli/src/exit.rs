@@ -4,7 +4,7 @@ use std::fmt;
 
 /// The process exit codes tdibt promises (documented in the README and `--help`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExitCode {
+pub enum Exit {
     Success = 0,
     /// The operation failed (I/O, or anything not covered below).
     Failure = 1,
@@ -25,12 +25,12 @@ pub enum ExitCode {
 
 /// An error with the exit code it should end the process with.
 pub struct CliError {
-    pub code: ExitCode,
+    pub code: Exit,
     pub error: anyhow::Error,
 }
 
 impl CliError {
-    pub fn new(code: ExitCode, error: impl Into<anyhow::Error>) -> Self {
+    pub fn new(code: Exit, error: impl Into<anyhow::Error>) -> Self {
         CliError {
             code,
             error: error.into(),
@@ -46,7 +46,7 @@ impl fmt::Debug for CliError {
 
 impl From<tdibt_core::config::ConfigError> for CliError {
     fn from(e: tdibt_core::config::ConfigError) -> Self {
-        CliError::new(ExitCode::Config, e)
+        CliError::new(Exit::Config, e)
     }
 }
 
@@ -58,13 +58,13 @@ impl From<tdibt_capture::CaptureError> for CliError {
 
 impl From<tdibt_tdengine::TdError> for CliError {
     fn from(e: tdibt_tdengine::TdError) -> Self {
-        CliError::new(ExitCode::TDengine, e)
+        CliError::new(Exit::TDengine, e)
     }
 }
 
 impl From<tdibt_core::CheckpointError> for CliError {
     fn from(e: tdibt_core::CheckpointError) -> Self {
-        CliError::new(ExitCode::Checkpoint, e)
+        CliError::new(Exit::Checkpoint, e)
     }
 }
 
@@ -72,8 +72,8 @@ impl From<tdibt_repository::RepoError> for CliError {
     fn from(e: tdibt_repository::RepoError) -> Self {
         use tdibt_repository::RepoError as E;
         let code = match &e {
-            E::Io { .. } => ExitCode::Failure,
-            _ => ExitCode::Repository,
+            E::Io { .. } => Exit::Failure,
+            _ => Exit::Repository,
         };
         CliError::new(code, e)
     }
@@ -85,16 +85,16 @@ impl From<tdibt_backup::BackupError> for CliError {
     }
 }
 
-impl From<tdibt_core::ErrorClass> for ExitCode {
+impl From<tdibt_core::ErrorClass> for Exit {
     fn from(class: tdibt_core::ErrorClass) -> Self {
         use tdibt_core::ErrorClass as C;
         match class {
-            C::Failure => ExitCode::Failure,
-            C::Config => ExitCode::Config,
-            C::Checkpoint => ExitCode::Checkpoint,
-            C::TDengine => ExitCode::TDengine,
-            C::Repository => ExitCode::Repository,
-            C::Verification => ExitCode::Verification,
+            C::Failure => Exit::Failure,
+            C::Config => Exit::Config,
+            C::Checkpoint => Exit::Checkpoint,
+            C::TDengine => Exit::TDengine,
+            C::Repository => Exit::Repository,
+            C::Verification => Exit::Verification,
         }
     }
 }

@@ -14,13 +14,13 @@ mod settings;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, ConfigCommand};
-use crate::exit::{CliResult, ExitCode};
+use crate::exit::{CliResult, Exit};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     logging::init(cli.verbose, cli.quiet);
     match run(&cli) {
-        Ok(()) => std::process::ExitCode::from(ExitCode::Success as u8),
+        Ok(()) => std::process::ExitCode::from(Exit::Success as u8),
         Err(e) => {
             output::report_error(cli.json, &e);
             std::process::ExitCode::from(e.code as u8)
@@ -101,13 +101,13 @@ mod tests {
 
     #[test]
     fn exit_codes_are_stable() {
-        assert_eq!(ExitCode::Success as u8, 0);
-        assert_eq!(ExitCode::Failure as u8, 1);
-        assert_eq!(ExitCode::Usage as u8, 2);
-        assert_eq!(ExitCode::Config as u8, 3);
-        assert_eq!(ExitCode::Checkpoint as u8, 4);
-        assert_eq!(ExitCode::TDengine as u8, 5);
-        assert_eq!(ExitCode::Repository as u8, 6);
-        assert_eq!(ExitCode::Verification as u8, 7);
+        assert_eq!(Exit::Success as u8, 0);
+        assert_eq!(Exit::Failure as u8, 1);
+        assert_eq!(Exit::Usage as u8, 2);
+        assert_eq!(Exit::Config as u8, 3);
+        assert_eq!(Exit::Checkpoint as u8, 4);
+        assert_eq!(Exit::TDengine as u8, 5);
+        assert_eq!(Exit::Repository as u8, 6);
+        assert_eq!(Exit::Verification as u8, 7);
     }
 }

@@ -2,12 +2,12 @@
 
 use serde::Serialize;
 
-use crate::exit::{CliError, CliResult, ExitCode};
+use crate::exit::{CliError, CliResult, Exit};
 
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json<T: Serialize>(value: &T) -> CliResult {
     let text = serde_json::to_string_pretty(value)
-        .map_err(|e| CliError::new(ExitCode::Failure, anyhow::Error::new(e)))?;
+        .map_err(|e| CliError::new(Exit::Failure, anyhow::Error::new(e)))?;
     println!("{text}");
     Ok(())
 }

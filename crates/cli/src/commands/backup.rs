@@ -3,7 +3,7 @@
 use tdibt_backup::{parse_pick, BackupOptions, Pick};
 
 use crate::cli::{BackupArgs, Cli};
-use crate::exit::{CliError, CliResult, ExitCode};
+use crate::exit::{CliError, CliResult, Exit};
 use crate::progress::{self, Reporter};
 use crate::{output, settings};
 
@@ -12,7 +12,7 @@ pub fn run(cli: &Cli, args: &BackupArgs) -> CliResult {
     let since = match &args.since {
         None => Pick::Latest,
         Some(text) => parse_pick(text)
-            .map_err(|e| CliError::new(ExitCode::Usage, anyhow::anyhow!("--since: {e}")))?,
+            .map_err(|e| CliError::new(Exit::Usage, anyhow::anyhow!("--since: {e}")))?,
     };
     // Without a checkpoint there is nothing to back up from; said before the folder's lock,
     // which needs the folder, and before a repository is created.

@@ -25,7 +25,7 @@ use tdibt_backup::{
 use tdibt_repository::{LocalStore, Repository};
 
 use crate::cli::Cli;
-use crate::exit::{CliError, CliResult, ExitCode};
+use crate::exit::{CliError, CliResult, Exit};
 use crate::output;
 use crate::progress::bytes;
 
@@ -107,7 +107,7 @@ impl Rng {
 }
 
 pub fn run(cli: &Cli, args: &DemoArgs) -> CliResult {
-    let fail = |e: &dyn std::fmt::Display| CliError::new(ExitCode::Failure, anyhow::anyhow!("{e}"));
+    let fail = |e: &dyn std::fmt::Display| CliError::new(Exit::Failure, anyhow::anyhow!("{e}"));
     let temp = tempfile::tempdir().map_err(|e| fail(&e))?;
     let dir = args
         .workdir
@@ -213,7 +213,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> CliResult {
         let incremental = tdibt_backup::backup(&config, &repo, &options, &NoProgress).await?;
         steps.push(Step { step: "tdibt backup (asked of the running monitor)", seconds: incremental.seconds, detail: format!("incremental: {} blocks, {} rows, {} stored, {} tombstones", incremental.stats.blocks, incremental.stats.rows, bytes(incremental.stats.stored_bytes), incremental.tombstones) });
         let _ = stop_monitor.send(true);
-        serving.await.map_err(|e| CliError::new(ExitCode::Failure, anyhow::anyhow!("monitor task: {e}")))??;
+        serving.await.map_err(|e| CliError::new(Exit::Failure, anyhow::anyhow!("monitor task: {e}")))??;
 
         let restore = run_restore(
             &repo,
@@ -290,13 +290,13 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> CliResult {
     }
     if !report.exact {
         return Err(CliError::new(
-            ExitCode::Failure,
+            Exit::Failure,
             anyhow::anyhow!("the engine's marks differ from the workload's changed blocks"),
         ));
     }
     if !report.verify_ok || !report.restored_equals_source {
         return Err(CliError::new(
-            ExitCode::Verification,
+            Exit::Verification,
             anyhow::anyhow!("the restored database does not equal the source"),
         ));
     }
@@ -312,7 +312,7 @@ async fn wait_for_socket(dir: &std::path::Path) -> CliResult<()> {
     while !socket.exists() {
         if started.elapsed() > std::time::Duration::from_secs(30) {
             return Err(CliError::new(
-                ExitCode::Failure,
+                Exit::Failure,
                 anyhow::anyhow!("the monitor did not start serving on {}", socket.display()),
             ));
         }
@@ -401,8 +401,8 @@ async fn records(conn: &Connection, sql: &str) -> CliResult<Vec<Vec<taos::Value>
         .taos()
         .query(sql)
         .await
-        .map_err(|e| CliError::new(ExitCode::TDengine, e))?;
+        .map_err(|e| CliError::new(Exit::TDengine, e))?;
     rs.to_records()
         .await
-        .map_err(|e| CliError::new(ExitCode::TDengine, e))
+        .map_err(|e| CliError::new(Exit::TDengine, e))
 }

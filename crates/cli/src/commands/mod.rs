@@ -12,7 +12,7 @@ pub mod stats;
 pub mod taosdump;
 pub mod verify;
 
-use crate::exit::{CliError, CliResult, ExitCode};
+use crate::exit::{CliError, CliResult, Exit};
 
 /// A multi-threaded runtime for the commands that talk to TDengine.
 pub fn runtime() -> CliResult<tokio::runtime::Runtime> {
@@ -20,5 +20,5 @@ pub fn runtime() -> CliResult<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| CliError::new(ExitCode::Failure, e))
+        .map_err(|e| CliError::new(Exit::Failure, e))
 }

@@ -28,12 +28,12 @@ pub fn run(cli: &Cli, args: &MonitorArgs) -> CliResult {
     // The change engine's folder: one monitor or backup at a time.
     std::fs::create_dir_all(&config.bitmap_engine.persistence_path).map_err(|e| {
         crate::exit::CliError::new(
-            crate::exit::ExitCode::Checkpoint,
+            crate::exit::Exit::Checkpoint,
             anyhow::anyhow!("{}: {e}", config.bitmap_engine.persistence_path.display()),
         )
     })?;
     let _owner = tdibt_core::OwnerLock::acquire(&config.bitmap_engine.persistence_path, "monitor")
-        .map_err(|e| crate::exit::CliError::new(crate::exit::ExitCode::Checkpoint, e))?;
+        .map_err(|e| crate::exit::CliError::new(crate::exit::Exit::Checkpoint, e))?;
     let runtime = super::runtime()?;
     let report = runtime.block_on(async {
         let (stop_tx, stop_rx) = watch::channel(false);

@@ -10,7 +10,7 @@ use tdibt_core::config::Config;
 use tdibt_repository::{BackupId, RepoError, Repository, Store};
 
 use crate::cli::{Cli, RepoCommand};
-use crate::exit::{CliError, CliResult, ExitCode};
+use crate::exit::{CliError, CliResult, Exit};
 use crate::{output, progress, settings};
 
 /// Where `backup.output_path` points: a local folder, or `s3://bucket/prefix` (S3 or a
@@ -19,7 +19,7 @@ fn store(config: &Config) -> CliResult<Box<dyn Store>> {
     let path = &config.backup.output_path;
     tdibt_repository::store::for_location(path).map_err(|e| {
         CliError::new(
-            ExitCode::Config,
+            Exit::Config,
             anyhow::anyhow!("backup.output_path {}: {e}", path.display()),
         )
     })
@@ -57,7 +57,7 @@ fn explain(opened: Result<Repository, BackupError>) -> CliResult<Repository> {
         Err(BackupError::Repository(RepoError::NotEmpty(missing))) => {
             let inside = format!("{}/tdibt", missing.trim_end_matches('/'));
             Err(CliError::new(
-                ExitCode::Repository,
+                Exit::Repository,
                 anyhow::anyhow!(
                     "{missing} is not empty and not a tdibt repository: tdibt keeps its backups \
                      in a folder of their own and does not write among other files; back up into \
@@ -119,7 +119,7 @@ fn shell_quoted(arg: &str) -> String {
 /// the path names, if it names one, and the backup.
 pub fn backup_arg(text: &str) -> CliResult<(Option<PathBuf>, Pick)> {
     tdibt_backup::select::parse_backup_location(text)
-        .map_err(|why| CliError::new(ExitCode::Usage, anyhow::anyhow!("--backup: {why}")))
+        .map_err(|why| CliError::new(Exit::Usage, anyhow::anyhow!("--backup: {why}")))
 }
 
 /// The configuration with `--backup`'s repository, if it names one, in place of
@@ -146,7 +146,7 @@ pub fn pick(
 ) -> CliResult<std::sync::Arc<tdibt_repository::Manifest>> {
     let pick = match backup {
         Some(text) => tdibt_backup::parse_pick(text)
-            .map_err(|e| CliError::new(ExitCode::Usage, anyhow::anyhow!("--backup: {e}")))?,
+            .map_err(|e| CliError::new(Exit::Usage, anyhow::anyhow!("--backup: {e}")))?,
         None => tdibt_backup::Pick::Latest,
     };
     pick_manifest(config, repo, &pick, for_what)
@@ -161,7 +161,7 @@ pub fn pick_manifest(
 ) -> CliResult<std::sync::Arc<tdibt_repository::Manifest>> {
     tdibt_backup::pick_backup(repo, config.database.name.as_deref(), pick)?.ok_or_else(|| {
         CliError::new(
-            ExitCode::Repository,
+            Exit::Repository,
             anyhow::anyhow!("there is no backup {for_what} in {}", repo.describe()),
         )
     })
@@ -270,7 +270,7 @@ pub fn list(cli: &Cli) -> CliResult {
 
 pub fn show(cli: &Cli, id: &str) -> CliResult {
     let repo = open(cli)?;
-    let id: BackupId = id.parse().map_err(|e| CliError::new(ExitCode::Usage, e))?;
+    let id: BackupId = id.parse().map_err(|e| CliError::new(Exit::Usage, e))?;
     let (m, sum) = repo.load_manifest(&id)?;
     if cli.json {
         return output::print_json(&serde_json::json!({"manifest_blake3": sum, "manifest": m}));
@@ -357,7 +357,7 @@ mod tests {
         }
         for bad in ["/backup/x.json", "/backup/manifests/nope.json", "someday"] {
             let (code, message) = parsed(bad).unwrap_err();
-            assert_eq!(code, ExitCode::Usage, "{bad}");
+            assert_eq!(code, Exit::Usage, "{bad}");
             assert!(message.contains("--backup"), "{message}");
         }
     }
@@ -377,7 +377,7 @@ mod tests {
         let Err(e) = open_or_create_in(|| prefix(&memory, "other")) else {
             panic!("a prefix holding other objects was taken");
         };
-        assert_eq!(e.code, ExitCode::Repository);
+        assert_eq!(e.code, Exit::Repository);
         let message = format!("{:#}", e.error);
         assert!(
             message.contains("--output memory://other/tdibt"),

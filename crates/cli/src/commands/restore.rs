@@ -4,7 +4,7 @@ use tdibt_backup::{run_restore, Pick, RestoreOptions};
 use tdibt_tdengine::ConnectionSettings;
 
 use crate::cli::{Cli, RestoreArgs};
-use crate::exit::{CliError, CliResult, ExitCode};
+use crate::exit::{CliError, CliResult, Exit};
 use crate::progress::{self, Reporter};
 use crate::{output, settings};
 
@@ -16,10 +16,7 @@ pub fn run(cli: &Cli, args: &RestoreArgs) -> CliResult {
         None => pick,
         Some(date) => {
             let at = tdibt_backup::select::parse_date(date).ok_or_else(|| {
-                CliError::new(
-                    ExitCode::Usage,
-                    anyhow::anyhow!("--at: {date:?} is not a date"),
-                )
+                CliError::new(Exit::Usage, anyhow::anyhow!("--at: {date:?} is not a date"))
             })?;
             Pick::AtOrBefore(at)
         }
@@ -68,7 +65,7 @@ pub fn run(cli: &Cli, args: &RestoreArgs) -> CliResult {
     }
     if !report.is_ok() {
         return Err(CliError::new(
-            ExitCode::Verification,
+            Exit::Verification,
             anyhow::anyhow!(
                 "the restored database differs from the backup in {} place(s) (listed above)",
                 report.differences.len()

@@ -7,7 +7,7 @@ use tdibt_core::engine::EngineCounters;
 use tdibt_core::StateCounts;
 
 use crate::cli::Cli;
-use crate::exit::{CliError, CliResult, ExitCode};
+use crate::exit::{CliError, CliResult, Exit};
 use crate::output;
 use crate::settings;
 
@@ -34,7 +34,7 @@ struct Stats {
 pub fn run(cli: &Cli) -> CliResult {
     let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
     let path = checkpoint_path(&config.bitmap_engine.persistence_path);
-    let checkpoint = Checkpoint::load(&path).map_err(|e| CliError::new(ExitCode::Checkpoint, e))?;
+    let checkpoint = Checkpoint::load(&path).map_err(|e| CliError::new(Exit::Checkpoint, e))?;
     let now_ms = tdibt_core::clock::now_unix_ms();
     let engine = &checkpoint.engine;
     let stats = Stats {

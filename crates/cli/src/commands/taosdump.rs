@@ -11,7 +11,7 @@ use tdibt_taosdump::{BlocksDoc, TaosdumpError};
 use tdibt_tdengine::{Connection, ConnectionSettings};
 
 use crate::cli::Cli;
-use crate::exit::{CliError, CliResult, ExitCode};
+use crate::exit::{CliError, CliResult, Exit};
 use crate::{output, settings};
 
 #[derive(Debug, Args)]
@@ -95,16 +95,16 @@ fn td(e: TaosdumpError) -> CliError {
         TaosdumpError::Config(e) => e.into(),
         TaosdumpError::TDengine(e) => e.into(),
         TaosdumpError::Capture(e) => e.into(),
-        e @ TaosdumpError::UnknownDatabase(_) => CliError::new(ExitCode::Checkpoint, e),
-        e @ TaosdumpError::Refused(_) => CliError::new(ExitCode::Repository, e),
-        e => CliError::new(ExitCode::Failure, e),
+        e @ TaosdumpError::UnknownDatabase(_) => CliError::new(Exit::Checkpoint, e),
+        e @ TaosdumpError::Refused(_) => CliError::new(Exit::Repository, e),
+        e => CliError::new(Exit::Failure, e),
     }
 }
 
 fn write(path: &Path, bytes: &[u8]) -> CliResult {
     tdibt_core::durable::write_atomic(path, bytes).map_err(|e| {
         CliError::new(
-            ExitCode::Failure,
+            Exit::Failure,
             anyhow::anyhow!("cannot write {}: {e}", path.display()),
         )
     })
@@ -116,7 +116,7 @@ fn plan(cli: &Cli, since: Option<&str>) -> CliResult<BlocksDoc> {
     let since = since
         .map(|s| {
             tdibt_backup::parse_pick(s)
-                .map_err(|e| CliError::new(ExitCode::Usage, anyhow::anyhow!("--since: {e}")))
+                .map_err(|e| CliError::new(Exit::Usage, anyhow::anyhow!("--since: {e}")))
         })
         .transpose()?;
     super::runtime()?
@@ -200,7 +200,7 @@ pub fn verify_taosdump(cli: &Cli, args: &VerifyTaosdumpArgs) -> CliResult {
     }
     if let Some(path) = &args.report {
         let bytes =
-            serde_json::to_vec_pretty(&report).map_err(|e| CliError::new(ExitCode::Failure, e))?;
+            serde_json::to_vec_pretty(&report).map_err(|e| CliError::new(Exit::Failure, e))?;
         write(path, &bytes)?;
     }
     if cli.json {
@@ -230,7 +230,7 @@ pub fn verify_taosdump(cli: &Cli, args: &VerifyTaosdumpArgs) -> CliResult {
     }
     if !report.ok {
         return Err(CliError::new(
-            ExitCode::Verification,
+            Exit::Verification,
             anyhow::anyhow!("verify-taosdump found {} problem(s)", report.problems.len()),
         ));
     }
@@ -241,7 +241,7 @@ pub fn taosdump_apply(cli: &Cli, args: &ApplyArgs) -> CliResult {
     let doc = BlocksDoc::read(&args.blocks).map_err(td)?;
     if !args.dir.is_dir() {
         return Err(CliError::new(
-            ExitCode::Failure,
+            Exit::Failure,
             anyhow::anyhow!(
                 "{} is not a folder written by backup_script.sh",
                 args.dir.display()

@@ -5,7 +5,7 @@ use tdibt_backup::{run_verify, Against, VerifyOptions};
 use tdibt_tdengine::ConnectionSettings;
 
 use crate::cli::{Cli, VerifyArgs};
-use crate::exit::{CliError, CliResult, ExitCode};
+use crate::exit::{CliError, CliResult, Exit};
 use crate::progress::Reporter;
 use crate::{output, settings};
 
@@ -44,10 +44,10 @@ pub fn run(cli: &Cli, args: &VerifyArgs) -> CliResult {
     let report = super::runtime()?.block_on(run_verify(&repo, &options, &reporter))?;
     if let Some(path) = &args.report {
         let bytes =
-            serde_json::to_vec_pretty(&report).map_err(|e| CliError::new(ExitCode::Failure, e))?;
+            serde_json::to_vec_pretty(&report).map_err(|e| CliError::new(Exit::Failure, e))?;
         tdibt_core::durable::write_atomic(path, &bytes).map_err(|e| {
             CliError::new(
-                ExitCode::Failure,
+                Exit::Failure,
                 anyhow::anyhow!("cannot write the report {}: {e}", path.display()),
             )
         })?;
@@ -103,7 +103,7 @@ pub fn run(cli: &Cli, args: &VerifyArgs) -> CliResult {
     }
     if !report.ok {
         return Err(CliError::new(
-            ExitCode::Verification,
+            Exit::Verification,
             anyhow::anyhow!("verification found problems"),
         ));
     }
