@@ -357,17 +357,14 @@ pub async fn backup_through(
         &mut started,
         options,
         progress,
-        clock,
+        (clock, began),
     )
     .await?;
-    report.timings.begin = began;
     stored(&report);
     let phase = Instant::now();
     handle.at_cut(move |cp| fold(cp, &manifest)).await??;
     drop(lock);
-    report.timings.begin = began;
-    report.timings.fold = phase.elapsed().as_secs_f64();
-    report.seconds = clock.elapsed().as_secs_f64();
+    report.folded(phase, clock);
     Ok(report)
 }
 

@@ -129,21 +129,28 @@ pub async fn run_backup(
         &mut started,
         options,
         progress,
-        clock,
+        (clock, began),
     )
     .await?;
     let phase = Instant::now();
     fold(&mut cp, &manifest)?;
     cp.save(&path, now_unix_ms())?;
     drop(lock);
-    report.timings.begin = began;
-    report.timings.fold = phase.elapsed().as_secs_f64();
-    report.seconds = clock.elapsed().as_secs_f64();
+    report.folded(phase, clock);
     Ok(report)
 }
 
-/// Phases 2 to 4, which need no engine: the DDL, the blocks, the manifest. Returns the
-/// manifest written (to fold) and the run's report.
+impl BackupReport {
+    /// Records the fold that started at `phase`, and the run's whole time since `clock`.
+    pub(crate) fn folded(&mut self, phase: Instant, clock: Instant) {
+        self.timings.fold = phase.elapsed().as_secs_f64();
+        self.seconds = clock.elapsed().as_secs_f64();
+    }
+}
+
+/// Phases 2 to 4, which need no engine: the DDL, the blocks, the manifest. `(clock,
+/// began)`: when the run started and how long `begin` took. Returns the manifest written
+/// (to fold) and the run's report.
 pub async fn execute(
     config: &Config,
     repo: &Repository,
@@ -151,7 +158,7 @@ pub async fn execute(
     started: &mut Started,
     options: &BackupOptions,
     progress: &dyn ProgressSink,
-    clock: Instant,
+    (clock, began): (Instant, f64),
 ) -> BackupResult<(Manifest, BackupReport)> {
     let id = started.id.clone();
     let resumed = started.journal.is_some();
@@ -161,7 +168,10 @@ pub async fn execute(
         started.plan.all_tombstones().len(),
         clock.elapsed().as_secs_f64()
     );
-    let mut timings = Timings::default();
+    let mut timings = Timings {
+        begin: began,
+        ..Timings::default()
+    };
     let connection = ConnectionSettings::from_config(&config.database);
     let phase = Instant::now();
     let recorded = record::record_ddl(&connection, started, options.jobs).await?;
