@@ -53,14 +53,15 @@ fn main() {
 }
 
 fn write_config(dir: &Path, name: &str, port: u16) -> PathBuf {
-    let path = dir.join(name);
-    let config = serde_json::json!({
-        "database": {"host": "127.0.0.1", "port": port, "name": "db"},
-        "bitmap_engine": {"persistence_path": dir.join(format!("{name}.cache"))},
-        "backup": {"output_path": dir.join(format!("{name}.repo"))}
-    });
-    std::fs::write(&path, config.to_string()).unwrap();
-    path
+    support::write_config_as(
+        dir,
+        name,
+        port,
+        serde_json::json!({
+            "bitmap_engine": {"persistence_path": dir.join(format!("{name}.cache"))},
+            "backup": {"output_path": dir.join(format!("{name}.repo"))}
+        }),
+    )
 }
 
 fn ok(out: &Output) -> String {

@@ -1,4 +1,6 @@
-//! Test-only helpers shared by tdibt's crates (a dev-dependency, never linked into the tool).
+//! Test-only helpers shared by tdibt's crates (a dev-dependency, never linked into the tool):
+//! [`db::snapshot`] (a database as text, to compare a restore with its source),
+//! [`config::write_config`], [`Rng`], and the byte mutators below.
 //!
 //! [`mutated`] turns one valid encoding into the inputs a decoder meets after a torn write, a
 //! flipped bit on disk or a server answering something else: truncations, flipped bytes,
@@ -8,6 +10,12 @@
 #![forbid(unsafe_code)]
 
 use proptest::prelude::*;
+
+pub mod config;
+pub mod db;
+mod rng;
+
+pub use rng::Rng;
 
 /// One change to a byte string; positions are taken modulo its length.
 #[derive(Clone, Debug)]

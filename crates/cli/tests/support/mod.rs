@@ -41,3 +41,9 @@ pub async fn standin_with_db(data_dir: Option<&Path>, vgroups: u32) -> (RunningS
         .unwrap();
     (standin, taos)
 }
+
+// Each test binary uses a part of these.
+#[allow(unused_imports)]
+pub use tdibt_testkit::config::{write_config, write_config_as};
+#[allow(unused_imports)]
+pub use tdibt_testkit::db::{snapshot, snapshot_where};

@@ -1,10 +1,9 @@
 //! `tdibt init` / `tdibt monitor` as a user runs them, against the stand-in: SIGKILL at random
 //! points and a server restart mid-stream lose nothing; a corrupt checkpoint stops the
 //! monitor with a clear error and is left as it was.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
@@ -13,22 +12,12 @@ use taos_standin::StandinServer;
 use tdibt_core::checkpoint::{checkpoint_path, Checkpoint};
 use tdibt_core::ChangeKind;
 
-mod support;
-use support::{connect, standin_with_db, tdibt};
+use serde_json::json;
+
+use crate::support::{self, connect, standin_with_db, tdibt};
 
 const HOUR_MS: i64 = 3_600_000;
 const BASE: i64 = 1_767_225_600_000;
-
-fn write_config(dir: &Path, port: u16) -> std::path::PathBuf {
-    let path = dir.join("tdibt.json");
-    let config = serde_json::json!({
-        "database": {"host": "127.0.0.1", "port": port, "name": "db"},
-        "bitmap_engine": {"persistence_path": dir.join("cache")},
-        "monitoring": {"checkpoint_interval_ms": 20, "checkpoint_events": 50}
-    });
-    std::fs::write(&path, config.to_string()).unwrap();
-    path
-}
 
 fn run(config: &Path, args: &[&str]) -> Output {
     tdibt(config, args).output().unwrap()
@@ -68,6 +57,14 @@ fn marked(dir: &Path) -> BTreeSet<(String, i32)> {
             )
         })
         .collect()
+}
+
+fn write_config(dir: &Path, port: u16) -> PathBuf {
+    support::write_config(
+        dir,
+        port,
+        json!({"monitoring": {"checkpoint_interval_ms": 20, "checkpoint_events": 50}}),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

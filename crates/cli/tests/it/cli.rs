@@ -1,5 +1,4 @@
 //! The `tdibt` binary end to end: exit codes, JSON output, errors that name the problem.
-#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,30 +1,17 @@
 //! `tdibt blocks` and `tdibt taosdump-script` on the stand-in after a full backup and a
 //! workload of late rows, upserts, a delete and a drop; and the measurement of what
 //! `taosdump -S <last backup time>` alone would miss (printed; copied into the README).
-#![allow(clippy::unwrap_used)]
 
-mod support;
-
-use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use taos::{AsyncFetchable, AsyncQueryable, Taos};
 
-use support::{standin_with_db, tdibt};
+use serde_json::json;
+
+use crate::support::{standin_with_db, tdibt, write_config};
 
 const HOUR_MS: i64 = 3_600_000;
 const BASE: i64 = 1_767_225_600_000;
-
-fn write_config(dir: &Path, port: u16) -> PathBuf {
-    let path = dir.join("tdibt.json");
-    let config = serde_json::json!({
-        "database": {"host": "127.0.0.1", "port": port, "name": "db"},
-        "bitmap_engine": {"persistence_path": dir.join("cache")},
-        "backup": {"output_path": dir.join("repo")}
-    });
-    std::fs::write(&path, config.to_string()).unwrap();
-    path
-}
 
 fn ok(out: &Output) {
     assert!(
@@ -54,7 +41,7 @@ async fn count(taos: &Taos, sql: &str) -> i64 {
 async fn blocks_and_scripts_cover_late_rows_deletes_and_drops_that_a_time_window_misses() {
     let (standin, taos) = standin_with_db(None, 2).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), standin.addr().port());
+    let config = write_config(dir.path(), standin.addr().port(), json!({}));
     // 10 tables, one row a minute over 24 hours.
     for t in 0..10 {
         for chunk in 0..24 {

@@ -2,35 +2,19 @@
 //! a configuration without user or password, a first backup into a new folder, verification
 //! with `--backup PATH --report FILE`; and the errors a new user meets first: taosd's native
 //! port 6030, a non-empty folder that is not a repository, a path that is not a repository.
-#![allow(clippy::unwrap_used)]
 
-mod support;
-
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use taos::{AsyncFetchable, AsyncQueryable, Taos};
+use taos::{AsyncQueryable, Taos};
 
-use support::standin_with_db;
+use serde_json::json;
+
+use crate::support::{self, snapshot, standin_with_db};
 
 const HOUR_MS: i64 = 3_600_000;
 const BASE: i64 = 1_767_225_600_000;
-
-/// The specification's configuration file, pointed at the stand-in: no user, no password
-/// (tdibt's defaults, root / taosdata, are TDengine's).
-fn write_config(dir: &Path, port: u16) -> PathBuf {
-    let path = dir.join("tdibt.json");
-    let config = serde_json::json!({
-        "database": {"host": "127.0.0.1", "port": port, "name": "db"},
-        "bitmap_engine": {"memory_limit_mb": 1024, "persistence_path": dir.join("cache"), "block_span": "1h"},
-        "backup": {"batch_size": 1000, "enable_compression": true, "output_path": dir.join("backup/incremental")},
-        "monitoring": {"wal_check_interval_ms": 1000, "event_buffer_size": 10000}
-    });
-    std::fs::write(&path, config.to_string()).unwrap();
-    path
-}
 
 /// `tdibt --config CONFIG ARGS` in `cwd`, at the default log level (what a user sees).
 fn tdibt(cwd: &Path, config: &Path, args: &[&str]) -> Output {
@@ -83,41 +67,6 @@ async fn write(taos: &Taos, tables: usize, rows: i64, salt: i64) {
     }
 }
 
-/// Every table's rows and tags, read back with plain queries.
-async fn snapshot(taos: &Taos, db: &str) -> BTreeMap<String, String> {
-    let mut rs = taos
-        .query(format!(
-            "SELECT table_name FROM information_schema.ins_tables WHERE db_name = '{db}'"
-        ))
-        .await
-        .unwrap();
-    let names: Vec<String> = rs
-        .to_records()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r[0].to_string().unwrap())
-        .collect();
-    let mut out = BTreeMap::new();
-    for n in names {
-        let mut rs = taos
-            .query(format!("SELECT * FROM {db}.`{n}`"))
-            .await
-            .unwrap();
-        let rows = rs.to_records().await.unwrap();
-        let mut rs = taos
-            .query(format!(
-                "SELECT tag_name, tag_value FROM information_schema.ins_tags \
-                 WHERE db_name = '{db}' AND table_name = '{n}'"
-            ))
-            .await
-            .unwrap();
-        let tags = rs.to_records().await.unwrap();
-        out.insert(n, format!("{rows:?} tags {tags:?}"));
-    }
-    out
-}
-
 fn manifests(repository: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(repository.join("manifests"))
         .unwrap()
@@ -130,6 +79,19 @@ fn manifests(repository: &Path) -> Vec<PathBuf> {
 
 /// Scenario 1, `--since 2024-01-01 --output /backup/daily`, and scenario 4,
 /// `--backup /backup/incremental --report verification.json`, typed as written.
+/// The specification's configuration file, on the stand-in.
+fn write_config(dir: &Path, port: u16) -> PathBuf {
+    support::write_config(
+        dir,
+        port,
+        json!({
+            "bitmap_engine": {"memory_limit_mb": 1024, "block_span": "1h"},
+            "backup": {"batch_size": 1000, "enable_compression": true, "output_path": dir.join("backup/incremental")},
+            "monitoring": {"wal_check_interval_ms": 1000, "event_buffer_size": 10000}
+        }),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_specifications_scenarios_run_as_written() {
     let (standin, taos) = standin_with_db(None, 2).await;

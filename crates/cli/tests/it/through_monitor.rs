@@ -1,9 +1,6 @@
 //! `tdibt backup` beside a running `tdibt monitor`, and the monitor's automatic backups
 //! (issue 17): every backup restores the source as it was when the backup was asked for,
 //! while rows keep arriving; SIGKILL of either process loses nothing.
-#![allow(clippy::unwrap_used)]
-
-mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,22 +11,12 @@ use std::time::{Duration, Instant};
 
 use taos::{AsyncFetchable, AsyncQueryable, Taos};
 
-use support::{connect, standin_with_db, tdibt};
+use serde_json::json;
+
+use crate::support::{self, connect, snapshot_where, standin_with_db, tdibt};
 
 const HOUR_MS: i64 = 3_600_000;
 const BASE: i64 = 1_767_225_600_000;
-
-fn write_config(dir: &Path, port: u16) -> PathBuf {
-    let path = dir.join("tdibt.json");
-    let config = serde_json::json!({
-        "database": {"host": "127.0.0.1", "port": port, "name": "db"},
-        "bitmap_engine": {"persistence_path": dir.join("cache")},
-        "backup": {"output_path": dir.join("repo")},
-        "monitoring": {"checkpoint_interval_ms": 50}
-    });
-    std::fs::write(&path, config.to_string()).unwrap();
-    path
-}
 
 fn run(config: &Path, args: &[&str]) -> Output {
     tdibt(config, args).output().unwrap()
@@ -79,35 +66,6 @@ fn sigterm(child: &mut Child) -> std::process::ExitStatus {
         .status()
         .unwrap();
     child.wait().unwrap()
-}
-
-/// Every row of the tables named `prefix*`, per table, read with `SELECT *` through the
-/// official connector: another read path than the raw blocks tdibt backs up.
-async fn snapshot(taos: &Taos, db: &str, prefix: &str) -> BTreeMap<String, Vec<String>> {
-    let mut rs = taos
-        .query(format!(
-            "SELECT table_name FROM information_schema.ins_tables WHERE db_name = '{db}'"
-        ))
-        .await
-        .unwrap();
-    let names: Vec<String> = rs
-        .to_records()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r[0].to_string().unwrap())
-        .filter(|n| n.starts_with(prefix))
-        .collect();
-    let mut out = BTreeMap::new();
-    for n in names {
-        let mut rs = taos
-            .query(format!("SELECT * FROM {db}.`{n}`"))
-            .await
-            .unwrap();
-        let rows = rs.to_records().await.unwrap();
-        out.insert(n, rows.iter().map(|r| format!("{r:?}")).collect());
-    }
-    out
 }
 
 /// Rows written, in order, by a writer that keeps inserting into `busy` while backups run:
@@ -217,7 +175,7 @@ async fn check_restore(
         &["restore", "--backup", backup, "--target-db", target],
     ));
     assert_eq!(
-        &snapshot(taos, target, "d").await,
+        &snapshot_where(taos, target, |n| n.starts_with('d')).await,
         settled,
         "backup {backup}"
     );
@@ -228,6 +186,14 @@ async fn check_restore(
         busy.len()
     );
     assert_eq!(busy, written[..busy.len()], "backup {backup}");
+}
+
+fn write_config(dir: &Path, port: u16) -> PathBuf {
+    support::write_config(
+        dir,
+        port,
+        json!({"monitoring": {"checkpoint_interval_ms": 50}}),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,7 +208,7 @@ async fn backups_asked_of_a_running_monitor_hold_everything_before_the_request()
     let mut taken = Vec::new();
     for round in 0..3 {
         settle(&taos, round).await;
-        let settled = snapshot(&taos, "db", "d").await;
+        let settled = snapshot_where(&taos, "db", |n| n.starts_with('d')).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         let acked_before = writer.acked();
         let report = ok(&run(&config, &["backup", "--json"]));
@@ -269,7 +235,7 @@ async fn backups_asked_of_a_running_monitor_hold_everything_before_the_request()
     let stats = ok(&run(&config, &["stats", "--json"]));
     assert_eq!(stats["capture"]["backups"]["succeeded"], 3, "{stats}");
     let last = ok(&run(&config, &["backup", "--json"]));
-    let settled = snapshot(&taos, "db", "d").await;
+    let settled = snapshot_where(&taos, "db", |n| n.starts_with('d')).await;
     check_restore(
         &config,
         &taos,
@@ -325,12 +291,15 @@ async fn backup_every_takes_one_after_a_change_and_none_when_idle() {
         "a backup was taken with nothing changed"
     );
     settle(&taos, 1).await;
-    let source = snapshot(&taos, "db", "d").await;
+    let source = snapshot_where(&taos, "db", |n| n.starts_with('d')).await;
     let both = wait_for(&config, 2);
     assert!(both.iter().any(|b| b["kind"] == "incremental"), "{both:?}");
     assert_eq!(sigterm(&mut monitor).code(), Some(0));
     ok(&run(&config, &["restore", "--target-db", "r1"]));
-    assert_eq!(snapshot(&taos, "r1", "d").await, source);
+    assert_eq!(
+        snapshot_where(&taos, "r1", |n| n.starts_with('d')).await,
+        source
+    );
     let stats = ok(&run(&config, &["stats", "--json"]));
     assert_eq!(stats["capture"]["backups"]["automatic"], 2, "{stats}");
     standin.shutdown().await;
@@ -351,7 +320,7 @@ async fn killed_monitors_and_askers_lose_nothing() {
     let mut expected = BTreeMap::new();
     for round in 0..4 {
         settle(&taos, round + 1).await;
-        let state = snapshot(&taos, "db", "d").await;
+        let state = snapshot_where(&taos, "db", |n| n.starts_with('d')).await;
         let mut monitor = start_monitor(&config, dir.path(), &[]);
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -400,7 +369,7 @@ async fn killed_monitors_and_askers_lose_nothing() {
             &["restore", "--backup", id, "--target-db", &target],
         ));
         assert_eq!(
-            &snapshot(&taos, &target, "d").await,
+            &snapshot_where(&taos, &target, |n| n.starts_with('d')).await,
             state,
             "backup {id} of round {round} (monitor killed: {monitor_killed})"
         );

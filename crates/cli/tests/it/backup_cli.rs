@@ -1,31 +1,19 @@
 //! `tdibt repo/backup/restore/verify/list/show/merge/prune` as a user runs them, against the
 //! stand-in; and backups killed (SIGKILL) at random points, then run again.
-#![allow(clippy::unwrap_used)]
-
-mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use taos::{AsyncFetchable, AsyncQueryable, Taos};
+use taos::{AsyncQueryable, Taos};
 
-use support::{standin_with_db, tdibt};
+use serde_json::json;
+
+use crate::support::{snapshot, standin_with_db, tdibt, write_config};
 
 const HOUR_MS: i64 = 3_600_000;
 const BASE: i64 = 1_767_225_600_000;
-
-fn write_config(dir: &Path, port: u16) -> PathBuf {
-    let path = dir.join("tdibt.json");
-    let config = serde_json::json!({
-        "database": {"host": "127.0.0.1", "port": port, "name": "db"},
-        "bitmap_engine": {"persistence_path": dir.join("cache")},
-        "backup": {"output_path": dir.join("repo")}
-    });
-    std::fs::write(&path, config.to_string()).unwrap();
-    path
-}
 
 fn run(config: &Path, args: &[&str]) -> Output {
     tdibt(config, args).output().unwrap()
@@ -71,31 +59,6 @@ async fn write(taos: &Taos, tables: usize, per_table: i64, salt: i64) {
     }
 }
 
-async fn snapshot(taos: &Taos, db: &str) -> BTreeMap<String, String> {
-    let mut rs = taos
-        .query(format!(
-            "SELECT table_name FROM information_schema.ins_tables WHERE db_name = '{db}'"
-        ))
-        .await
-        .unwrap();
-    let names: Vec<String> = rs
-        .to_records()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r[0].to_string().unwrap())
-        .collect();
-    let mut out = BTreeMap::new();
-    for n in names {
-        let mut rs = taos
-            .query(format!("SELECT * FROM {db}.`{n}`"))
-            .await
-            .unwrap();
-        out.insert(n, format!("{:?}", rs.to_records().await.unwrap()));
-    }
-    out
-}
-
 fn ids(config: &Path) -> Vec<String> {
     let v = ok(&run(config, &["list", "--json"]));
     v.as_array()
@@ -109,7 +72,7 @@ fn ids(config: &Path) -> Vec<String> {
 async fn the_backup_commands_work_together() {
     let (standin, taos) = standin_with_db(None, 2).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), standin.addr().port());
+    let config = write_config(dir.path(), standin.addr().port(), json!({}));
     write(&taos, 20, 48, 1).await;
     ok(&run(&config, &["init"]));
 
@@ -239,11 +202,11 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 async fn killed_backups_resume_into_a_correct_chain() {
     let (standin, taos) = standin_with_db(None, 2).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), standin.addr().port());
+    let config = write_config(dir.path(), standin.addr().port(), json!({}));
     write(&taos, 30, 200, 1).await;
     ok(&run(&config, &["init"]));
     ok(&run(&config, &["repo", "init"]));
-    let mut expected: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut expected: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     let mut seed = 0x5EED_u64;
     let mut killed = 0;
     for round in 0..5 {
@@ -301,7 +264,7 @@ async fn killed_backups_resume_into_a_correct_chain() {
 #[test]
 fn a_backup_without_a_checkpoint_says_to_init() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), 1);
+    let config = write_config(dir.path(), 1, json!({}));
     ok(&run(&config, &["repo", "init"]));
     let out = run(&config, &["backup"]);
     assert_eq!(out.status.code(), Some(4));

@@ -1,28 +1,16 @@
 //! No log level shows the password (issue 16, item 11): `-vv` used to print it through the
 //! connector's trace of its login message. Every command that logs in runs at every level
 //! (and with `RUST_LOG=trace`, which overrides the flags), and its whole output is scanned.
-#![allow(clippy::unwrap_used)]
-
-mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::standin_with_db;
+use serde_json::json;
+
+use crate::support::{self, standin_with_db};
 
 /// The stand-in knows one login, root / taosdata (as a fresh TDengine does).
 const PASSWORD: &str = "taosdata";
-
-fn write_config(dir: &Path, port: u16, password: &str) -> PathBuf {
-    let path = dir.join(format!("tdibt-{}.json", password.len()));
-    let config = serde_json::json!({
-        "database": {"host": "127.0.0.1", "port": port, "name": "db", "password": password},
-        "bitmap_engine": {"persistence_path": dir.join("cache")},
-        "backup": {"output_path": dir.join("repo")}
-    });
-    std::fs::write(&path, config.to_string()).unwrap();
-    path
-}
 
 /// The ways a password can be spelled in a log line: as is, URL-encoded (a DSN), JSON-escaped
 /// (a login message).
@@ -78,6 +66,16 @@ fn run_scanned(config: &Path, password: &str, level: &str, args: &[&str]) -> Out
 }
 
 const LEVELS: [&str; 6] = ["-q", "", "-v", "-vv", "-vvv", "RUST_LOG=trace"];
+
+fn write_config(dir: &Path, port: u16, password: &str) -> PathBuf {
+    let file = format!("tdibt-{}.json", password.len());
+    support::write_config_as(
+        dir,
+        &file,
+        port,
+        json!({"database": {"password": password}}),
+    )
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_log_level_shows_the_password() {

@@ -2,7 +2,6 @@
 //! WAL activity from `monitoring.wal_path`, and SIGTERM draining, checkpointing and
 //! committing before exit 0. The WAL folder is laid out by hand as TDengine 3 lays it out
 //! (`vnode/vnode<vgId>/wal`): no TDengine runs here.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -14,22 +13,12 @@ use taos::{AsyncFetchable, AsyncQueryable};
 use tdibt_core::checkpoint::{checkpoint_path, Checkpoint};
 use tdibt_core::ChangeKind;
 
-mod support;
-use support::{standin_with_db, tdibt};
+use serde_json::json;
+
+use crate::support::{self, standin_with_db, tdibt};
 
 const HOUR_MS: i64 = 3_600_000;
 const BASE: i64 = 1_767_225_600_000;
-
-fn write_config(dir: &Path, port: u16, wal: &Path) -> PathBuf {
-    let path = dir.join("tdibt.json");
-    let config = serde_json::json!({
-        "database": {"host": "127.0.0.1", "port": port, "name": "db"},
-        "bitmap_engine": {"persistence_path": dir.join("cache")},
-        "monitoring": {"checkpoint_interval_ms": 20, "wal_check_interval_ms": 20, "wal_path": wal}
-    });
-    std::fs::write(&path, config.to_string()).unwrap();
-    path
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -52,6 +41,14 @@ fn scrape(port: u16) -> Option<String> {
 fn sample(page: &str, series: &str) -> Option<f64> {
     page.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn write_config(dir: &Path, port: u16, wal: &Path) -> PathBuf {
+    support::write_config(
+        dir,
+        port,
+        json!({"monitoring": {"checkpoint_interval_ms": 20, "wal_check_interval_ms": 20, "wal_path": wal}}),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
