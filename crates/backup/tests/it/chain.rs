@@ -1,15 +1,12 @@
 //! End to end against the stand-in: a chain of backups with every kind of change between
 //! them restores, for every backup of the chain, exactly the database as it was at that
 //! backup's cut, compared row by row through the connector.
-#![allow(clippy::unwrap_used)]
-
-mod support;
 
 use tdibt_backup::maintain::{merge, prune};
 use tdibt_backup::{run_restore, run_verify, Against, NoProgress, RestoreOptions, VerifyOptions};
 use tdibt_repository::BackupKind;
 
-use support::{snapshot, Setup, Workload};
+use crate::support::{snapshot, Setup, Workload};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_backup_of_a_chain_restores_exactly() {

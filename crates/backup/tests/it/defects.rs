@@ -2,9 +2,6 @@
 //! staged exactly: a backup is run to its end, then the repository and the checkpoint are
 //! put back to what a kill at the step in question leaves (the checkpoint of step 2, with the
 //! generation frozen; the journal instead of the manifest, or the manifest and no fold).
-#![allow(clippy::unwrap_used)]
-
-mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -18,7 +15,7 @@ use tdibt_core::checkpoint::checkpoint_path;
 use tdibt_core::{Checkpoint, Engine, OwnerLock};
 use tdibt_repository::{BackupId, BackupKind, LocalStore, Progress, Repository};
 
-use support::{exec, snapshot, Setup, Workload, BASE, HOUR_MS};
+use crate::support::{exec, snapshot, Setup, Workload, BASE, HOUR_MS};
 
 fn no_drain(full: bool) -> BackupOptions {
     BackupOptions {

@@ -2,11 +2,10 @@
 //! text, a chain across schema and tag changes, and the restore's own check. The source and
 //! every restore are read back through plain SQL (`SELECT *`, `DESCRIBE`,
 //! `information_schema.ins_tags`), never through tdibt's reader, and compared as text.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 
-use taos::{AsyncFetchable, AsyncQueryable, AsyncTBuilder, Taos, TaosBuilder, Value};
+use taos::{AsyncQueryable, AsyncTBuilder, Taos, TaosBuilder};
 use taos_standin::{RunningStandin, StandinServer};
 use tdibt_backup::{
     run_backup, run_restore, run_verify, Against, BackupError, BackupOptions, NoProgress,
@@ -15,6 +14,7 @@ use tdibt_backup::{
 use tdibt_core::config::Config;
 use tdibt_repository::{BackupId, LocalStore, Repository};
 use tdibt_tdengine::ConnectionSettings;
+use tdibt_testkit::db::{snapshot, text_rows};
 
 struct Fixture {
     _standin: RunningStandin,
@@ -94,65 +94,6 @@ async fn exec(taos: &Taos, sql: &str) {
     taos.exec(sql)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-/// Every row of a query as text, one line per row.
-async fn text_rows(taos: &Taos, sql: &str) -> Vec<String> {
-    let mut rs = taos
-        .query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    rs.to_records()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.iter().map(text).collect::<Vec<_>>().join(" | "))
-        .collect()
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null(_) => "NULL".into(),
-        Value::VarBinary(b) | Value::Geometry(b) => {
-            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-        }
-        Value::Json(j) => j.to_string(),
-        // Debug keeps NaN, infinities and the float's exact digits apart.
-        Value::Float(f) => format!("{f:?}"),
-        Value::Double(d) => format!("{d:?}"),
-        other => other.to_string().unwrap_or_else(|_| format!("{other:?}")),
-    }
-}
-
-/// Every table of `db`: its columns and tags (`DESCRIBE`), tag values (`ins_tags`) and
-/// rows (`SELECT *`), as text.
-async fn snapshot(taos: &Taos, db: &str) -> BTreeMap<String, Vec<String>> {
-    let names = text_rows(
-        taos,
-        &format!("SELECT table_name FROM information_schema.ins_tables WHERE db_name = '{db}'"),
-    )
-    .await;
-    let mut out = BTreeMap::new();
-    for name in names {
-        let quoted = format!("`{db}`.`{}`", name.replace('`', "``"));
-        let mut lines = text_rows(taos, &format!("DESCRIBE {quoted}")).await;
-        lines.extend(
-            text_rows(
-                taos,
-                &format!(
-                    "SELECT tag_name, tag_value FROM information_schema.ins_tags \
-                     WHERE db_name = '{db}' AND table_name = '{}'",
-                    name.replace('\'', "''")
-                ),
-            )
-            .await
-            .into_iter()
-            .map(|t| format!("tag {t}")),
-        );
-        lines.extend(text_rows(taos, &format!("SELECT * FROM {quoted}")).await);
-        out.insert(name, lines);
-    }
-    out
 }
 
 /// The restore of `id` into `target` reports no difference and equals `expected`.

@@ -2,12 +2,11 @@
 //! repository, a random workload, and snapshots of a database to compare row by row.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use taos::{AsyncFetchable, AsyncQueryable, AsyncTBuilder, Taos, TaosBuilder};
+use taos::{AsyncQueryable, AsyncTBuilder, Taos, TaosBuilder};
 use taos_standin::{RunningStandin, StandinServer};
 use tdibt_backup::{run_backup, BackupOptions, BackupReport, NoProgress, Pick};
 use tdibt_core::config::Config;
@@ -238,49 +237,7 @@ impl Workload {
     }
 }
 
-/// Every table of `db` with its tags (children) and every row, as text: what "the same
-/// database" means in these tests.
-pub async fn snapshot(taos: &Taos, db: &str) -> BTreeMap<String, Vec<String>> {
-    let mut out = BTreeMap::new();
-    let mut rs = taos
-        .query(format!(
-            "SELECT table_name FROM information_schema.ins_tables WHERE db_name = '{db}'"
-        ))
-        .await
-        .unwrap();
-    let names: Vec<String> = rs
-        .to_records()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r[0].to_string().unwrap())
-        .collect();
-    for name in names {
-        let mut rs = taos
-            .query(format!("SELECT * FROM {db}.`{name}`"))
-            .await
-            .unwrap();
-        let mut rows: Vec<String> = rs
-            .to_records()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| format!("{r:?}"))
-            .collect();
-        if name.starts_with('d') {
-            let mut rs = taos
-                .query(format!(
-                    "SELECT tbname, g, loc FROM {db}.meters WHERE tbname = '{name}' LIMIT 1"
-                ))
-                .await
-                .unwrap();
-            let tags = rs.to_records().await.unwrap();
-            rows.insert(0, format!("tags {tags:?}"));
-        }
-        out.insert(name, rows);
-    }
-    out
-}
+pub use tdibt_testkit::db::snapshot;
 
 /// Copies a folder tree (a repository, to damage the copy).
 pub fn copy_tree(from: &Path, to: &Path) {

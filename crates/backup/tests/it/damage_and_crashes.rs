@@ -1,8 +1,5 @@
 //! A damaged repository is caught and named; interrupted backups and restores, run again,
 //! give a correct chain and a correct database.
-#![allow(clippy::unwrap_used)]
-
-mod support;
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,7 +10,7 @@ use tdibt_backup::{
 };
 use tdibt_repository::{BackupId, LocalStore, Repository};
 
-use support::{copy_tree, snapshot, Setup, Workload};
+use crate::support::{copy_tree, snapshot, Setup, Workload};
 
 fn files_under(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
