@@ -11,6 +11,7 @@ use tdibt_capture::{init, run_monitor, MonitorOptions};
 use tdibt_core::checkpoint::{checkpoint_path, Checkpoint};
 use tdibt_core::config::Config;
 use tdibt_core::{BlockId, BlockSpan, BlockState, ChangeKind, Precision, Window};
+use tdibt_testkit::Rng;
 use tokio::sync::watch;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -228,20 +229,6 @@ async fn every_kind_of_change_is_captured() {
     standin.shutdown().await;
 }
 
-/// A deterministic generator, so failures reproduce.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Expected states with an empty chain: writes make NEW, whole-window deletes CLEAN, partial
 /// ones change nothing.
 #[derive(Default)]
@@ -320,7 +307,7 @@ fn engine_blocks(cp: &Checkpoint) -> BTreeMap<(String, i32), BlockState> {
 async fn a_random_workload_matches_the_model() {
     let (standin, _dir, config, taos) = standin_with_meters(4, |_| {}).await;
     let mut model = Model::default();
-    let mut rng = Rng(0x5EED_1234_ABCD_0001);
+    let mut rng = Rng::new(0x5EED_1234_ABCD_0001);
     let started = std::time::Instant::now();
     random_workload(&taos, &mut model, &mut rng, 200, 100_000).await;
     eprintln!("workload written in {:?}", started.elapsed());
@@ -344,7 +331,7 @@ async fn a_one_message_buffer_slows_polling_and_loses_nothing() {
     })
     .await;
     let mut model = Model::default();
-    let mut rng = Rng(0xBAC4_9E55_0000_0007);
+    let mut rng = Rng::new(0xBAC4_9E55_0000_0007);
     random_workload(&taos, &mut model, &mut rng, 50, 20_000).await;
     let (_tx, rx) = watch::channel(false);
     let options = MonitorOptions {

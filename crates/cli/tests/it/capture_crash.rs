@@ -15,22 +15,13 @@ use tdibt_core::ChangeKind;
 use serde_json::json;
 
 use crate::support::{self, connect, standin_with_db, tdibt};
+use tdibt_testkit::Rng;
 
 const HOUR_MS: i64 = 3_600_000;
 const BASE: i64 = 1_767_225_600_000;
 
 fn run(config: &Path, args: &[&str]) -> Output {
     tdibt(config, args).output().unwrap()
-}
-
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 async fn write_batch(taos: &Taos, rng: &mut Rng, model: &mut BTreeSet<(String, i32)>) {
@@ -83,7 +74,7 @@ async fn killed_monitors_and_a_restarted_server_lose_nothing() {
     );
 
     let mut model = BTreeSet::new();
-    let mut rng = Rng(0xC0FF_EE00_1234_5678);
+    let mut rng = Rng::new(0xC0FF_EE00_1234_5678);
     for round in 0..12 {
         let taos = connect(&standin).await;
         write_batch(&taos, &mut rng, &mut model).await;

@@ -3,9 +3,6 @@
 //! the log's end once everything was handed out, seeks work before any poll, and offsets
 //! outside the WAL are reported as such. (The old feed's race, a poll cancelled while its
 //! request was on the wire, cannot happen: every poll is read to its reply.)
-#![allow(clippy::unwrap_used)]
-
-mod support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -19,7 +16,7 @@ const ROWS: i64 = 200;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_poll_timeouts_and_cuts_lose_nothing() {
     let standin = StandinServer::builder().start().await.unwrap();
-    let settings = support::settings(&standin);
+    let settings = crate::support::settings(&standin);
     let conn = Connection::open(&settings).await.unwrap();
     conn.exec("CREATE DATABASE db VGROUPS 2").await.unwrap();
     conn.exec("CREATE TABLE db.a (ts TIMESTAMP, v INT)")
@@ -99,7 +96,9 @@ async fn short_poll_timeouts_and_cuts_lose_nothing() {
 }
 
 async fn db_with_topic(standin: &taos_standin::RunningStandin) -> Connection {
-    let conn = Connection::open(&support::settings(standin)).await.unwrap();
+    let conn = Connection::open(&crate::support::settings(standin))
+        .await
+        .unwrap();
     conn.exec("CREATE DATABASE db VGROUPS 1").await.unwrap();
     conn.exec("CREATE TABLE db.a (ts TIMESTAMP, v INT)")
         .await
@@ -129,12 +128,12 @@ fn feed_settings() -> FeedSettings {
 async fn seek_before_any_poll_or_assignment() {
     let standin = StandinServer::builder().start().await.unwrap();
     let _conn = db_with_topic(&standin).await;
-    let mut feed = ChangeFeed::subscribe(&support::settings(&standin), &feed_settings())
+    let mut feed = ChangeFeed::subscribe(&crate::support::settings(&standin), &feed_settings())
         .await
         .unwrap();
     let progress = {
         let mut probe = ChangeFeed::subscribe(
-            &support::settings(&standin),
+            &crate::support::settings(&standin),
             &FeedSettings {
                 group_id: "probe".into(),
                 ..feed_settings()
@@ -165,7 +164,7 @@ async fn seek_before_any_poll_or_assignment() {
 async fn a_seek_outside_the_wal_is_out_of_range() {
     let standin = StandinServer::builder().start().await.unwrap();
     let _conn = db_with_topic(&standin).await;
-    let mut feed = ChangeFeed::subscribe(&support::settings(&standin), &feed_settings())
+    let mut feed = ChangeFeed::subscribe(&crate::support::settings(&standin), &feed_settings())
         .await
         .unwrap();
     let a = feed.assignment().await.unwrap();

@@ -1,9 +1,6 @@
 //! Rows out as raw blocks and back in, against the TDengine stand-in through the official
 //! connector: a range read returns exactly the rows of the range, the DDL recreates the
 //! tables, and the blocks written back give the same rows.
-#![allow(clippy::unwrap_used)]
-
-mod support;
 
 use taos::{AsyncFetchable, AsyncQueryable, Value};
 use taos_standin::StandinServer;
@@ -19,7 +16,7 @@ async fn rows(conn: &Connection, sql: &str) -> Vec<Vec<Value>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_range_goes_out_as_raw_blocks_and_back_in_unchanged() {
     let standin = StandinServer::builder().start().await.unwrap();
-    let settings = support::settings(&standin);
+    let settings = crate::support::settings(&standin);
     let conn = Connection::open(&settings).await.unwrap();
     for sql in [
         "CREATE DATABASE src PRECISION 'us' VGROUPS 2",
@@ -102,7 +99,7 @@ async fn window_reads_hold_each_windows_rows() {
     use tdibt_core::{BlockSpan, Window};
     use tdibt_tdengine::read_windows;
     let standin = StandinServer::builder().start().await.unwrap();
-    let conn = Connection::open(&support::settings(&standin))
+    let conn = Connection::open(&crate::support::settings(&standin))
         .await
         .unwrap();
     let hour = 3_600_000i64;
