@@ -132,6 +132,7 @@ pub enum Command {
     /// Run tdibt end to end on the built-in TDengine stand-in (no TDengine needed):
     /// workload, capture, full backup, changes, incremental backup, restore into a new
     /// database, verify, and a row-by-row comparison.
+    #[cfg(feature = "demo")]
     Demo(crate::commands::demo::DemoArgs),
     /// Write the plan of what changed (per table: ranges to read, deleted ranges, drops,
     /// schema changes, the cut) as incremental_blocks.json, for taosdump and other tools.

@@ -42,6 +42,7 @@ fn run(cli: &Cli) -> CliResult {
         Command::Show { id } => commands::repo::show(cli, id),
         Command::Merge(args) => commands::maintain::run_merge(cli, args),
         Command::Prune(args) => commands::maintain::run_prune(cli, args),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => commands::demo::run(cli, args),
         Command::Blocks(args) => commands::taosdump::blocks(cli, args),
         Command::TaosdumpScript(args) => commands::taosdump::taosdump_script(cli, args),

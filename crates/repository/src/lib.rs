@@ -13,6 +13,8 @@ pub mod error;
 pub mod ids;
 pub mod lock;
 pub mod manifest;
+#[cfg(test)]
+mod never_panics;
 pub mod object;
 pub mod pack;
 pub mod repo;

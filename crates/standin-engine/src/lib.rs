@@ -13,6 +13,8 @@ pub mod error;
 mod geometry;
 mod lexer;
 pub mod meta;
+#[cfg(test)]
+mod never_panics;
 pub mod parser;
 mod query;
 pub mod result;

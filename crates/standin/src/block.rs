@@ -355,10 +355,12 @@ fn decode_column(
     rows: usize,
     data_len: usize,
 ) -> Result<Vec<Cell>, TaosError> {
-    let mut out = Vec::with_capacity(rows);
+    // Every take comes before the allocation: `rows` is the sender's word until the bytes
+    // it implies are there.
     if ty.is_var() {
         let offsets = r.take(at, rows * 4, "offsets")?;
         let data = r.take(at + rows * 4, data_len, "column data")?;
+        let mut out = Vec::with_capacity(rows);
         for row in 0..rows {
             let o = &offsets[row * 4..row * 4 + 4];
             let off = i32::from_le_bytes([o[0], o[1], o[2], o[3]]);
@@ -376,10 +378,12 @@ fn decode_column(
                 .ok_or_else(|| bad(format!("value of row {row} is outside the column")))?;
             out.push(decode_value(ty, raw, row)?);
         }
+        Ok(out)
     } else {
         let width = ty.fixed_len() as usize;
         let bitmap = r.take(at, rows.div_ceil(8), "null bitmap")?;
         let data = r.take(at + rows.div_ceil(8), rows * width, "column data")?;
+        let mut out = Vec::with_capacity(rows);
         for row in 0..rows {
             if bitmap[row / 8] & (1 << (7 - row % 8)) != 0 {
                 out.push(Cell::Null);
@@ -391,8 +395,8 @@ fn decode_column(
                 )?);
             }
         }
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// Decodes a raw block a client wrote (`write_raw_block`).
@@ -406,6 +410,17 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, TaosError> {
             "its length {total} does not fit the {} bytes sent",
             bytes.len()
         )));
+    }
+    // The schema (5 bytes a column) and the lengths (4) must fit in what was sent before
+    // anything is allocated for them; rows need a column to live in.
+    if cols.saturating_mul(9).saturating_add(HEADER) > bytes.len() {
+        return Err(bad(format!(
+            "{cols} columns do not fit the {} bytes sent",
+            bytes.len()
+        )));
+    }
+    if cols == 0 && rows > 0 {
+        return Err(bad(format!("{rows} rows without a column")));
     }
     let mut columns = Vec::with_capacity(cols);
     for i in 0..cols {

@@ -12,6 +12,8 @@
 #![forbid(unsafe_code)]
 
 mod block;
+#[cfg(test)]
+mod never_panics;
 mod quickack;
 mod raw;
 mod sql;

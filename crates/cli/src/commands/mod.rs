@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod config_check;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod init;
 pub mod maintain;
