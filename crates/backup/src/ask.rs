@@ -13,8 +13,8 @@ use tracing::info;
 use crate::backup::{run_backup, BackupOptions, BackupReport};
 use crate::error::{BackupError, BackupResult};
 use crate::live::{socket_path, Reply, Request};
+use crate::pick::{pick_backup, Pick};
 use crate::progress::ProgressSink;
-use crate::select::{pick_backup, Pick};
 
 /// Takes a backup of the configured database into `repo`: through the running monitor when
 /// there is one, standalone otherwise.

@@ -15,7 +15,7 @@ use tracing::info;
 
 use crate::ddl::merge_ddl;
 use crate::error::{BackupError, BackupResult};
-use crate::select::newness;
+use crate::pick::newness;
 use tdibt_core::clock::now_unix_ms;
 
 #[derive(Clone, Debug, Serialize)]

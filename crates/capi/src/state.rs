@@ -207,7 +207,7 @@ pub fn generate_taosdump_script(since_ms: i64, script_path: &str) -> CapiResult 
 pub fn verify_backup(backup_path: &str) -> CapiResult {
     let mut guard = state();
     let state = initialized(&mut guard)?;
-    let (repository, pick) = tdibt_backup::select::parse_backup_location(backup_path)
+    let (repository, pick) = tdibt_backup::pick::parse_backup_location(backup_path)
         .map_err(|e| CapiError::argument(format!("backup_path: {e}")))?;
     let location = repository.unwrap_or_else(|| state.config.backup.output_path.clone());
     let store = tdibt_repository_store(&location)?;

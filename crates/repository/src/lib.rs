@@ -26,9 +26,10 @@ pub use manifest::{
     BackupKind, BackupStats, BlockEntry, ColumnDef, DdlEntry, DdlKind, Manifest, TableSchema,
     Tombstone,
 };
-pub use object::ObjectStoreStore;
+pub use object::BucketStore;
 pub use pack::{BlockRef, Compression};
 pub use repo::{
-    merge_chain, merge_chain_with_writers, Added, BlockWriter, Progress, RepoConfig, Repository,
+    merge_chain, merge_chain_with_writers, Added, BlockWriter, RepoConfig, Repository,
+    ResumeJournal,
 };
 pub use store::{LocalStore, Store};

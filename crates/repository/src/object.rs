@@ -19,14 +19,14 @@ use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 
 use crate::store::Store;
 
-pub struct ObjectStoreStore {
+pub struct BucketStore {
     store: Arc<dyn ObjectStore>,
     prefix: ObjectPath,
     describe: String,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
-impl ObjectStoreStore {
+impl BucketStore {
     /// A store under `prefix` of `store`; `describe` names it in messages.
     pub fn new(
         store: Arc<dyn ObjectStore>,
@@ -38,7 +38,7 @@ impl ObjectStoreStore {
             .thread_name("tdibt-object-store")
             .enable_all()
             .build()?;
-        Ok(ObjectStoreStore {
+        Ok(BucketStore {
             store,
             prefix: ObjectPath::from(prefix.trim_matches('/')),
             describe: describe.into(),
@@ -91,7 +91,7 @@ impl ObjectStoreStore {
     }
 }
 
-impl Drop for ObjectStoreStore {
+impl Drop for BucketStore {
     fn drop(&mut self) {
         // Dropping a runtime blocks, which async code forbids; this does not.
         if let Some(rt) = self.runtime.take() {
@@ -100,7 +100,7 @@ impl Drop for ObjectStoreStore {
     }
 }
 
-impl Store for ObjectStoreStore {
+impl Store for BucketStore {
     fn read(&self, key: &str) -> io::Result<Vec<u8>> {
         let (store, path) = (Arc::clone(&self.store), self.path(key));
         self.wait(async move {
@@ -204,8 +204,8 @@ impl Store for ObjectStoreStore {
 mod tests {
     use super::*;
 
-    fn memory() -> ObjectStoreStore {
-        ObjectStoreStore::new(
+    fn memory() -> BucketStore {
+        BucketStore::new(
             Arc::new(object_store::memory::InMemory::new()),
             "backups/prod",
             "memory://",

@@ -37,7 +37,7 @@ pub struct RepoConfig {
 
 /// The resume journal of a backup in progress: what it already stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Progress {
+pub struct ResumeJournal {
     pub backup_id: BackupId,
     pub parent: Option<BackupId>,
     pub started_at_unix_ms: i64,
@@ -66,7 +66,7 @@ fn manifest_key(id: &BackupId) -> String {
     format!("manifests/{id}.json")
 }
 
-fn progress_key(id: &BackupId) -> String {
+fn journal_key(id: &BackupId) -> String {
     format!("progress/{id}.json")
 }
 
@@ -248,7 +248,7 @@ impl Repository {
         self.store
             .write_atomic(&key, &bytes)
             .map_err(|e| RepoError::io(&key, e))?;
-        let _ = self.store.remove(&progress_key(&m.id));
+        let _ = self.store.remove(&journal_key(&m.id));
         // The next incremental's parent: remembered, so a long-lived handle does not read
         // back what it just wrote.
         if let Ok(mut cache) = self.manifests.lock() {
@@ -331,7 +331,7 @@ impl Repository {
                 known.extend(b.parts.iter().map(|r| (r.hash, *r)));
             }
         }
-        for p in self.list_progress()? {
+        for p in self.list_journals()? {
             for b in p.stored {
                 known.extend(b.parts.iter().map(|r| (r.hash, *r)));
             }
@@ -350,7 +350,7 @@ impl Repository {
             }
         }
         let journals = self.store.list("progress").unwrap_or_default();
-        for p in journals.iter().filter_map(|k| self.progress_at(k).ok()) {
+        for p in journals.iter().filter_map(|k| self.journal_at(k).ok()) {
             known.extend(p.stored.iter().flat_map(|b| &b.parts).map(|r| (r.hash, *r)));
         }
         known
@@ -377,8 +377,8 @@ impl Repository {
         pack::unpack_block(r, &stored)
     }
 
-    pub fn save_progress(&self, p: &Progress) -> RepoResult<()> {
-        let key = progress_key(&p.backup_id);
+    pub fn save_journal(&self, p: &ResumeJournal) -> RepoResult<()> {
+        let key = journal_key(&p.backup_id);
         // An empty journal would read as "nothing stored yet" and redo every read: refuse to
         // write one rather than fall back to it.
         let bytes = serde_json::to_vec(p).map_err(|e| RepoError::corrupt(&key, e.to_string()))?;
@@ -388,22 +388,22 @@ impl Repository {
     }
 
     /// Journals of unfinished backups, oldest first.
-    pub fn list_progress(&self) -> RepoResult<Vec<Progress>> {
+    pub fn list_journals(&self) -> RepoResult<Vec<ResumeJournal>> {
         let mut out = Vec::new();
         for key in self
             .store
             .list("progress")
             .map_err(|e| RepoError::io("progress", e))?
         {
-            out.push(self.progress_at(&key)?);
+            out.push(self.journal_at(&key)?);
         }
         out.sort_by(|a, b| a.backup_id.cmp(&b.backup_id));
         Ok(out)
     }
 
     /// The journal of backup `id`, if it has one.
-    pub fn progress(&self, id: &BackupId) -> RepoResult<Option<Progress>> {
-        match self.progress_at(&progress_key(id)) {
+    pub fn journal(&self, id: &BackupId) -> RepoResult<Option<ResumeJournal>> {
+        match self.journal_at(&journal_key(id)) {
             Ok(p) => Ok(Some(p)),
             Err(RepoError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 Ok(None)
@@ -412,13 +412,13 @@ impl Repository {
         }
     }
 
-    fn progress_at(&self, key: &str) -> RepoResult<Progress> {
+    fn journal_at(&self, key: &str) -> RepoResult<ResumeJournal> {
         let bytes = self.store.read(key).map_err(|e| RepoError::io(key, e))?;
         serde_json::from_slice(&bytes).map_err(|e| RepoError::corrupt(key, e.to_string()))
     }
 
-    pub fn discard_progress(&self, id: &BackupId) -> RepoResult<()> {
-        let key = progress_key(id);
+    pub fn discard_journal(&self, id: &BackupId) -> RepoResult<()> {
+        let key = journal_key(id);
         self.store.remove(&key).map_err(|e| RepoError::io(&key, e))
     }
 

@@ -32,9 +32,7 @@ pub trait Store: Send + Sync {
 /// unusable URL is an error naming it.
 pub fn for_location(location: &Path) -> io::Result<Box<dyn Store>> {
     match location.to_str() {
-        Some(url) if url.starts_with("s3://") => {
-            Ok(Box::new(crate::object::ObjectStoreStore::s3(url)?))
-        }
+        Some(url) if url.starts_with("s3://") => Ok(Box::new(crate::object::BucketStore::s3(url)?)),
         _ => Ok(Box::new(LocalStore::new(location))),
     }
 }

@@ -344,7 +344,7 @@ fn a_journal_resumes_without_rewriting_and_goes_with_the_manifest() {
     let mut w = repo.block_writer(repo.known_blocks().unwrap(), Compression::default(), 1);
     let (_, refs) = w.add(&[5u8; 4000]).unwrap();
     assert_eq!(refs.len(), 1, "a pack per block at this target size");
-    let p = Progress {
+    let p = ResumeJournal {
         backup_id: id.clone(),
         parent: None,
         started_at_unix_ms: 0,
@@ -357,10 +357,10 @@ fn a_journal_resumes_without_rewriting_and_goes_with_the_manifest() {
         }],
         finished_reads: Vec::new(),
     };
-    repo.save_progress(&p).unwrap();
+    repo.save_journal(&p).unwrap();
     // "Crash"; a new run sees the journal and its block counts as stored.
     let repo = repo_at(dir.path());
-    assert_eq!(repo.list_progress().unwrap(), std::slice::from_ref(&p));
+    assert_eq!(repo.list_journals().unwrap(), std::slice::from_ref(&p));
     let before = pack_bytes(dir.path());
     let mut w = repo.block_writer(repo.known_blocks().unwrap(), Compression::default(), 1);
     assert!(matches!(w.add(&[5u8; 4000]).unwrap().0, Added::Reused(_)));
@@ -369,7 +369,7 @@ fn a_journal_resumes_without_rewriting_and_goes_with_the_manifest() {
         repo.unreferenced_packs().unwrap().is_empty(),
         "the journal holds its pack"
     );
-    repo.discard_progress(&id).unwrap();
+    repo.discard_journal(&id).unwrap();
     assert_eq!(
         repo.unreferenced_packs().unwrap().len(),
         1,
@@ -387,8 +387,7 @@ fn a_repository_in_object_storage_works_the_same() {
         Arc::new(object_store::memory::InMemory::new());
     let store = || -> Box<dyn Store> {
         Box::new(
-            ObjectStoreStore::new(Arc::clone(&memory), "team/tdibt", "memory://team/tdibt")
-                .unwrap(),
+            BucketStore::new(Arc::clone(&memory), "team/tdibt", "memory://team/tdibt").unwrap(),
         )
     };
     let repo = Repository::init(store(), 1_795_558_500_000).unwrap();

@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use tdibt_core::clock::now_unix_ms;
 use tdibt_core::{BlockId, BlockSet, BlockSpan, Catalog, Checkpoint, Precision, Window};
-use tdibt_repository::{BackupId, BackupKind, Manifest, Progress as Journal, Repository};
+use tdibt_repository::{BackupId, BackupKind, Manifest, Repository, ResumeJournal as Journal};
 use tracing::{info, warn};
 
 use super::BackupOptions;
 use crate::error::{BackupError, BackupResult};
+use crate::pick::pick_backup;
 use crate::plan::{self, Plan};
-use crate::select::pick_backup;
 
 /// A backup after [`begin`]: what it is, and the engine's view it was planned from, carried
 /// through the phases that run without the engine.
@@ -184,7 +184,7 @@ fn settle_unfinished(
         None
     };
     let journal = match why_not {
-        None => repo.progress(&prev_id)?,
+        None => repo.journal(&prev_id)?,
         Some(_) => None,
     };
     let full = cp.backups.in_progress_full;
@@ -199,7 +199,7 @@ fn settle_unfinished(
         warn!("the unfinished backup {prev_id} is abandoned ({why}); its changes go back to the engine");
         abandon(cp);
         if same_repo {
-            repo.discard_progress(&prev_id)?;
+            repo.discard_journal(&prev_id)?;
         }
         return Ok(None);
     }

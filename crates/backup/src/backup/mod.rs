@@ -31,8 +31,8 @@ use tdibt_tdengine::ConnectionSettings;
 use tracing::info;
 
 use crate::error::BackupResult;
+use crate::pick::Pick;
 use crate::progress::ProgressSink;
-use crate::select::Pick;
 
 mod begin;
 mod complete;

@@ -9,7 +9,7 @@ use tdibt_core::clock::now_unix_ms;
 use tdibt_core::BlockSpan;
 use tdibt_repository::lock::RepoLock;
 use tdibt_repository::{
-    Added, BackupStats, BlockEntry, BlockHash, Compression, Progress as Journal, Repository,
+    Added, BackupStats, BlockEntry, BlockHash, Compression, Repository, ResumeJournal as Journal,
 };
 use tdibt_tdengine::{read_windows, Connection, ConnectionSettings, WindowRows};
 use tracing::warn;
@@ -179,7 +179,7 @@ fn commit_pack(
         journal.stored.push(entry);
     }
     journal.finished_reads.append(&mut batch.reads);
-    repo.save_progress(journal)?;
+    repo.save_journal(journal)?;
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use tdibt_backup::{
 };
 use tdibt_core::checkpoint::checkpoint_path;
 use tdibt_core::{Checkpoint, Engine, OwnerLock};
-use tdibt_repository::{BackupId, BackupKind, LocalStore, Progress, Repository};
+use tdibt_repository::{BackupId, BackupKind, LocalStore, Repository, ResumeJournal};
 
 use crate::support::{exec, snapshot, Setup, Workload, BASE, HOUR_MS};
 
@@ -61,7 +61,7 @@ fn unfinish(repo: &Repository, id: &BackupId) {
                 .map(|b| format!("{}@{}..{}", b.table, i32::MIN, i32::MAX)),
         );
     }
-    repo.save_progress(&Progress {
+    repo.save_journal(&ResumeJournal {
         backup_id: id.clone(),
         parent: m.parent.clone(),
         started_at_unix_ms: m.started_at_unix_ms,
@@ -304,7 +304,7 @@ async fn a_full_asked_for_while_an_incremental_is_unfinished_is_a_full() {
     let full: BackupReport = s.backup(true).await;
     assert_eq!(full.kind, BackupKind::Full);
     assert_eq!(full.parent, None);
-    assert!(s.repo.list_progress().unwrap().is_empty());
+    assert!(s.repo.list_journals().unwrap().is_empty());
     work.round(&s.taos).await;
     let next = s.backup(false).await;
     assert_eq!(next.parent.as_ref(), Some(&full.backup));

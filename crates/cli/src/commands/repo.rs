@@ -118,7 +118,7 @@ fn shell_quoted(arg: &str) -> String {
 /// in one (`REPOSITORY/manifests/ID.json`, that backup). Returns the repository location
 /// the path names, if it names one, and the backup.
 pub fn backup_arg(text: &str) -> CliResult<(Option<PathBuf>, Pick)> {
-    tdibt_backup::select::parse_backup_location(text)
+    tdibt_backup::pick::parse_backup_location(text)
         .map_err(|why| CliError::new(Exit::Usage, anyhow::anyhow!("--backup: {why}")))
 }
 
@@ -225,7 +225,7 @@ pub fn list(cli: &Cli) -> CliResult {
     for id in repo.list_backups()? {
         manifests.push(repo.manifest(&id)?.0);
     }
-    manifests.sort_by_key(|m| tdibt_backup::select::newness(m));
+    manifests.sort_by_key(|m| tdibt_backup::pick::newness(m));
     let listed: Vec<Listed> = manifests
         .iter()
         .map(|m| Listed {
@@ -319,7 +319,7 @@ mod tests {
     fn prefix(memory: &Arc<InMemory>, prefix: &str) -> Box<dyn Store> {
         let store: Arc<dyn ObjectStore> = memory.clone();
         Box::new(
-            tdibt_repository::ObjectStoreStore::new(store, prefix, format!("memory://{prefix}"))
+            tdibt_repository::BucketStore::new(store, prefix, format!("memory://{prefix}"))
                 .unwrap(),
         )
     }

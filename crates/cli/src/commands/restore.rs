@@ -15,7 +15,7 @@ pub fn run(cli: &Cli, args: &RestoreArgs) -> CliResult {
         // clap keeps --at and --backup apart.
         None => pick,
         Some(date) => {
-            let at = tdibt_backup::select::parse_date(date).ok_or_else(|| {
+            let at = tdibt_backup::pick::parse_date(date).ok_or_else(|| {
                 CliError::new(Exit::Usage, anyhow::anyhow!("--at: {date:?} is not a date"))
             })?;
             Pick::AtOrBefore(at)
