@@ -68,3 +68,103 @@ proptest! {
         let _ = text.parse::<BackupId>();
     }
 }
+
+/// The small JSON files beside the manifests (repository config, lock, resume journal):
+/// damaged on disk, each read is an error naming the file or a value, never a panic.
+mod small_files {
+    use proptest::prelude::*;
+    use tdibt_testkit::mutated;
+
+    use crate::ids::BackupId;
+    use crate::repo::{Repository, ResumeJournal};
+    use crate::store::LocalStore;
+
+    fn id() -> BackupId {
+        BackupId::new(1_795_558_600_000, b"b")
+    }
+
+    /// A repository holding a journal and a held lock; returns it with its folder.
+    fn repository() -> (tempfile::TempDir, Repository) {
+        let dir = tempfile::tempdir().unwrap();
+        let repo =
+            Repository::init(Box::new(LocalStore::new(dir.path())), 1_795_558_500_000).unwrap();
+        let journal = ResumeJournal {
+            backup_id: id(),
+            parent: Some(BackupId::new(1_795_558_500_000, b"a")),
+            started_at_unix_ms: 1_795_558_600_000,
+            stored: Vec::new(),
+            finished_reads: vec!["d0@0..23".into(), "`we ird`@-5..-1".into()],
+        };
+        repo.save_journal(&journal).unwrap();
+        // Held, as by a running backup: its file stays for the mutations to hit.
+        std::mem::forget(repo.lock("backup").unwrap());
+        (dir, repo)
+    }
+
+    /// The files' valid bytes, by path relative to the repository folder.
+    fn files() -> Vec<(String, Vec<u8>)> {
+        let (dir, _repo) = repository();
+        let mut out = Vec::new();
+        for entry in walk(dir.path()) {
+            let rel = entry
+                .strip_prefix(dir.path())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            out.push((rel, std::fs::read(&entry).unwrap()));
+        }
+        out.sort();
+        out
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// Reads everything a command reads at its start.
+    fn read_all(dir: &std::path::Path) {
+        if let Ok(repo) = Repository::open(Box::new(LocalStore::new(dir))) {
+            let _ = repo.lock_holder();
+            let _ = repo.journal(&id());
+            let _ = repo.list_journals();
+            let _ = repo.list_backups();
+        }
+    }
+
+    #[test]
+    fn the_sample_files_are_config_lock_and_journal() {
+        let names: Vec<String> = files().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        let (dir, _repo) = repository();
+        let repo = Repository::open(Box::new(LocalStore::new(dir.path()))).unwrap();
+        assert_eq!(repo.lock_holder().unwrap().unwrap().operation, "backup");
+        assert_eq!(
+            repo.journal(&id()).unwrap().unwrap().finished_reads.len(),
+            2
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn mutated_small_files(
+            (which, bytes) in prop::sample::select(files()).prop_flat_map(|(name, bytes)| {
+                (Just(name), mutated(bytes))
+            })
+        ) {
+            let (dir, _repo) = repository();
+            std::fs::write(dir.path().join(&which), bytes).unwrap();
+            read_all(dir.path());
+        }
+    }
+}

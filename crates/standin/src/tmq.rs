@@ -299,7 +299,8 @@ impl TmqConnection {
                 let every = Duration::from_millis(
                     number_arg(&args["auto_commit_interval_ms"])?.unwrap_or(5000),
                 );
-                Some((every, Instant::now() + every))
+                // An interval too long for the clock never comes round: no auto commit.
+                Instant::now().checked_add(every).map(|next| (every, next))
             }
             _ => None,
         };
@@ -333,11 +334,13 @@ impl TmqConnection {
                 if let Err(e) = self.engine.commit_all(c) {
                     debug!("auto commit failed: {e}");
                 }
-                self.auto_commit = Some((every, Instant::now() + every));
+                self.auto_commit = Instant::now().checked_add(every).map(|next| (every, next));
             }
         }
         let blocking = Duration::from_millis(number_arg(&args["blocking_time"])?.unwrap_or(0));
-        let deadline = Instant::now() + blocking;
+        // On tokio's clock, so tests on paused time pass a wait at once; a wait beyond the
+        // clock's range waits for data.
+        let deadline = tokio::time::Instant::now().checked_add(blocking);
         let m = loop {
             // Armed before looking, so a write landing between the look and the wait wakes it.
             let written = self.written.clone();
@@ -347,15 +350,16 @@ impl TmqConnection {
             if let Some(m) = self.engine.poll(c)? {
                 break m;
             }
-            let now = Instant::now();
-            if now >= deadline {
+            let now = tokio::time::Instant::now();
+            let left = deadline.map_or(RECHECK, |d| d.saturating_duration_since(now));
+            if left.is_zero() {
                 return Ok(vec![reply("poll", req_id, json!({"have_message": false}))]);
             }
             // RECHECK still bounds the wait: writes made on the engine directly (tests'
             // hooks) notify nobody.
             tokio::select! {
                 _ = woken => {}
-                _ = tokio::time::sleep(RECHECK.min(deadline - now)) => {}
+                _ = tokio::time::sleep(RECHECK.min(left)) => {}
             }
         };
         self.next_message_id += 1;

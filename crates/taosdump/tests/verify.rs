@@ -174,3 +174,64 @@ fn a_bad_blocks_file_is_refused_with_its_name() {
     let err = BlocksDoc::read(&path).unwrap_err().to_string();
     assert!(err.contains("version 99"), "{err}");
 }
+
+/// What taosdump left and what tdibt wrote, damaged: verify-taosdump reports or refuses,
+/// never panics (Avro files are read with apache-avro, whose allocation limit bounds what a
+/// damaged length can ask for).
+mod never_panics {
+    use proptest::prelude::*;
+    use tdibt_testkit::{mutated, mutated_text};
+
+    use super::*;
+
+    fn valid_dump() -> (tempfile::TempDir, BlocksDoc) {
+        let doc = plan();
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = i64::from(HOUR0) * HOUR;
+        dump(
+            dir.path(),
+            &doc,
+            &[
+                ("dump-0001", &[("a", t0), ("b", t0 + 5)]),
+                ("dump-0002", &[("a", t0 + 3 * HOUR)]),
+            ],
+        );
+        (dir, doc)
+    }
+
+    const AVRO: &str = "dump-0001/data0/db.1700000000001.0.avro";
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn mutated_avro_files(bytes in mutated({
+            let (dir, _) = valid_dump();
+            std::fs::read(dir.path().join(AVRO)).unwrap()
+        })) {
+            let (dir, doc) = valid_dump();
+            std::fs::write(dir.path().join(AVRO), bytes).unwrap();
+            let _ = check_dump(dir.path(), &doc);
+        }
+
+        #[test]
+        fn mutated_calls_files(text in mutated_text(&{
+            let (dir, _) = valid_dump();
+            std::fs::read_to_string(dir.path().join(CALLS_FILE)).unwrap()
+        })) {
+            let (dir, doc) = valid_dump();
+            std::fs::write(dir.path().join(CALLS_FILE), text).unwrap();
+            let _ = check_dump(dir.path(), &doc);
+        }
+
+        #[test]
+        fn mutated_block_plans(text in mutated_text(
+            std::str::from_utf8(&plan().to_json()).unwrap()
+        )) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("incremental_blocks.json");
+            std::fs::write(&path, text).unwrap();
+            let _ = BlocksDoc::read(&path);
+        }
+    }
+}

@@ -36,6 +36,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::connection::ConnectionSettings;
 use crate::error::{TdError, TdResult};
 
+mod replies;
+
 /// How long a reply may take beyond the request's own server-side wait before the link is
 /// taken for dead.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -140,23 +142,7 @@ impl TmqClient {
         let reply = self
             .call("poll", json!({ "blocking_time": ms }), wait)
             .await?;
-        if !reply["have_message"].as_bool().unwrap_or(false) {
-            return Ok(None);
-        }
-        let field = |name: &str| {
-            reply[name].as_i64().ok_or_else(|| {
-                TdError::bad_answer("TMQ poll", format!("reply without {name}: {reply}"))
-            })
-        };
-        Ok(Some(Polled {
-            message_id: reply["message_id"].as_u64().ok_or_else(|| {
-                TdError::bad_answer("TMQ poll", format!("reply without message_id: {reply}"))
-            })?,
-            vgroup_id: i32::try_from(field("vgroup_id")?)
-                .map_err(|_| TdError::bad_answer("TMQ poll", format!("vgroup_id in {reply}")))?,
-            message_type: i32::try_from(field("message_type")?).unwrap_or(-1),
-            offset: field("offset")?,
-        }))
+        replies::polled(&reply)
     }
 
     /// The next table block of the message: its table name and the block's bytes, or `None`
@@ -165,16 +151,9 @@ impl TmqClient {
         let reply = self
             .call("fetch", json!({ "message_id": message_id }), Duration::ZERO)
             .await?;
-        if reply["completed"].as_bool().unwrap_or(false) {
+        let Some(table) = replies::fetched_table(&reply)? else {
             return Ok(None);
-        }
-        let table = reply["table_name"]
-            .as_str()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                TdError::bad_answer("TMQ fetch", format!("block without table_name: {reply}"))
-            })?
-            .to_string();
+        };
         let block = self.call_binary("fetch_block", message_id).await?;
         Ok(Some((table, block)))
     }
@@ -195,11 +174,7 @@ impl TmqClient {
         let mut reply = self
             .call("assignment", json!({ "topic": topic }), Duration::ZERO)
             .await?;
-        match reply["assignment"].take() {
-            Json::Null => Ok(Vec::new()),
-            list => serde_json::from_value(list)
-                .map_err(|e| TdError::bad_answer("TMQ assignment", e.to_string())),
-        }
+        replies::assignment(reply["assignment"].take())
     }
 
     pub async fn seek(&mut self, topic: &str, vgroup_id: i32, offset: i64) -> TdResult<()> {
@@ -241,21 +216,7 @@ impl TmqClient {
         let reply = self
             .call(action, json!({ "topic_vgroup_ids": ids }), Duration::ZERO)
             .await?;
-        let values: Vec<i64> = reply[action]
-            .as_array()
-            .map(|a| a.iter().filter_map(Json::as_i64).collect())
-            .unwrap_or_default();
-        if values.len() != vgroups.len() {
-            return Err(TdError::bad_answer(
-                format!("TMQ {action}"),
-                format!(
-                    "{} values for {} vgroups: {reply}",
-                    values.len(),
-                    vgroups.len()
-                ),
-            ));
-        }
-        Ok(values)
+        replies::offsets(action, &reply, vgroups.len())
     }
 
     /// Leaves the group and closes the connection.
@@ -308,7 +269,7 @@ impl TmqClient {
         loop {
             match self.receive(action, wait).await? {
                 Message::Text(text) => {
-                    if let Some(reply) = self.reply_for(action, req_id, &text)? {
+                    if let Some(reply) = replies::reply_to(action, req_id, &text)? {
                         return Ok(reply);
                     }
                 }
@@ -330,18 +291,14 @@ impl TmqClient {
             .await?;
         loop {
             match self.receive(action, Duration::ZERO).await? {
-                Message::Binary(mut bytes) => {
-                    let id = bytes
-                        .get(8..16)
-                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                        .map(u64::from_le_bytes);
-                    if id == Some(req_id) && bytes.len() >= 24 {
-                        return Ok(bytes.split_off(24));
+                Message::Binary(bytes) => {
+                    if let Some(payload) = replies::binary_payload(bytes, req_id) {
+                        return Ok(payload);
                     }
                 }
                 // Errors come back as JSON.
                 Message::Text(text) => {
-                    if let Some(reply) = self.reply_for(action, req_id, &text)? {
+                    if let Some(reply) = replies::reply_to(action, req_id, &text)? {
                         return Err(TdError::bad_answer(
                             format!("TMQ {action}"),
                             format!("JSON instead of a block: {reply}"),
@@ -354,30 +311,6 @@ impl TmqClient {
                 _ => {}
             }
         }
-    }
-
-    /// The reply if `text` answers `req_id` (an error reply as an error); `None` for a frame
-    /// that answers something else.
-    fn reply_for(
-        &mut self,
-        action: &'static str,
-        req_id: u64,
-        text: &str,
-    ) -> TdResult<Option<Json>> {
-        let reply: Json = serde_json::from_str(text)
-            .map_err(|e| TdError::bad_answer(format!("TMQ {action}"), format!("{e}: {text}")))?;
-        if reply["req_id"].as_u64() != Some(req_id) {
-            return Ok(None);
-        }
-        let code = reply["code"].as_i64().unwrap_or(0);
-        if code != 0 {
-            return Err(TdError::TmqRefused {
-                operation: action,
-                code: i32::try_from(code & 0xffff).unwrap_or(0xffff),
-                message: reply["message"].as_str().unwrap_or_default().to_string(),
-            });
-        }
-        Ok(Some(reply))
     }
 }
 

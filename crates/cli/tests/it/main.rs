@@ -9,6 +9,7 @@ mod support;
 mod backup_cli;
 mod capture_crash;
 mod cli;
+mod demo;
 mod monitor_live;
 mod scenarios;
 mod secrets;
