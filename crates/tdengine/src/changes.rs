@@ -401,42 +401,20 @@ mod tests {
              "colName":"c9","colType":4,"colLength":4}]}"#;
 
         fn any_json() -> impl Strategy<Value = Json> {
-            let leaf = prop_oneof![
-                Just(Json::Null),
-                any::<bool>().prop_map(Json::from),
-                any::<i64>().prop_map(Json::from),
-                prop_oneof![
-                    Just("create".to_string()),
-                    Just("drop".to_string()),
-                    Just("delete".to_string()),
-                    Just("alter".to_string()),
-                    Just("child".to_string()),
-                    "\\PC{0,8}"
-                ]
-                .prop_map(Json::from),
-            ];
-            leaf.prop_recursive(4, 48, 6, |inner| {
-                prop_oneof![
-                    proptest::collection::vec(inner.clone(), 0..6).prop_map(Json::Array),
-                    proptest::collection::btree_map(
-                        prop_oneof![
-                            Just("type".to_string()),
-                            Just("tableName".to_string()),
-                            Just("metas".to_string()),
-                            Just("createList".to_string()),
-                            Just("tableNameList".to_string()),
-                            Just("tableType".to_string()),
-                            Just("using".to_string()),
-                            Just("sql".to_string()),
-                            Just("alterType".to_string()),
-                            "[a-z]{1,6}"
-                        ],
-                        inner,
-                        0..6,
-                    )
-                    .prop_map(|m| Json::Object(m.into_iter().collect())),
-                ]
-            })
+            tdibt_testkit::any_json(
+                &[
+                    "type",
+                    "tableName",
+                    "metas",
+                    "createList",
+                    "tableNameList",
+                    "tableType",
+                    "using",
+                    "sql",
+                    "alterType",
+                ],
+                &["create", "drop", "delete", "alter", "child"],
+            )
         }
 
         proptest! {

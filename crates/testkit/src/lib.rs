@@ -127,6 +127,39 @@ pub fn mutated_text(valid: &str) -> impl Strategy<Value = String> {
     mutated(valid.as_bytes().to_vec()).prop_map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
+/// Any JSON value up to a few levels deep, shaped like the documents a reader expects:
+/// object keys are drawn mostly from `keys` and strings mostly from `words`, so the
+/// reader gets past its first checks, with numbers at their extremes.
+pub fn any_json(
+    keys: &'static [&'static str],
+    words: &'static [&'static str],
+) -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value as Json;
+    let word = prop_oneof![
+        3 => proptest::sample::select(words).prop_map(str::to_string),
+        1 => "\\PC{0,8}",
+    ];
+    let leaf = prop_oneof![
+        Just(Json::Null),
+        any::<bool>().prop_map(Json::from),
+        any::<i64>().prop_map(Json::from),
+        extreme_u64().prop_map(Json::from),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Json::Null, Json::Number)),
+        word.prop_map(Json::from),
+    ];
+    let key = prop_oneof![
+        3 => proptest::sample::select(keys).prop_map(str::to_string),
+        1 => "[a-z_]{1,8}",
+    ];
+    leaf.prop_recursive(4, 48, 6, move |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Json::Array),
+            proptest::collection::btree_map(key.clone(), inner, 0..8)
+                .prop_map(|m| Json::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

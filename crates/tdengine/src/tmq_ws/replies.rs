@@ -125,42 +125,25 @@ mod never_panics {
     }
 
     fn any_json() -> impl Strategy<Value = Json> {
-        let leaf = prop_oneof![
-            Just(Json::Null),
-            any::<bool>().prop_map(Json::from),
-            any::<i64>().prop_map(Json::from),
-            any::<u64>().prop_map(Json::from),
-            any::<f64>()
-                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Json::Null, Json::Number)),
-            ".{0,12}".prop_map(Json::from),
-        ];
-        leaf.prop_recursive(3, 24, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Json::from),
-                prop::collection::btree_map(
-                    prop::sample::select(vec![
-                        "code",
-                        "req_id",
-                        "have_message",
-                        "message_id",
-                        "vgroup_id",
-                        "message_type",
-                        "offset",
-                        "completed",
-                        "table_name",
-                        "assignment",
-                        "position",
-                        "committed",
-                        "begin",
-                        "end",
-                    ])
-                    .prop_map(str::to_string),
-                    inner,
-                    0..8,
-                )
-                .prop_map(|m| Json::Object(m.into_iter().collect())),
-            ]
-        })
+        tdibt_testkit::any_json(
+            &[
+                "code",
+                "req_id",
+                "have_message",
+                "message_id",
+                "vgroup_id",
+                "message_type",
+                "offset",
+                "completed",
+                "table_name",
+                "assignment",
+                "position",
+                "committed",
+                "begin",
+                "end",
+            ],
+            &["", "d1", "db", "t"],
+        )
     }
 
     #[test]
