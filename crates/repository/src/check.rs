@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::error::RepoError;
+use crate::handle::Handle;
 use crate::ids::{BackupId, PackId};
-use crate::repo::{pack_key, Repository};
+use crate::repo::Repository;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Problem {
@@ -85,7 +86,7 @@ impl Repository {
                             backup: Some(id.clone()),
                             block: name.clone(),
                             pack: Some(part.pack),
-                            what: format!("pack {} is missing", pack_key(&part.pack)),
+                            what: format!("pack {} is missing", Handle::pack(&part.pack)),
                         });
                         continue;
                     }

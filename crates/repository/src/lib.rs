@@ -10,6 +10,7 @@
 
 pub mod check;
 pub mod error;
+pub mod handle;
 pub mod ids;
 pub mod lock;
 pub mod manifest;
@@ -21,6 +22,7 @@ pub mod repo;
 pub mod store;
 
 pub use error::{RepoError, RepoResult};
+pub use handle::{FileKind, Handle};
 pub use ids::{BackupId, BlockHash, PackId};
 pub use manifest::{
     BackupKind, BackupStats, BlockEntry, ColumnDef, DdlEntry, DdlKind, Manifest, TableSchema,

@@ -16,9 +16,8 @@ use tdibt_core::clock::now_unix_ms;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{RepoError, RepoResult};
+use crate::handle::Handle;
 use crate::store::Store;
-
-pub(crate) const LOCK_KEY: &str = "lock.json";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
@@ -57,8 +56,8 @@ impl RepoLock<'_> {
         self.info.heartbeat_at_unix_ms = now_unix_ms();
         let bytes = serde_json::to_vec_pretty(&self.info).unwrap_or_default();
         self.store
-            .write_atomic(LOCK_KEY, &bytes)
-            .map_err(|e| RepoError::io(LOCK_KEY, e))
+            .write_atomic(&Handle::lock(), &bytes)
+            .map_err(|e| RepoError::io(Handle::lock().key(), e))
     }
 
     fn check_still_ours(&self) -> RepoResult<()> {
@@ -79,7 +78,7 @@ impl Drop for RepoLock<'_> {
     fn drop(&mut self) {
         // Only our own lock: one taken over by another writer is theirs to remove.
         if self.check_still_ours().is_ok() {
-            let _ = self.store.remove(LOCK_KEY);
+            let _ = self.store.remove(&Handle::lock());
         }
     }
 }
@@ -104,8 +103,8 @@ pub(crate) fn acquire<'a>(store: &'a dyn Store, operation: &str) -> RepoResult<R
     };
     let bytes = serde_json::to_vec_pretty(&info).unwrap_or_default();
     if store
-        .create_new(LOCK_KEY, &bytes)
-        .map_err(|e| RepoError::io(LOCK_KEY, e))?
+        .create_new(&Handle::lock(), &bytes)
+        .map_err(|e| RepoError::io(Handle::lock().key(), e))?
     {
         return Ok(RepoLock { store, info });
     }
@@ -122,18 +121,18 @@ pub(crate) fn acquire<'a>(store: &'a dyn Store, operation: &str) -> RepoResult<R
             host: h.host,
             pid: h.pid,
         },
-        None => RepoError::corrupt(LOCK_KEY, "exists but cannot be read"),
+        None => RepoError::corrupt(Handle::lock().key(), "exists but cannot be read"),
     })
 }
 
 /// The lock's holder, if the repository is locked.
 pub(crate) fn read(store: &dyn Store) -> RepoResult<Option<LockInfo>> {
-    match store.read(LOCK_KEY) {
+    match store.read(&Handle::lock()) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| RepoError::corrupt(LOCK_KEY, e.to_string())),
+            .map_err(|e| RepoError::corrupt(Handle::lock().key(), e.to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(RepoError::io(LOCK_KEY, e)),
+        Err(e) => Err(RepoError::io(Handle::lock().key(), e)),
     }
 }
 

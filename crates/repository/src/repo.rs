@@ -1,18 +1,12 @@
-//! A repository: its config, packs, manifests, resume journals and lock, over a [`Store`].
-//!
-//! ```text
-//! tdibt-repository.json          format, version, id, creation time
-//! packs/<2 hex>/<64 hex>.pack    content-addressed packs
-//! manifests/<backup-id>.json     one per finished backup, written last and atomically
-//! progress/<backup-id>.json      resume journal of a backup in progress
-//! lock.json                      present while a writer holds the repository
-//! ```
+//! A repository: its config, packs, manifests, resume journals and lock, over a [`Store`]
+//! (the layout: [`crate::handle`]).
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{RepoError, RepoResult};
+use crate::handle::{FileKind, Handle};
 use crate::ids::{BackupId, BlockHash, PackId};
 use crate::lock::{self, LockInfo, RepoLock};
 use crate::manifest::{BlockEntry, Manifest};
@@ -23,7 +17,6 @@ use std::sync::Arc;
 
 /// The repository format this build writes and reads.
 pub const REPO_VERSION: u32 = 1;
-const CONFIG_KEY: &str = "tdibt-repository.json";
 const FORMAT_NAME: &str = "tdibt-repository";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,34 +55,17 @@ pub struct Repository {
     manifests: Arc<std::sync::Mutex<ManifestCache>>,
 }
 
-fn manifest_key(id: &BackupId) -> String {
-    format!("manifests/{id}.json")
-}
-
-fn journal_key(id: &BackupId) -> String {
-    format!("progress/{id}.json")
-}
-
-pub(crate) fn pack_key(id: &PackId) -> String {
-    let hex = id.to_hex();
-    format!("packs/{}/{hex}.pack", &hex[..2])
-}
-
 impl Repository {
     /// Makes `store` a new, empty repository.
     pub fn init(store: Box<dyn Store>, now_unix_ms: i64) -> RepoResult<Repository> {
         let where_ = store.describe();
         if store
-            .exists(CONFIG_KEY)
+            .exists(&Handle::config())
             .map_err(|e| RepoError::io(&where_, e))?
         {
             return Err(RepoError::AlreadyARepository(where_));
         }
-        if !store
-            .list("")
-            .map_err(|e| RepoError::io(&where_, e))?
-            .is_empty()
-        {
+        if !store.is_empty().map_err(|e| RepoError::io(&where_, e))? {
             return Err(RepoError::NotEmpty(where_));
         }
         let config = RepoConfig {
@@ -102,8 +78,8 @@ impl Repository {
         };
         let bytes = serde_json::to_vec_pretty(&config).unwrap_or_default();
         store
-            .write_atomic(CONFIG_KEY, &bytes)
-            .map_err(|e| RepoError::io(format!("{where_}/{CONFIG_KEY}"), e))?;
+            .write_atomic(&Handle::config(), &bytes)
+            .map_err(|e| RepoError::io(format!("{where_}/{}", Handle::config()), e))?;
         Ok(Repository {
             store: store.into(),
             config,
@@ -114,14 +90,14 @@ impl Repository {
     /// Opens an existing repository.
     pub fn open(store: Box<dyn Store>) -> RepoResult<Repository> {
         let where_ = store.describe();
-        let bytes = match store.read(CONFIG_KEY) {
+        let bytes = match store.read(&Handle::config()) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(RepoError::NotARepository(where_))
             }
-            Err(e) => return Err(RepoError::io(format!("{where_}/{CONFIG_KEY}"), e)),
+            Err(e) => return Err(RepoError::io(format!("{where_}/{}", Handle::config()), e)),
         };
-        let path = format!("{where_}/{CONFIG_KEY}");
+        let path = format!("{where_}/{}", Handle::config());
         let config: RepoConfig =
             serde_json::from_slice(&bytes).map_err(|e| RepoError::corrupt(&path, e.to_string()))?;
         if config.format != FORMAT_NAME {
@@ -172,21 +148,17 @@ impl Repository {
             }
         }
         self.store
-            .remove(lock::LOCK_KEY)
-            .map_err(|e| RepoError::io(lock::LOCK_KEY, e))
+            .remove(&Handle::lock())
+            .map_err(|e| RepoError::io(Handle::lock().key(), e))
     }
 
     /// Finished backups, oldest first.
     pub fn list_backups(&self) -> RepoResult<Vec<BackupId>> {
-        let keys = self
+        let files = self
             .store
-            .list("manifests")
-            .map_err(|e| RepoError::io("manifests", e))?;
-        let mut ids: Vec<BackupId> = keys
-            .iter()
-            .filter_map(|k| k.strip_prefix("manifests/")?.strip_suffix(".json"))
-            .filter_map(|name| name.parse().ok())
-            .collect();
+            .list(FileKind::Manifest)
+            .map_err(|e| RepoError::io(FileKind::Manifest.folder(), e))?;
+        let mut ids: Vec<BackupId> = files.iter().filter_map(Handle::backup_id).collect();
         ids.sort();
         Ok(ids)
     }
@@ -209,9 +181,10 @@ impl Repository {
     /// never changes once written, but another process may delete it (`prune`): a
     /// long-lived handle (a monitor's) checks that a remembered one still exists.
     pub fn manifest(&self, id: &BackupId) -> RepoResult<(Arc<Manifest>, String)> {
-        let key = manifest_key(id);
+        let file = Handle::manifest(id);
+        let key = file.key();
         if let Some(hit) = self.manifests.lock().ok().and_then(|c| c.get(id).cloned()) {
-            match self.store.exists(&key) {
+            match self.store.exists(&file) {
                 Ok(true) => return Ok(hit),
                 Ok(false) => {
                     if let Ok(mut cache) = self.manifests.lock() {
@@ -222,7 +195,7 @@ impl Repository {
                 Err(e) => return Err(RepoError::io(&key, e)),
             }
         }
-        let bytes = match self.store.read(&key) {
+        let bytes = match self.store.read(&file) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(RepoError::NoSuchBackup(id.clone()))
@@ -243,12 +216,12 @@ impl Repository {
     /// Makes a backup visible: the manifest, atomically, as the very last step; then its
     /// resume journal goes.
     pub fn write_manifest(&self, m: &Manifest) -> RepoResult<String> {
-        let key = manifest_key(&m.id);
+        let file = Handle::manifest(&m.id);
         let (bytes, sum) = m.encode_with_sum();
         self.store
-            .write_atomic(&key, &bytes)
-            .map_err(|e| RepoError::io(&key, e))?;
-        let _ = self.store.remove(&journal_key(&m.id));
+            .write_atomic(&file, &bytes)
+            .map_err(|e| RepoError::io(file.key(), e))?;
+        let _ = self.store.remove(&Handle::journal(&m.id));
         // The next incremental's parent: remembered, so a long-lived handle does not read
         // back what it just wrote.
         if let Ok(mut cache) = self.manifests.lock() {
@@ -349,8 +322,8 @@ impl Repository {
                 known.extend(m.blocks.iter().flat_map(|b| &b.parts).map(|r| (r.hash, *r)));
             }
         }
-        let journals = self.store.list("progress").unwrap_or_default();
-        for p in journals.iter().filter_map(|k| self.journal_at(k).ok()) {
+        let journals = self.store.list(FileKind::Journal).unwrap_or_default();
+        for p in journals.iter().filter_map(|f| self.journal_at(f).ok()) {
             known.extend(p.stored.iter().flat_map(|b| &b.parts).map(|r| (r.hash, *r)));
         }
         known
@@ -358,10 +331,10 @@ impl Repository {
 
     /// Reads a block back, decompressed and checked against its hash.
     pub fn read_block(&self, r: &BlockRef) -> RepoResult<Vec<u8>> {
-        let key = pack_key(&r.pack);
+        let file = Handle::pack(&r.pack);
         let stored = self
             .store
-            .read_range(&key, r.offset, r.length as usize)
+            .read_range(&file, r.offset, r.length as usize)
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => RepoError::MissingPack {
                     pack: r.pack,
@@ -372,30 +345,31 @@ impl Repository {
                     pack: r.pack,
                     reason: "the pack is shorter than the block's place in it".into(),
                 },
-                _ => RepoError::io(&key, e),
+                _ => RepoError::io(file.key(), e),
             })?;
         pack::unpack_block(r, &stored)
     }
 
     pub fn save_journal(&self, p: &ResumeJournal) -> RepoResult<()> {
-        let key = journal_key(&p.backup_id);
+        let file = Handle::journal(&p.backup_id);
         // An empty journal would read as "nothing stored yet" and redo every read: refuse to
         // write one rather than fall back to it.
-        let bytes = serde_json::to_vec(p).map_err(|e| RepoError::corrupt(&key, e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(p).map_err(|e| RepoError::corrupt(file.key(), e.to_string()))?;
         self.store
-            .write_atomic(&key, &bytes)
-            .map_err(|e| RepoError::io(&key, e))
+            .write_atomic(&file, &bytes)
+            .map_err(|e| RepoError::io(file.key(), e))
     }
 
     /// Journals of unfinished backups, oldest first.
     pub fn list_journals(&self) -> RepoResult<Vec<ResumeJournal>> {
         let mut out = Vec::new();
-        for key in self
+        for file in self
             .store
-            .list("progress")
-            .map_err(|e| RepoError::io("progress", e))?
+            .list(FileKind::Journal)
+            .map_err(|e| RepoError::io(FileKind::Journal.folder(), e))?
         {
-            out.push(self.journal_at(&key)?);
+            out.push(self.journal_at(&file)?);
         }
         out.sort_by(|a, b| a.backup_id.cmp(&b.backup_id));
         Ok(out)
@@ -403,7 +377,7 @@ impl Repository {
 
     /// The journal of backup `id`, if it has one.
     pub fn journal(&self, id: &BackupId) -> RepoResult<Option<ResumeJournal>> {
-        match self.journal_at(&journal_key(id)) {
+        match self.journal_at(&Handle::journal(id)) {
             Ok(p) => Ok(Some(p)),
             Err(RepoError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 Ok(None)
@@ -412,24 +386,26 @@ impl Repository {
         }
     }
 
-    fn journal_at(&self, key: &str) -> RepoResult<ResumeJournal> {
-        let bytes = self.store.read(key).map_err(|e| RepoError::io(key, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| RepoError::corrupt(key, e.to_string()))
+    fn journal_at(&self, file: &Handle) -> RepoResult<ResumeJournal> {
+        let bytes = self
+            .store
+            .read(file)
+            .map_err(|e| RepoError::io(file.key(), e))?;
+        serde_json::from_slice(&bytes).map_err(|e| RepoError::corrupt(file.key(), e.to_string()))
     }
 
     pub fn discard_journal(&self, id: &BackupId) -> RepoResult<()> {
-        let key = journal_key(id);
-        self.store.remove(&key).map_err(|e| RepoError::io(&key, e))
+        self.remove(&Handle::journal(id))
     }
 
     /// Every pack in the repository.
     pub fn packs(&self) -> RepoResult<Vec<PackId>> {
         Ok(self
             .store
-            .list("packs")
-            .map_err(|e| RepoError::io("packs", e))?
+            .list(FileKind::Pack)
+            .map_err(|e| RepoError::io(FileKind::Pack.folder(), e))?
             .iter()
-            .filter_map(|k| k.rsplit('/').next()?.strip_suffix(".pack")?.parse().ok())
+            .filter_map(Handle::pack_id)
             .collect())
     }
 
@@ -446,16 +422,20 @@ impl Repository {
     }
 
     pub fn delete_pack(&self, id: &PackId) -> RepoResult<()> {
-        let key = pack_key(id);
-        self.store.remove(&key).map_err(|e| RepoError::io(&key, e))
+        self.remove(&Handle::pack(id))
     }
 
     pub fn delete_manifest(&self, id: &BackupId) -> RepoResult<()> {
         if let Ok(mut cache) = self.manifests.lock() {
             cache.remove(id);
         }
-        let key = manifest_key(id);
-        self.store.remove(&key).map_err(|e| RepoError::io(&key, e))
+        self.remove(&Handle::manifest(id))
+    }
+
+    fn remove(&self, file: &Handle) -> RepoResult<()> {
+        self.store
+            .remove(file)
+            .map_err(|e| RepoError::io(file.key(), e))
     }
 }
 
@@ -551,11 +531,11 @@ impl BlockWriter<'_> {
             return Ok(Vec::new());
         }
         let (id, bytes, refs) = std::mem::take(&mut self.builder).finish();
-        let key = pack_key(&id);
+        let file = Handle::pack(&id);
         self.repo
             .store
-            .write_atomic(&key, &bytes)
-            .map_err(|e| RepoError::io(&key, e))?;
+            .write_atomic(&file, &bytes)
+            .map_err(|e| RepoError::io(file.key(), e))?;
         self.stored_bytes += bytes.len() as u64;
         for r in &refs {
             self.known.insert(r.hash, *r);

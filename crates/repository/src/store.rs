@@ -1,7 +1,9 @@
 //! Where a repository's files live. Everything above goes through [`Store`], so object
 //! storage can stand behind the same repository logic; [`LocalStore`] is a folder.
 //!
-//! Keys are `/`-separated relative paths (`packs/ab/<hash>.pack`).
+//! A store is asked for files by [`Handle`]; each backend turns a handle into its own
+//! place with [`Handle::key`] (`/`-separated, `packs/ab/<hash>.pack`) and nothing else.
+//! Every backend passes the one conformance suite (`tests/it/conformance.rs`).
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -9,22 +11,38 @@ use std::path::{Path, PathBuf};
 
 use tdibt_core::durable;
 
+use crate::handle::{FileKind, Handle};
+
 /// A repository's storage.
 pub trait Store: Send + Sync {
-    /// The whole object; `NotFound` when absent.
-    fn read(&self, key: &str) -> io::Result<Vec<u8>>;
-    /// A byte range of an object.
-    fn read_range(&self, key: &str, offset: u64, len: usize) -> io::Result<Vec<u8>>;
-    /// Writes an object so that readers see the old version or the whole new one, durably.
-    fn write_atomic(&self, key: &str, bytes: &[u8]) -> io::Result<()>;
-    /// Creates an object only if it does not exist; `false` if it did (for locks).
-    fn create_new(&self, key: &str, bytes: &[u8]) -> io::Result<bool>;
-    fn exists(&self, key: &str) -> io::Result<bool>;
-    fn remove(&self, key: &str) -> io::Result<()>;
-    /// Keys under a prefix (a "folder"), sorted; empty when the folder does not exist.
-    fn list(&self, prefix: &str) -> io::Result<Vec<String>>;
+    /// The whole file; `NotFound` when absent.
+    fn read(&self, file: &Handle) -> io::Result<Vec<u8>>;
+    /// A byte range of a file; `UnexpectedEof` when the file is shorter.
+    fn read_range(&self, file: &Handle, offset: u64, len: usize) -> io::Result<Vec<u8>>;
+    /// Writes a file so that readers see the old version or the whole new one, durably.
+    fn write_atomic(&self, file: &Handle, bytes: &[u8]) -> io::Result<()>;
+    /// Creates a file only if it does not exist; `false` if it did (for locks).
+    fn create_new(&self, file: &Handle, bytes: &[u8]) -> io::Result<bool>;
+    fn exists(&self, file: &Handle) -> io::Result<bool>;
+    /// Removes a file; removing one that is not there is no error.
+    fn remove(&self, file: &Handle) -> io::Result<()>;
+    /// The files of `kind`, sorted; anything else where they live is left out.
+    fn list(&self, kind: FileKind) -> io::Result<Vec<Handle>>;
+    /// Whether the location holds nothing at all, repository file or not: a repository is
+    /// only ever created in an empty place.
+    fn is_empty(&self) -> io::Result<bool>;
     /// Where this store is, for messages.
     fn describe(&self) -> String;
+}
+
+/// [`Store::list`] over a backend's keys under `kind`'s folder.
+pub(crate) fn handles_of(kind: FileKind, keys: Vec<String>) -> Vec<Handle> {
+    let mut out: Vec<Handle> = keys
+        .iter()
+        .filter_map(|k| Handle::from_key(kind, k))
+        .collect();
+    out.sort();
+    out
 }
 
 /// The store a repository location names: object storage for `s3://bucket/prefix`
@@ -71,27 +89,27 @@ impl LocalStore {
 }
 
 impl Store for LocalStore {
-    fn read(&self, key: &str) -> io::Result<Vec<u8>> {
-        fs::read(self.path(key))
+    fn read(&self, file: &Handle) -> io::Result<Vec<u8>> {
+        fs::read(self.path(&file.key()))
     }
 
-    fn read_range(&self, key: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    fn read_range(&self, file: &Handle, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         use std::io::{Read, Seek, SeekFrom};
-        let mut f = fs::File::open(self.path(key))?;
+        let mut f = fs::File::open(self.path(&file.key()))?;
         f.seek(SeekFrom::Start(offset))?;
         let mut buf = vec![0u8; len];
         f.read_exact(&mut buf)?;
         Ok(buf)
     }
 
-    fn write_atomic(&self, key: &str, bytes: &[u8]) -> io::Result<()> {
-        let path = self.path(key);
+    fn write_atomic(&self, file: &Handle, bytes: &[u8]) -> io::Result<()> {
+        let path = self.path(&file.key());
         self.ensure_parent(&path)?;
         durable::write_atomic(&path, bytes)
     }
 
-    fn create_new(&self, key: &str, bytes: &[u8]) -> io::Result<bool> {
-        let path = self.path(key);
+    fn create_new(&self, file: &Handle, bytes: &[u8]) -> io::Result<bool> {
+        let path = self.path(&file.key());
         self.ensure_parent(&path)?;
         let mut f =
             match durable::private(OpenOptions::new().write(true).create_new(true)).open(&path) {
@@ -105,12 +123,12 @@ impl Store for LocalStore {
         Ok(true)
     }
 
-    fn exists(&self, key: &str) -> io::Result<bool> {
-        self.path(key).try_exists()
+    fn exists(&self, file: &Handle) -> io::Result<bool> {
+        self.path(&file.key()).try_exists()
     }
 
-    fn remove(&self, key: &str) -> io::Result<()> {
-        let path = self.path(key);
+    fn remove(&self, file: &Handle) -> io::Result<()> {
+        let path = self.path(&file.key());
         match fs::remove_file(&path) {
             Ok(()) => durable::sync_dir(&durable::parent_dir(&path)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -118,7 +136,22 @@ impl Store for LocalStore {
         }
     }
 
-    fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
+    fn list(&self, kind: FileKind) -> io::Result<Vec<Handle>> {
+        Ok(handles_of(kind, self.keys_under(kind.folder())?))
+    }
+
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.keys_under("")?.is_empty())
+    }
+
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+}
+
+impl LocalStore {
+    /// Every file's key under `prefix` (a folder), sorted; none when it does not exist.
+    fn keys_under(&self, prefix: &str) -> io::Result<Vec<String>> {
         let mut out = Vec::new();
         let base = self.path(prefix.trim_end_matches('/'));
         if !base.exists() {
@@ -147,34 +180,5 @@ impl Store for LocalStore {
         }
         out.sort();
         Ok(out)
-    }
-
-    fn describe(&self) -> String {
-        self.root.display().to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_store_round_trips_lists_and_creates_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = LocalStore::new(dir.path());
-        s.write_atomic("packs/ab/x.pack", b"hello world").unwrap();
-        s.write_atomic("manifests/b.json", b"{}").unwrap();
-        assert_eq!(s.read("packs/ab/x.pack").unwrap(), b"hello world");
-        assert_eq!(s.read_range("packs/ab/x.pack", 6, 5).unwrap(), b"world");
-        assert_eq!(s.list("packs").unwrap(), ["packs/ab/x.pack"]);
-        assert_eq!(s.list("").unwrap(), ["manifests/b.json", "packs/ab/x.pack"]);
-        assert!(s.list("nothing").unwrap().is_empty());
-        assert!(s.create_new("lock.json", b"1").unwrap());
-        assert!(!s.create_new("lock.json", b"2").unwrap());
-        assert_eq!(s.read("lock.json").unwrap(), b"1");
-        s.remove("lock.json").unwrap();
-        s.remove("lock.json").unwrap();
-        assert!(!s.exists("lock.json").unwrap());
-        assert_eq!(s.read("nope").unwrap_err().kind(), io::ErrorKind::NotFound);
     }
 }

@@ -371,8 +371,12 @@ mod tests {
         let again = open_or_create_in(|| prefix(&memory, "backups/daily")).unwrap();
         assert_eq!(created.config().id, again.config().id);
 
-        prefix(&memory, "other")
-            .write_atomic("notes.txt", b"mine")
+        // Someone else's object: written beside tdibt, not through it.
+        let notes = object_store::path::Path::from("other/notes.txt");
+        let put = memory.put(&notes, object_store::PutPayload::from_static(b"mine"));
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(put)
             .unwrap();
         let Err(e) = open_or_create_in(|| prefix(&memory, "other")) else {
             panic!("a prefix holding other objects was taken");
@@ -383,6 +387,11 @@ mod tests {
             message.contains("--output memory://other/tdibt"),
             "{message}"
         );
-        assert_eq!(prefix(&memory, "other").list("").unwrap().len(), 1);
+        assert!(!prefix(&memory, "other").is_empty().unwrap());
+        let left = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async { memory.get(&notes).await?.bytes().await })
+            .unwrap();
+        assert_eq!(&left[..], b"mine", "the other object is untouched");
     }
 }
