@@ -23,6 +23,7 @@
 //! commits and exits 0.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -342,18 +343,18 @@ pub async fn backup_through(
 ) -> BackupResult<BackupReport> {
     let clock = Instant::now();
     let db = config.database_name()?.to_string();
-    let mut lock = repo.lock("backup")?;
+    // Shared with the monitor's task for `begin`, which may discard a journal.
+    let lock = Arc::new(repo.lock("backup")?);
     let batch_size = config.backup.batch_size;
-    let (job_repo, job_options) = (repo.clone(), options.clone());
+    let (job_lock, job_options) = (Arc::clone(&lock), options.clone());
     let phase = Instant::now();
     let mut started = handle
-        .at_cut(move |cp| begin(&job_repo, cp, &db, &job_options, batch_size))
+        .at_cut(move |cp| begin(&job_lock, cp, &db, &job_options, batch_size))
         .await??;
     let began = phase.elapsed().as_secs_f64();
     let (manifest, mut report) = execute(
         config,
-        repo,
-        &mut lock,
+        &lock,
         &mut started,
         options,
         progress,

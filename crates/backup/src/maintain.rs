@@ -32,7 +32,7 @@ pub struct MergeReport {
 /// Writes a full backup equal to `id`'s merged chain. Incrementals can then build on it
 /// (the engine's changes since `id` are changes since it too).
 pub fn merge(repo: &Repository, id: &BackupId) -> BackupResult<MergeReport> {
-    let mut lock = repo.lock("merge")?;
+    let lock = repo.lock("merge")?;
     let chain = repo.chain(id)?;
     let newest = chain
         .last()
@@ -77,8 +77,7 @@ pub fn merge(repo: &Repository, id: &BackupId) -> BackupResult<MergeReport> {
         stats,
         merged_from: Some(id.clone()),
     };
-    lock.heartbeat()?;
-    repo.write_manifest(&merged)?;
+    lock.write_manifest(&merged)?;
     info!(
         "backup {id} merged into synthetic full backup {}",
         merged.id
@@ -108,7 +107,7 @@ pub fn prune(repo: &Repository, keep_last: usize, dry_run: bool) -> BackupResult
             "--keep-last must be at least 1 (deleting every backup is `rm -r`, not pruning)".into(),
         ));
     }
-    let mut lock = repo.lock("prune")?;
+    let lock = repo.lock("prune")?;
     let mut by_db: std::collections::BTreeMap<String, Vec<std::sync::Arc<Manifest>>> =
         Default::default();
     for id in repo.list_backups()? {
@@ -138,10 +137,10 @@ pub fn prune(repo: &Repository, keep_last: usize, dry_run: bool) -> BackupResult
         // Deleting is the one thing never to do without the lock.
         lock.heartbeat()?;
         for id in &deleted {
-            repo.delete_manifest(id)?;
+            lock.delete_manifest(id)?;
         }
         for pack in repo.unreferenced_packs()? {
-            repo.delete_pack(&pack)?;
+            lock.delete_pack(&pack)?;
             packs_deleted += 1;
         }
     }

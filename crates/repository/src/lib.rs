@@ -20,6 +20,7 @@ pub mod object;
 pub mod pack;
 pub mod repo;
 pub mod store;
+mod write;
 
 pub use error::{RepoError, RepoResult};
 pub use handle::{FileKind, Handle};

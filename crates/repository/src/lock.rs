@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{RepoError, RepoResult};
 use crate::handle::Handle;
+use crate::repo::Repository;
 use crate::store::Store;
+use std::sync::Mutex;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
@@ -38,33 +40,52 @@ impl LockInfo {
     }
 }
 
-/// A held lock; dropping it releases it.
-pub struct RepoLock<'a> {
-    store: &'a dyn Store,
-    info: LockInfo,
+/// A held lock; dropping it releases it. It is the only way to write to a repository
+/// (manifests, packs, journals: see `write.rs`), so no code path can write unlocked; reads
+/// go through [`RepoLock::repo`] or any [`Repository`] handle.
+pub struct RepoLock {
+    repo: Repository,
+    info: Mutex<LockInfo>,
 }
 
-impl RepoLock<'_> {
-    pub fn info(&self) -> &LockInfo {
-        &self.info
+impl RepoLock {
+    /// The repository this lock holds, for reading.
+    pub fn repo(&self) -> &Repository {
+        &self.repo
     }
 
-    /// Refreshes the heartbeat (long operations call this now and then, and before each
-    /// step that must not run without the lock); fails if the lock is no longer this one.
-    pub fn heartbeat(&mut self) -> RepoResult<()> {
+    pub fn info(&self) -> LockInfo {
+        self.held().clone()
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, LockInfo> {
+        // A writer that panicked mid-heartbeat leaves a complete LockInfo behind.
+        self.info
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Refreshes the heartbeat (long operations call this now and then); fails if the lock
+    /// is no longer this one.
+    pub fn heartbeat(&self) -> RepoResult<()> {
         self.check_still_ours()?;
-        self.info.heartbeat_at_unix_ms = now_unix_ms();
-        let bytes = serde_json::to_vec_pretty(&self.info).unwrap_or_default();
-        self.store
+        let mut info = self.held();
+        info.heartbeat_at_unix_ms = now_unix_ms();
+        let bytes = serde_json::to_vec_pretty(&*info).unwrap_or_default();
+        self.repo
+            .store()
             .write_atomic(&Handle::lock(), &bytes)
             .map_err(|e| RepoError::io(Handle::lock().key(), e))
     }
 
-    fn check_still_ours(&self) -> RepoResult<()> {
-        match read(self.store)? {
-            Some(held) if held.token == self.info.token => Ok(()),
+    /// Fails unless the repository's lock is still this one (not broken and taken by
+    /// another writer): every write that must not happen unlocked checks it first.
+    pub(crate) fn check_still_ours(&self) -> RepoResult<()> {
+        let token = self.held().token.clone();
+        match read(self.repo.store())? {
+            Some(held) if held.token == token => Ok(()),
             held => Err(RepoError::LockLost {
-                operation: self.info.operation.clone(),
+                operation: self.held().operation.clone(),
                 now: match held {
                     Some(h) => format!("held by {} (host {}, pid {})", h.operation, h.host, h.pid),
                     None => "not held".into(),
@@ -74,11 +95,11 @@ impl RepoLock<'_> {
     }
 }
 
-impl Drop for RepoLock<'_> {
+impl Drop for RepoLock {
     fn drop(&mut self) {
         // Only our own lock: one taken over by another writer is theirs to remove.
         if self.check_still_ours().is_ok() {
-            let _ = self.store.remove(&Handle::lock());
+            let _ = self.repo.store().remove(&Handle::lock());
         }
     }
 }
@@ -90,7 +111,8 @@ fn new_token(host: &str, now: i64) -> String {
     format!("{host}/{}/{now}/{n}", std::process::id())
 }
 
-pub(crate) fn acquire<'a>(store: &'a dyn Store, operation: &str) -> RepoResult<RepoLock<'a>> {
+pub(crate) fn acquire(repo: &Repository, operation: &str) -> RepoResult<RepoLock> {
+    let store = repo.store();
     let now = now_unix_ms();
     let host = host_name();
     let info = LockInfo {
@@ -106,7 +128,10 @@ pub(crate) fn acquire<'a>(store: &'a dyn Store, operation: &str) -> RepoResult<R
         .create_new(&Handle::lock(), &bytes)
         .map_err(|e| RepoError::io(Handle::lock().key(), e))?
     {
-        return Ok(RepoLock { store, info });
+        return Ok(RepoLock {
+            repo: repo.clone(),
+            info: Mutex::new(info),
+        });
     }
     let held = read(store)?;
     Err(match held {

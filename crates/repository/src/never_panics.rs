@@ -95,9 +95,10 @@ mod small_files {
             stored: Vec::new(),
             finished_reads: vec!["d0@0..23".into(), "`we ird`@-5..-1".into()],
         };
-        repo.save_journal(&journal).unwrap();
+        let lock = repo.lock("backup").unwrap();
+        lock.save_journal(&journal).unwrap();
         // Held, as by a running backup: its file stays for the mutations to hit.
-        std::mem::forget(repo.lock("backup").unwrap());
+        std::mem::forget(lock);
         (dir, repo)
     }
 

@@ -125,9 +125,28 @@ impl Repository {
         self.store.describe()
     }
 
-    /// Takes the writer lock for `operation` (backup, merge, prune).
-    pub fn lock(&self, operation: &str) -> RepoResult<RepoLock<'_>> {
-        lock::acquire(self.store.as_ref(), operation)
+    /// Takes the writer lock for `operation` (backup, merge, prune): the handle every
+    /// write goes through.
+    pub fn lock(&self, operation: &str) -> RepoResult<RepoLock> {
+        lock::acquire(self, operation)
+    }
+
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Remembers a manifest this handle wrote or read.
+    pub(crate) fn remember(&self, m: Arc<Manifest>, sum: String) {
+        if let Ok(mut cache) = self.manifests.lock() {
+            cache.insert(m.id.clone(), (m, sum));
+        }
+    }
+
+    /// Forgets one manifest (deleted).
+    pub(crate) fn forget(&self, id: &BackupId) {
+        if let Ok(mut cache) = self.manifests.lock() {
+            cache.remove(id);
+        }
     }
 
     /// Who holds the lock, if anyone.
@@ -213,23 +232,6 @@ impl Repository {
         Ok((m, sum))
     }
 
-    /// Makes a backup visible: the manifest, atomically, as the very last step; then its
-    /// resume journal goes.
-    pub fn write_manifest(&self, m: &Manifest) -> RepoResult<String> {
-        let file = Handle::manifest(&m.id);
-        let (bytes, sum) = m.encode_with_sum();
-        self.store
-            .write_atomic(&file, &bytes)
-            .map_err(|e| RepoError::io(file.key(), e))?;
-        let _ = self.store.remove(&Handle::journal(&m.id));
-        // The next incremental's parent: remembered, so a long-lived handle does not read
-        // back what it just wrote.
-        if let Ok(mut cache) = self.manifests.lock() {
-            cache.insert(m.id.clone(), (Arc::new(m.clone()), sum.clone()));
-        }
-        Ok(sum)
-    }
-
     /// The chain from its full backup to `id`, oldest first, every link checked: the parent
     /// exists and its manifest's checksum is the one the child recorded.
     pub fn chain(&self, id: &BackupId) -> RepoResult<Vec<Arc<Manifest>>> {
@@ -273,26 +275,6 @@ impl Repository {
     /// chain, with tombstones applied in order (a dropped table loses its older windows).
     pub fn merged_view(&self, id: &BackupId) -> RepoResult<BTreeMap<(String, i32), BlockEntry>> {
         Ok(merge_chain(&self.chain(id)?))
-    }
-
-    /// Stores blocks for a backup; blocks already in the repository (by content) and read
-    /// back intact are not written again.
-    pub fn block_writer(
-        &self,
-        known: HashMap<BlockHash, BlockRef>,
-        compression: Compression,
-        pack_target_bytes: usize,
-    ) -> BlockWriter<'_> {
-        BlockWriter {
-            repo: self,
-            known,
-            compression,
-            pack_target_bytes,
-            builder: PackBuilder::default(),
-            verified: Default::default(),
-            pending: Vec::new(),
-            stored_bytes: 0,
-        }
     }
 
     /// Every stored block of every finished backup and journal, by content: what a new
@@ -350,17 +332,6 @@ impl Repository {
         pack::unpack_block(r, &stored)
     }
 
-    pub fn save_journal(&self, p: &ResumeJournal) -> RepoResult<()> {
-        let file = Handle::journal(&p.backup_id);
-        // An empty journal would read as "nothing stored yet" and redo every read: refuse to
-        // write one rather than fall back to it.
-        let bytes =
-            serde_json::to_vec(p).map_err(|e| RepoError::corrupt(file.key(), e.to_string()))?;
-        self.store
-            .write_atomic(&file, &bytes)
-            .map_err(|e| RepoError::io(file.key(), e))
-    }
-
     /// Journals of unfinished backups, oldest first.
     pub fn list_journals(&self) -> RepoResult<Vec<ResumeJournal>> {
         let mut out = Vec::new();
@@ -394,10 +365,6 @@ impl Repository {
         serde_json::from_slice(&bytes).map_err(|e| RepoError::corrupt(file.key(), e.to_string()))
     }
 
-    pub fn discard_journal(&self, id: &BackupId) -> RepoResult<()> {
-        self.remove(&Handle::journal(id))
-    }
-
     /// Every pack in the repository.
     pub fn packs(&self) -> RepoResult<Vec<PackId>> {
         Ok(self
@@ -421,18 +388,7 @@ impl Repository {
             .collect())
     }
 
-    pub fn delete_pack(&self, id: &PackId) -> RepoResult<()> {
-        self.remove(&Handle::pack(id))
-    }
-
-    pub fn delete_manifest(&self, id: &BackupId) -> RepoResult<()> {
-        if let Ok(mut cache) = self.manifests.lock() {
-            cache.remove(id);
-        }
-        self.remove(&Handle::manifest(id))
-    }
-
-    fn remove(&self, file: &Handle) -> RepoResult<()> {
+    pub(crate) fn remove(&self, file: &Handle) -> RepoResult<()> {
         self.store
             .remove(file)
             .map_err(|e| RepoError::io(file.key(), e))
@@ -499,7 +455,27 @@ pub enum Added {
     Pending(BlockHash),
 }
 
-impl BlockWriter<'_> {
+impl<'a> BlockWriter<'a> {
+    /// A writer into `repo`; made by [`RepoLock::block_writer`] only, so packs are written
+    /// under a held lock.
+    pub(crate) fn new(
+        repo: &'a Repository,
+        known: HashMap<BlockHash, BlockRef>,
+        compression: Compression,
+        pack_target_bytes: usize,
+    ) -> Self {
+        BlockWriter {
+            repo,
+            known,
+            compression,
+            pack_target_bytes,
+            builder: PackBuilder::default(),
+            verified: Default::default(),
+            pending: Vec::new(),
+            stored_bytes: 0,
+        }
+    }
+
     /// Adds a block; returns the refs of a pack it caused to be written, if any.
     pub fn add(&mut self, raw: &[u8]) -> RepoResult<(Added, Vec<BlockRef>)> {
         let hash = BlockHash::of(raw);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tdibt_core::clock::now_unix_ms;
 use tdibt_core::{BlockId, BlockSet, BlockSpan, Catalog, Checkpoint, Precision, Window};
+use tdibt_repository::lock::RepoLock;
 use tdibt_repository::{BackupId, BackupKind, Manifest, Repository, ResumeJournal as Journal};
 use tracing::{info, warn};
 
@@ -39,7 +40,7 @@ pub struct Started {
 /// Settles, chooses, freezes and plans (see the module docs). `cp` may be changed even when
 /// this fails (an earlier backup folded or abandoned): save it either way.
 pub fn begin(
-    repo: &Repository,
+    lock: &RepoLock,
     cp: &mut Checkpoint,
     db: &str,
     options: &BackupOptions,
@@ -50,7 +51,8 @@ pub fn begin(
         .database(db)
         .ok_or_else(|| BackupError::UnknownDatabase(db.to_string()))?
         .clone();
-    let (id, full, parent, journal) = match settle_unfinished(repo, db, cp, options)? {
+    let repo = lock.repo();
+    let (id, full, parent, journal) = match settle_unfinished(lock, db, cp, options)? {
         Some(r) => {
             info!("resuming backup {}", r.id);
             (r.id, r.full, r.parent, r.journal)
@@ -156,7 +158,7 @@ struct Resume {
 /// parent gone from the repository, or `--full` asked while it is an incremental) is
 /// abandoned: its changes go back to the engine and its journal is discarded.
 fn settle_unfinished(
-    repo: &Repository,
+    lock: &RepoLock,
     db: &str,
     cp: &mut Checkpoint,
     options: &BackupOptions,
@@ -168,6 +170,7 @@ fn settle_unfinished(
         return Ok(None);
     };
     let prev_id: BackupId = prev.parse()?;
+    let repo = lock.repo();
     let same_repo = cp.backups.repository.as_deref() == Some(repo.config().id.as_str());
     if same_repo && repo.list_backups()?.contains(&prev_id) {
         info!("backup {prev_id} had been written before an interruption; recording it");
@@ -199,7 +202,7 @@ fn settle_unfinished(
         warn!("the unfinished backup {prev_id} is abandoned ({why}); its changes go back to the engine");
         abandon(cp);
         if same_repo {
-            repo.discard_journal(&prev_id)?;
+            lock.discard_journal(&prev_id)?;
         }
         return Ok(None);
     }

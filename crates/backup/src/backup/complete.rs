@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use tdibt_core::clock::now_unix_ms;
 use tdibt_repository::lock::RepoLock;
-use tdibt_repository::{BackupKind, BlockEntry, Manifest, Repository};
+use tdibt_repository::{BackupKind, BlockEntry, Manifest};
 
 use super::record::Recorded;
 use super::store::Stored;
@@ -14,8 +14,7 @@ use crate::error::BackupResult;
 /// Builds the manifest of what was stored and writes it, if the repository lock is still
 /// ours (a lock taken over means another writer, a prune, may have deleted packs).
 pub fn write_manifest(
-    repo: &Repository,
-    lock: &mut RepoLock<'_>,
+    lock: &RepoLock,
     started: &Started,
     recorded: Recorded,
     stored: &mut Stored,
@@ -28,7 +27,7 @@ pub fn write_manifest(
     stored.stats.blocks = blocks.len() as u64;
     stored.stats.rows = blocks.iter().map(|b| b.rows).sum();
     let parent_manifest_blake3 = match &started.parent {
-        Some(p) => Some(repo.manifest(p)?.1),
+        Some(p) => Some(lock.repo().manifest(p)?.1),
         None => None,
     };
     let tombstones = if started.full {
@@ -59,7 +58,6 @@ pub fn write_manifest(
         stats: stored.stats.clone(),
         merged_from: None,
     };
-    lock.heartbeat()?;
-    repo.write_manifest(&manifest)?;
+    lock.write_manifest(&manifest)?;
     Ok(manifest)
 }

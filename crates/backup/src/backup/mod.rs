@@ -115,17 +115,16 @@ pub async fn run_backup(
         );
     }
     let mut cp = Checkpoint::load(&path)?;
-    let mut lock = repo.lock("backup")?;
+    let lock = repo.lock("backup")?;
     let phase = Instant::now();
-    let begun = begin(repo, &mut cp, &db, options, config.backup.batch_size);
+    let begun = begin(&lock, &mut cp, &db, options, config.backup.batch_size);
     // Saved even when `begin` refused: an earlier backup it folded or abandoned stays so.
     cp.save(&path, now_unix_ms())?;
     let mut started = begun?;
     let began = phase.elapsed().as_secs_f64();
     let (manifest, mut report) = execute(
         config,
-        repo,
-        &mut lock,
+        &lock,
         &mut started,
         options,
         progress,
@@ -153,8 +152,7 @@ impl BackupReport {
 /// (to fold) and the run's report.
 pub async fn execute(
     config: &Config,
-    repo: &Repository,
-    lock: &mut RepoLock<'_>,
+    lock: &RepoLock,
     started: &mut Started,
     options: &BackupOptions,
     progress: &dyn ProgressSink,
@@ -191,14 +189,14 @@ pub async fn execute(
         pack_target_bytes: options.pack_target_bytes,
     };
     let phase = Instant::now();
-    let mut stored = store::store_blocks(repo, lock, started, &settings, progress).await?;
+    let mut stored = store::store_blocks(lock, started, &settings, progress).await?;
     timings.blocks = phase.elapsed().as_secs_f64();
     info!(
         "backup {id}: reads done ({:.2} s in)",
         clock.elapsed().as_secs_f64()
     );
     let phase = Instant::now();
-    let manifest = complete::write_manifest(repo, lock, started, recorded, &mut stored)?;
+    let manifest = complete::write_manifest(lock, started, recorded, &mut stored)?;
     timings.manifest = phase.elapsed().as_secs_f64();
     let report = BackupReport {
         backup: id,

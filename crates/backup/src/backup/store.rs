@@ -38,12 +38,12 @@ pub struct StoreSettings<'a> {
 
 /// Reads and stores every planned read not already journaled.
 pub async fn store_blocks(
-    repo: &Repository,
-    lock: &mut RepoLock<'_>,
+    lock: &RepoLock,
     started: &mut Started,
     settings: &StoreSettings<'_>,
     progress: &dyn ProgressSink,
 ) -> BackupResult<Stored> {
+    let repo = lock.repo();
     let mut journal = started.journal.take().unwrap_or(Journal {
         backup_id: started.id.clone(),
         parent: started.parent.clone(),
@@ -63,7 +63,7 @@ pub async fn store_blocks(
     let reads_skipped = (started.plan.reads.len() - todo.len()) as u64;
     // Each reuse is checked by reading the block back (`BlockWriter::add`): a pack that was
     // deleted or damaged since is never deduplicated against.
-    let mut writer = repo.block_writer(repo.reusable_blocks(), settings.compression, usize::MAX);
+    let mut writer = lock.block_writer(repo.reusable_blocks(), settings.compression, usize::MAX);
     let mut batch = Batch::default();
     let mut stats = BackupStats::default();
     let mut seen = Progress {
@@ -92,13 +92,13 @@ pub async fn store_blocks(
         seen.done += 1;
         progress.update("backup", seen);
         if writer.pending_bytes() >= settings.pack_target_bytes {
-            commit_pack(repo, &mut writer, &mut batch, &mut journal)?;
+            commit_pack(lock, &mut writer, &mut batch, &mut journal)?;
             lock.heartbeat()?;
         }
     }
     pool.stop().await;
     // Journaled even when a read failed: the next run goes on from what was stored.
-    let committed = commit_pack(repo, &mut writer, &mut batch, &mut journal);
+    let committed = commit_pack(lock, &mut writer, &mut batch, &mut journal);
     if let Some(e) = failure {
         return Err(e);
     }
@@ -163,7 +163,7 @@ fn add_window(
 
 /// Writes the pack being filled and journals what it completes.
 fn commit_pack(
-    repo: &Repository,
+    lock: &RepoLock,
     writer: &mut tdibt_repository::BlockWriter<'_>,
     batch: &mut Batch,
     journal: &mut Journal,
@@ -179,7 +179,7 @@ fn commit_pack(
         journal.stored.push(entry);
     }
     journal.finished_reads.append(&mut batch.reads);
-    repo.save_journal(journal)?;
+    lock.save_journal(journal)?;
     Ok(())
 }
 

@@ -61,7 +61,8 @@ fn unfinish(repo: &Repository, id: &BackupId) {
                 .map(|b| format!("{}@{}..{}", b.table, i32::MIN, i32::MAX)),
         );
     }
-    repo.save_journal(&ResumeJournal {
+    let lock = repo.lock("test").unwrap();
+    lock.save_journal(&ResumeJournal {
         backup_id: id.clone(),
         parent: m.parent.clone(),
         started_at_unix_ms: m.started_at_unix_ms,
@@ -69,7 +70,7 @@ fn unfinish(repo: &Repository, id: &BackupId) {
         finished_reads: reads.into_iter().collect(),
     })
     .unwrap();
-    repo.delete_manifest(id).unwrap();
+    lock.delete_manifest(id).unwrap();
 }
 
 /// Restores `id` into `target` and asserts it holds exactly what `db` holds now.

@@ -23,8 +23,20 @@ fn backup(
     blocks: &[(&str, i32, &[u8])],
     tombstones: &[(&str, Option<i32>)],
 ) -> (BackupId, String) {
+    backup_with(&repo.lock("backup").unwrap(), n, parent, blocks, tombstones)
+}
+
+/// [`backup`] under a lock already held.
+fn backup_with(
+    lock: &lock::RepoLock,
+    n: i64,
+    parent: Option<&(BackupId, String)>,
+    blocks: &[(&str, i32, &[u8])],
+    tombstones: &[(&str, Option<i32>)],
+) -> (BackupId, String) {
+    let repo = lock.repo();
     let id = BackupId::new(1_795_558_500_000 + n * 1000, b"t");
-    let mut w = repo.block_writer(repo.known_blocks().unwrap(), Compression::default(), 64);
+    let mut w = lock.block_writer(repo.known_blocks().unwrap(), Compression::default(), 64);
     let mut hashes = Vec::new();
     for (_, _, raw) in blocks {
         let (added, _) = w.add(raw).unwrap();
@@ -77,7 +89,7 @@ fn backup(
         },
         merged_from: None,
     };
-    let sum = repo.write_manifest(&m).unwrap();
+    let sum = lock.write_manifest(&m).unwrap();
     (id, sum)
 }
 
@@ -275,7 +287,7 @@ fn the_check_names_every_kind_of_damage() {
     // A parent replaced by a different manifest under the same id: the child's link breaks.
     let (mut changed, _) = repo.load_manifest(&i1.0).unwrap();
     changed.finished_at_unix_ms += 1;
-    repo.write_manifest(&changed).unwrap();
+    repo.lock("test").unwrap().write_manifest(&changed).unwrap();
     let r = repo.check(false).unwrap();
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
     assert_eq!(r.problems[0].backup.as_ref(), Some(&i2.0));
@@ -287,7 +299,7 @@ fn the_check_names_every_kind_of_damage() {
     std::fs::write(&m_path, &original).unwrap();
 
     // A deleted parent.
-    repo.delete_manifest(&i1.0).unwrap();
+    repo.lock("test").unwrap().delete_manifest(&i1.0).unwrap();
     let r = repo.check(false).unwrap();
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
     assert!(
@@ -340,7 +352,8 @@ fn a_journal_resumes_without_rewriting_and_goes_with_the_manifest() {
     let dir = tempfile::tempdir().unwrap();
     let repo = new_repo(dir.path());
     let id = BackupId::new(1_795_558_500_000, b"j");
-    let mut w = repo.block_writer(repo.known_blocks().unwrap(), Compression::default(), 1);
+    let lock = repo.lock("backup").unwrap();
+    let mut w = lock.block_writer(repo.known_blocks().unwrap(), Compression::default(), 1);
     let (_, refs) = w.add(&[5u8; 4000]).unwrap();
     assert_eq!(refs.len(), 1, "a pack per block at this target size");
     let p = ResumeJournal {
@@ -356,19 +369,23 @@ fn a_journal_resumes_without_rewriting_and_goes_with_the_manifest() {
         }],
         finished_reads: Vec::new(),
     };
-    repo.save_journal(&p).unwrap();
-    // "Crash"; a new run sees the journal and its block counts as stored.
+    lock.save_journal(&p).unwrap();
+    // "Crash" (the lock file stays behind, and is broken by hand); a new run sees the
+    // journal and its block counts as stored.
+    std::mem::forget(lock);
     let repo = repo_at(dir.path());
+    repo.break_lock(true).unwrap();
+    let lock = repo.lock("backup").unwrap();
     assert_eq!(repo.list_journals().unwrap(), std::slice::from_ref(&p));
     let before = pack_bytes(dir.path());
-    let mut w = repo.block_writer(repo.known_blocks().unwrap(), Compression::default(), 1);
+    let mut w = lock.block_writer(repo.known_blocks().unwrap(), Compression::default(), 1);
     assert!(matches!(w.add(&[5u8; 4000]).unwrap().0, Added::Reused(_)));
     assert_eq!(pack_bytes(dir.path()), before);
     assert!(
         repo.unreferenced_packs().unwrap().is_empty(),
         "the journal holds its pack"
     );
-    repo.discard_journal(&id).unwrap();
+    lock.discard_journal(&id).unwrap();
     assert_eq!(
         repo.unreferenced_packs().unwrap().len(),
         1,
@@ -430,17 +447,29 @@ fn a_repository_in_object_storage_works_the_same() {
 fn a_lock_taken_from_its_holder_is_neither_refreshed_nor_released_by_it() {
     let dir = tempfile::tempdir().unwrap();
     let repo = new_repo(dir.path());
-    let mut first = repo.lock("backup").unwrap();
+    let first = repo.lock("backup").unwrap();
     // Its holder (this process) is alive: unlocking needs force.
     let err = repo.break_lock(false).unwrap_err().to_string();
     assert!(err.contains("--force"), "{err}");
     first.heartbeat().unwrap();
     repo.break_lock(true).unwrap();
-    let mut second = repo.lock("prune").unwrap();
+    let second = repo.lock("prune").unwrap();
     assert!(
         first.heartbeat().is_err(),
         "the old holder refreshed a lock it lost"
     );
+    // Nor does it write a manifest or delete one: writes go through the lock, which checks.
+    let (id, _) = backup_with(&second, 1, None, &[("t", 0, b"x")], &[]);
+    let m = repo.load_manifest(&id).unwrap().0;
+    assert!(matches!(
+        first.write_manifest(&m),
+        Err(RepoError::LockLost { .. })
+    ));
+    assert!(matches!(
+        first.delete_manifest(&id),
+        Err(RepoError::LockLost { .. })
+    ));
+    assert!(repo.load_manifest(&id).is_ok());
     drop(first);
     assert_eq!(repo.lock_holder().unwrap().unwrap().operation, "prune");
     second.heartbeat().unwrap();
