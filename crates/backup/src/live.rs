@@ -95,14 +95,20 @@ const AUTO_CHECK: Duration = Duration::from_secs(1);
 const SERVING_POLL: Duration = Duration::from_millis(100);
 
 /// Runs capture and serves backups until `shutdown` turns true (or, with `once`, until the
-/// backlog is drained). The caller holds the persistence folder
-/// ([`tdibt_core::OwnerLock`]), so a socket file left there is a killed monitor's.
+/// backlog is drained). Holds the persistence folder ([`tdibt_core::OwnerLock`]) while it
+/// runs: a folder in use by another monitor or backup is refused, and a socket file found
+/// there once it is held is a killed monitor's.
 pub async fn serve_monitor(
     config: &Config,
     options: ServeOptions,
     shutdown: watch::Receiver<bool>,
 ) -> BackupResult<MonitorReport> {
     let dir = config.bitmap_engine.persistence_path.clone();
+    std::fs::create_dir_all(&dir).map_err(|source| tdibt_core::OwnerError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let _owner = tdibt_core::OwnerLock::acquire(&dir, "monitor")?;
     let socket = socket_path(&dir);
     let listener = bind(&socket)?;
     let (handle, requests) = MonitorHandle::new();

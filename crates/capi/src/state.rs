@@ -7,7 +7,6 @@ use std::sync::{Mutex, MutexGuard};
 use tdibt_backup::{BackupOptions, NoProgress, Pick, ServeOptions, VerifyOptions};
 use tdibt_core::checkpoint::{checkpoint_path, Checkpoint};
 use tdibt_core::config::Config;
-use tdibt_core::OwnerLock;
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 
@@ -94,11 +93,10 @@ pub fn start_monitoring(database: Option<&str>) -> CapiResult {
     if !known {
         state.runtime.block_on(tdibt_capture::init(&config))?;
     }
-    // Taken here, so a folder in use is this call's error, not the background task's.
-    let owner = OwnerLock::acquire(&config.bitmap_engine.persistence_path, "monitor")?;
+    // The monitor holds the persistence folder: a folder in use ends the task at once, and
+    // the wait below returns its error as this call's.
     let (stop, stop_rx) = watch::channel(false);
     let task = state.runtime.spawn(async move {
-        let _owner = owner;
         let options = ServeOptions {
             jobs: 4,
             ..ServeOptions::default()

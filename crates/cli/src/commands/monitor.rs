@@ -25,15 +25,6 @@ pub fn run(cli: &Cli, args: &MonitorArgs) -> CliResult {
         backup_after_blocks: args.backup_after_blocks,
         jobs: args.jobs,
     };
-    // The change engine's folder: one monitor or backup at a time.
-    std::fs::create_dir_all(&config.bitmap_engine.persistence_path).map_err(|e| {
-        crate::exit::CliError::new(
-            crate::exit::Exit::Checkpoint,
-            anyhow::anyhow!("{}: {e}", config.bitmap_engine.persistence_path.display()),
-        )
-    })?;
-    let _owner = tdibt_core::OwnerLock::acquire(&config.bitmap_engine.persistence_path, "monitor")
-        .map_err(|e| crate::exit::CliError::new(crate::exit::Exit::Checkpoint, e))?;
     let runtime = super::runtime()?;
     let report = runtime.block_on(async {
         let (stop_tx, stop_rx) = watch::channel(false);
