@@ -210,6 +210,11 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> CliResult {
         let t = Instant::now();
         let changes = more_changes(&conn, &mut rng, args.tables, now).await?;
         steps.push(Step { step: "write more changes (monitor running)", seconds: t.elapsed().as_secs_f64(), detail: changes });
+        // A monitor in production has long been running when a backup is asked for: wait
+        // until this one has captured the changes, so the backup's time is the backup's.
+        let t = Instant::now();
+        wait_for_capture(&checkpoint_path(&dir)).await?;
+        steps.push(Step { step: "monitor captures them", seconds: t.elapsed().as_secs_f64(), detail: "seen in its checkpoint".into() });
         let incremental = tdibt_backup::backup(&config, &repo, &options, &NoProgress).await?;
         steps.push(Step { step: "tdibt backup (asked of the running monitor)", seconds: incremental.seconds, detail: format!("incremental: {} blocks, {} rows, {} stored, {} tombstones", incremental.stats.blocks, incremental.stats.rows, bytes(incremental.stats.stored_bytes), incremental.tombstones) });
         let _ = stop_monitor.send(true);
@@ -319,6 +324,27 @@ async fn wait_for_socket(dir: &std::path::Path) -> CliResult<()> {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     Ok(())
+}
+
+/// Waits until the checkpoint at `path` holds changes not yet backed up: the monitor has
+/// captured what was written since the full backup's fold.
+async fn wait_for_capture(path: &std::path::Path) -> CliResult<()> {
+    let started = Instant::now();
+    loop {
+        if let Ok(cp) = Checkpoint::load(path) {
+            let c = cp.engine.counts();
+            if c.new + c.dirty + c.deleted > 0 {
+                return Ok(());
+            }
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            return Err(CliError::new(
+                Exit::Failure,
+                anyhow::anyhow!("the monitor captured nothing within 60 s"),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 async fn more_changes(
