@@ -106,7 +106,7 @@ mod small_files {
     fn files() -> Vec<(String, Vec<u8>)> {
         let (dir, _repo) = repository();
         let mut out = Vec::new();
-        for entry in walk(dir.path()) {
+        for entry in tdibt_testkit::files_under(dir.path()) {
             let rel = entry
                 .strip_prefix(dir.path())
                 .unwrap()
@@ -115,19 +115,6 @@ mod small_files {
             out.push((rel, std::fs::read(&entry).unwrap()));
         }
         out.sort();
-        out
-    }
-
-    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
         out
     }
 

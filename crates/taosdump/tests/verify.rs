@@ -201,27 +201,30 @@ mod never_panics {
 
     const AVRO: &str = "dump-0001/data0/db.1700000000001.0.avro";
 
+    /// A file of a valid dump, as written.
+    fn valid_bytes(file: &str) -> Vec<u8> {
+        let (dir, _) = valid_dump();
+        std::fs::read(dir.path().join(file)).unwrap()
+    }
+
+    /// verify-taosdump on a valid dump with `file` replaced by `bytes`.
+    fn check_damaged(file: &str, bytes: &[u8]) {
+        let (dir, doc) = valid_dump();
+        std::fs::write(dir.path().join(file), bytes).unwrap();
+        let _ = check_dump(dir.path(), &doc);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
         #[test]
-        fn mutated_avro_files(bytes in mutated({
-            let (dir, _) = valid_dump();
-            std::fs::read(dir.path().join(AVRO)).unwrap()
-        })) {
-            let (dir, doc) = valid_dump();
-            std::fs::write(dir.path().join(AVRO), bytes).unwrap();
-            let _ = check_dump(dir.path(), &doc);
+        fn mutated_avro_files(bytes in mutated(valid_bytes(AVRO))) {
+            check_damaged(AVRO, &bytes);
         }
 
         #[test]
-        fn mutated_calls_files(text in mutated_text(&{
-            let (dir, _) = valid_dump();
-            std::fs::read_to_string(dir.path().join(CALLS_FILE)).unwrap()
-        })) {
-            let (dir, doc) = valid_dump();
-            std::fs::write(dir.path().join(CALLS_FILE), text).unwrap();
-            let _ = check_dump(dir.path(), &doc);
+        fn mutated_calls_files(text in mutated_text(&String::from_utf8(valid_bytes(CALLS_FILE)).unwrap())) {
+            check_damaged(CALLS_FILE, text.as_bytes());
         }
 
         #[test]

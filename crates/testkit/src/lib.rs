@@ -127,6 +127,23 @@ pub fn mutated_text(valid: &str) -> impl Strategy<Value = String> {
     mutated(valid.as_bytes().to_vec()).prop_map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
+/// Every file under `dir`, at any depth (folders left out), in no particular order.
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// Any JSON value up to a few levels deep, shaped like the documents a reader expects:
 /// object keys are drawn mostly from `keys` and strings mostly from `words`, so the
 /// reader gets past its first checks, with numbers at their extremes.

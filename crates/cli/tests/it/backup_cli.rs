@@ -168,10 +168,12 @@ async fn the_backup_commands_work_together() {
     let shown = ok(&run(&config, &["show", &left[0], "--json"]));
     let part = &shown["manifest"]["blocks"][0]["parts"][0];
     let pack_hex = part["pack"].as_str().unwrap();
-    let pack = walk(&dir.path().join("repo").join("packs"))
-        .into_iter()
-        .find(|p| p.to_string_lossy().contains(pack_hex))
-        .unwrap();
+    let pack = sorted(tdibt_testkit::files_under(
+        &dir.path().join("repo").join("packs"),
+    ))
+    .into_iter()
+    .find(|p| p.to_string_lossy().contains(pack_hex))
+    .unwrap();
     let mut bytes = std::fs::read(&pack).unwrap();
     bytes[part["offset"].as_u64().unwrap() as usize + 1] ^= 1;
     std::fs::write(&pack, bytes).unwrap();
@@ -179,20 +181,6 @@ async fn the_backup_commands_work_together() {
     assert_eq!(out.status.code(), Some(7));
     assert!(String::from_utf8_lossy(&out.stdout).contains("PROBLEM backup"));
     standin.shutdown().await;
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
 }
 
 /// `tdibt backup` killed with SIGKILL at random moments, a stale lock broken with
@@ -275,4 +263,9 @@ fn a_backup_without_a_checkpoint_says_to_init() {
     );
     assert!(!dir.path().join("cache").exists());
     assert!(ids(&config).is_empty());
+}
+
+fn sorted(mut paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    paths.sort();
+    paths
 }
