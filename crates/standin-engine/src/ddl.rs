@@ -358,16 +358,27 @@ pub fn drop_tables(
     names: &[Name],
     if_exists: bool,
 ) -> Result<(), TaosError> {
+    // parTranslater.c rewriteDropTable: a super table named alone is dropped as by DROP
+    // STABLE (with its checks); among other names it is TSDB_CODE_PAR_INVALID_DROP_STABLE.
+    let is_stable = |store: &mut Store, name: &Name| -> Result<bool, TaosError> {
+        let d = name.db.as_deref().unwrap_or(db_name);
+        Ok(store.db_mut(d)?.stables.contains_key(&name.name))
+    };
+    if let [only] = names {
+        if is_stable(store, only)? {
+            return drop_stable(store, db_name, only, if_exists);
+        }
+    }
+    // Refused at translation, before any table is dropped.
+    for name in names {
+        if is_stable(store, name)? {
+            return Err(TaosError::new(0x263A, "Cannot drop super table in batch"));
+        }
+    }
     let mut batches: BTreeMap<(String, i32), (Vec<String>, Vec<String>)> = BTreeMap::new();
     for name in names {
         let d = name.db.as_deref().unwrap_or(db_name).to_string();
         let db = store.db_mut(&d)?;
-        if db.stables.contains_key(&name.name) {
-            return Err(TaosError::new(
-                0x2649,
-                format!("DROP TABLE of super table {}: use DROP STABLE", name.name),
-            ));
-        }
         match db.tables.remove(&name.name) {
             Some(t) => {
                 let b = batches.entry((d, t.vgroup)).or_default();

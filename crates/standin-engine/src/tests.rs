@@ -671,6 +671,24 @@ fn drop_stable_drops_children_unless_a_topic_uses_it() {
     exec(&e, &mut s, "DROP STABLE IF EXISTS meters");
 }
 
+/// Follows parTranslater.c `rewriteDropTable`: `DROP TABLE` naming one super table drops it
+/// as `DROP STABLE` does (checks included); among other tables it is refused with
+/// TSDB_CODE_PAR_INVALID_DROP_STABLE. Seen in the `taos` crate's own TMQ tests, which end
+/// with ``drop table `stb2` ``.
+#[test]
+fn drop_table_of_one_super_table_drops_it_and_of_several_is_refused() {
+    let (e, mut s) = engine();
+    setup(&e, &mut s, "ms");
+    assert_eq!(code(&e, &mut s, "DROP TABLE d0, meters"), 0x263A);
+    exec(&e, &mut s, "SELECT * FROM d0");
+    exec(&e, &mut s, "CREATE TOPIC tp AS STABLE db.meters");
+    assert_eq!(code(&e, &mut s, "DROP TABLE meters"), 0x03ED);
+    exec(&e, &mut s, "DROP TOPIC tp");
+    exec(&e, &mut s, "DROP TABLE `meters`");
+    assert_eq!(code(&e, &mut s, "SELECT * FROM d0"), 0x2662);
+    assert_eq!(code(&e, &mut s, "DESCRIBE meters"), 0x2662);
+}
+
 /// Follows TDengine docs 40-tmq.md (query topics fix their columns, which cannot then be
 /// dropped or modified — mndStb.c, FIELD_CONFLICT_WITH_TOPIC) and sql.y `with_meta`
 /// (`ONLY META`).
