@@ -90,9 +90,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const AUTO_CHECK: Duration = Duration::from_secs(1);
 /// The longest a poll waits on the server while the monitor serves backups: a backup's cut
 /// can only be taken once the poll in flight has answered, so this bounds how long a
-/// request waits for it. (A write still wakes a waiting poll at once: shorter waits cost
-/// only idle round trips.)
-const SERVING_POLL: Duration = Duration::from_millis(100);
+/// request waits for it. A write still wakes a waiting poll at once, so shorter waits cost
+/// only idle round trips: 20 ms is 50 idle polls a second, and took the 3-block backup of
+/// `backup_bench` from 0.15 s (100 ms) to 0.065 s.
+const SERVING_POLL: Duration = Duration::from_millis(20);
 
 /// Runs capture and serves backups until `shutdown` turns true (or, with `once`, until the
 /// backlog is drained). Holds the persistence folder ([`tdibt_core::OwnerLock`]) while it
