@@ -101,9 +101,12 @@ pub struct PollerReport {
     pub commits: u64,
 }
 
-/// In `--once` mode, polls tolerated while the assignment stays empty (a rebalance) before
-/// giving up: "drained" is never concluded from an assignment that is not known.
-const MAX_UNASSIGNED_POLLS_ONCE: u32 = 60;
+/// In `--once` mode, how long the assignment may stay empty (a rebalance: a killed consumer
+/// holds its vgroups until it is gone, then the group rebalances on the server's timer)
+/// before giving up: "drained" is never concluded from an assignment that is not known.
+/// A time, not a number of polls: how long a poll waits depends on the caller (a serving
+/// monitor's 20 ms made 60 polls too short for a rebalance).
+const MAX_UNASSIGNED_ONCE: Duration = Duration::from_secs(30);
 
 /// Out-of-range answers to polls in a row before the poller gives up (each one reconnects
 /// and resyncs; a server that keeps answering so is not one reconnecting can fix).
@@ -193,7 +196,7 @@ async fn run_connection(
     let mut stop_at: Option<BTreeMap<i32, i64>> = None;
     let mut events_since_cut = 0u64;
     let mut last_cut = Instant::now();
-    let mut unassigned_polls = 0u32;
+    let mut unassigned_since: Option<Instant> = None;
     // Checked before the first poll too: with nothing pending (a backup's drain right after
     // a monitor stopped), `--once` ends without waiting out a poll.
     let mut last_poll_empty = false;
@@ -227,16 +230,19 @@ async fn run_connection(
             .is_some_and(|ends| is_drained(ends, &progress, &idle_over));
         first = false;
         if check && progress.is_empty() {
-            unassigned_polls += 1;
-            if unassigned_polls > MAX_UNASSIGNED_POLLS_ONCE {
+            let since = *unassigned_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > MAX_UNASSIGNED_ONCE {
                 return Err(TdError::BadAnswer {
                     what: format!("TMQ assignment of topic {}", options.feed.topic),
                     detail: format!(
-                        "still empty after {MAX_UNASSIGNED_POLLS_ONCE} polls: the consumer \
-                         group is rebalancing or another consumer holds every vgroup"
+                        "still empty after {} s: the consumer group is rebalancing or another \
+                         consumer holds every vgroup",
+                        MAX_UNASSIGNED_ONCE.as_secs()
                     ),
                 });
             }
+        } else if !progress.is_empty() {
+            unassigned_since = None;
         }
         if waiting && !progress.is_empty() {
             release_barriers(&progress, queue, state).await;
