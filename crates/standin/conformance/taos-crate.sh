@@ -14,16 +14,8 @@
 set -euo pipefail
 checkout="${1:?usage: $0 /path/to/taos-connector-rust (tag taos-v0.12.3)}"
 [ -f "$checkout/taos/Cargo.toml" ] || { echo "no taos/Cargo.toml under $checkout" >&2; exit 2; }
-root="$(cd "$(dirname "$0")/../../.." && pwd)"
-bin="${STANDIN_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/taos-standin}"
-[ -x "$bin" ] || { echo "stand-in binary $bin missing: run cargo build -p taos-standin" >&2; exit 2; }
-"$bin" --listen 127.0.0.1:6041 &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  (exec 3<>/dev/tcp/127.0.0.1/6041) 2>/dev/null && break
-  sleep 0.1
-done
+# shellcheck source=standin-6041.sh
+. "$(dirname "$0")/standin-6041.sh"
 # examples/create-database.rs connects to database `test`, which must exist (as on a server).
 python3 -c "import taosws; taosws.connect('taosws://root:taosdata@localhost:6041').execute('CREATE DATABASE IF NOT EXISTS test')"
 cd "$checkout"

@@ -15,16 +15,8 @@ export TZ="${TZ:-Asia/Shanghai}"
 checkout="${1:?usage: $0 /path/to/taos-connector-python}"
 tests="$checkout/taos-ws-py/tests"
 [ -d "$tests" ] || { echo "no taos-ws-py/tests under $checkout" >&2; exit 2; }
-root="$(cd "$(dirname "$0")/../../.." && pwd)"
-bin="${STANDIN_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/taos-standin}"
-[ -x "$bin" ] || { echo "stand-in binary $bin missing: run cargo build -p taos-standin" >&2; exit 2; }
-"$bin" --listen 127.0.0.1:6041 &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  (exec 3<>/dev/tcp/127.0.0.1/6041) 2>/dev/null && break
-  sleep 0.1
-done
+# shellcheck source=standin-6041.sh
+. "$(dirname "$0")/standin-6041.sh"
 cd "$tests"
 TDENGINE_URL=localhost:6041 python3 -m pytest -p no:cacheprovider -q --continue-on-collection-errors \
   --ignore=test_cloud.py --ignore=test_cloud_tmq.py --ignore=test_schemaless.py \
