@@ -7,6 +7,7 @@ use crate::ast::{AlterOp, Expr, Name};
 use crate::convert::{cell, Zone};
 use crate::error::TaosError;
 use crate::meta::{self, alter_type, AlterDetail};
+use crate::raw_meta::{self, RawMeta, TableAlter};
 use crate::store::{Database, Store, WalEntry};
 use crate::value::{Cell, ColDef, ColType};
 
@@ -222,6 +223,8 @@ fn alter_stable(db: &mut Database, name: &str, op: AlterOp) -> Result<(), TaosEr
             (m, reshape)
         }
     };
+    // A super table's alter reaches the vnodes as the whole new schema (`TDMT_VND_ALTER_STB`).
+    let raw = raw_meta::stable(raw_meta::raw_type::ALTER_STB, name, &st.columns, &st.tags);
     for t in db.tables.values_mut() {
         if t.stable.as_deref() != Some(name) {
             continue;
@@ -240,6 +243,7 @@ fn alter_stable(db: &mut Database, name: &str, op: AlterOp) -> Result<(), TaosEr
             vg,
             WalEntry {
                 metas: vec![message.clone()],
+                raw_metas: vec![raw.clone()],
                 rows: vec![],
                 stables: stables.clone(),
             },
@@ -253,20 +257,23 @@ fn alter_normal(db: &mut Database, name: &str, op: AlterOp) -> Result<(), TaosEr
         .tables
         .get_mut(name)
         .ok_or_else(|| TaosError::table_not_exist(name))?;
-    let message = match op {
+    let (message, raw) = match op {
         AlterOp::Options { ttl, comment } => {
+            let raw = options_raw(name, ttl, comment.as_deref());
             set_options(&mut t.ttl, &mut t.comment, ttl, comment)?;
-            meta::alter_json(
+            let m = meta::alter_json(
                 false,
                 name,
                 alter_type::UPDATE_OPTIONS,
                 AlterDetail::Nothing,
-            )
+            );
+            (m, raw)
         }
         column_op => {
             let (m, reshape) = alter_columns(&mut t.columns, &[], false, name, column_op)?;
             reshape_rows(&mut t.rows, &reshape);
-            m
+            let raw = column_alter_raw(name, &m, &t.columns);
+            (m, raw)
         }
     };
     let vg = t.vgroup;
@@ -274,6 +281,7 @@ fn alter_normal(db: &mut Database, name: &str, op: AlterOp) -> Result<(), TaosEr
         vg,
         WalEntry {
             metas: vec![message],
+            raw_metas: vec![raw],
             rows: vec![],
             stables: vec![],
         },
@@ -288,31 +296,41 @@ fn alter_child(db: &mut Database, name: &str, op: AlterOp, tz: &Zone) -> Result<
         .get(name)
         .ok_or_else(|| TaosError::table_not_exist(name))?;
     let stable = t.stable.clone().unwrap_or_default();
-    let tag_defs = db
+    let (tag_defs, column_count) = db
         .stables
         .get(&stable)
-        .map(|s| s.tags.clone())
+        .map(|s| (s.tags.clone(), s.columns.len()))
         .ok_or_else(TaosError::stable_not_exist)?;
     let t = db
         .tables
         .get_mut(name)
         .ok_or_else(|| TaosError::table_not_exist(name))?;
-    let message = match op {
+    let (message, raw) = match op {
         AlterOp::Options { ttl, comment } => {
+            let raw = options_raw(name, ttl, comment.as_deref());
             set_options(&mut t.ttl, &mut t.comment, ttl, comment)?;
-            meta::alter_json(
+            let m = meta::alter_json(
                 false,
                 name,
                 alter_type::UPDATE_OPTIONS,
                 AlterDetail::Nothing,
-            )
+            );
+            (m, raw)
         }
         AlterOp::SetTags(values) => {
             let set = tag_values(&tag_defs, &values, precision, tz)?;
             for (i, v) in &set {
                 t.tags[*i] = v.clone();
             }
-            match set.as_slice() {
+            let raw = raw_meta::alter_table(
+                name,
+                &TableAlter::Tags(
+                    set.iter()
+                        .map(|(i, v)| (&tag_defs[*i], (column_count + i + 1) as i16, v))
+                        .collect(),
+                ),
+            );
+            let m = match set.as_slice() {
                 [(i, v)] => meta::alter_json(
                     false,
                     name,
@@ -325,7 +343,8 @@ fn alter_child(db: &mut Database, name: &str, op: AlterOp, tz: &Zone) -> Result<
                     alter_type::UPDATE_MULTI_TAG_VAL,
                     AlterDetail::Nothing,
                 ),
-            }
+            };
+            (m, raw)
         }
         other => return Err(invalid_alter(format!("{other:?} on child table {name}"))),
     };
@@ -334,6 +353,7 @@ fn alter_child(db: &mut Database, name: &str, op: AlterOp, tz: &Zone) -> Result<
         vg,
         WalEntry {
             metas: vec![message],
+            raw_metas: vec![raw],
             rows: vec![],
             stables: vec![stable],
         },
@@ -367,6 +387,27 @@ fn checked_comment(c: String) -> Result<String, TaosError> {
         return Err(TaosError::new(0x264E, "Comment too long"));
     }
     Ok(c)
+}
+
+/// The raw `SVAlterTbReq` of a TTL/COMMENT change.
+fn options_raw(name: &str, ttl: Option<i64>, comment: Option<&str>) -> RawMeta {
+    raw_meta::alter_table(name, &TableAlter::Options { ttl, comment })
+}
+
+/// The raw `SVAlterTbReq` of a normal table's column change, read from the alter message
+/// just built and the columns as they now are.
+fn column_alter_raw(name: &str, message: &serde_json::Value, columns: &[ColDef]) -> RawMeta {
+    let col = message["colName"].as_str().unwrap_or_default();
+    let now = columns.iter().find(|c| c.name == col);
+    let alter = match (message["alterType"].as_u64().map(|t| t as u8), now) {
+        (Some(alter_type::ADD_COLUMN), Some(c)) => TableAlter::AddColumn(c),
+        (Some(alter_type::UPDATE_COLUMN_BYTES), Some(c)) => TableAlter::WidenColumn(c),
+        (Some(alter_type::UPDATE_COLUMN_NAME), _) => {
+            TableAlter::RenameColumn(col, message["colNewName"].as_str().unwrap_or_default())
+        }
+        _ => TableAlter::DropColumn(col),
+    };
+    raw_meta::alter_table(name, &alter)
 }
 
 fn set_options(

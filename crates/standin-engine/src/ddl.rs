@@ -9,6 +9,7 @@ use crate::ast::{CreateKind, Expr, Name, TopicSource};
 use crate::convert::{cell, now_ms, Zone};
 use crate::error::TaosError;
 use crate::meta;
+use crate::raw_meta;
 use crate::store::{Database, Precision, STable, Store, Table, Topic, TopicQuery, WalEntry};
 use crate::value::{Cell, ColDef, ColType};
 
@@ -180,6 +181,7 @@ pub fn create_stable(
         return Err(TaosError::new(0x2643, "Invalid number of tag columns"));
     }
     let meta = meta::create_table_json("super", name, &columns, &tags);
+    let raw = raw_meta::stable(raw_meta::raw_type::CREATE_STB, name, &columns, &tags);
     db.stables.insert(
         name.to_string(),
         STable {
@@ -195,6 +197,7 @@ pub fn create_stable(
             vg,
             WalEntry {
                 metas: vec![meta.clone()],
+                raw_metas: vec![raw.clone()],
                 rows: vec![],
                 stables: vec![name.to_string()],
             },
@@ -213,7 +216,7 @@ pub fn new_child(
     tag_names: Option<&[String]>,
     tags: &[Expr],
     tz: &Zone,
-) -> Result<Map<String, Json>, TaosError> {
+) -> Result<(Map<String, Json>, Vec<u8>), TaosError> {
     let st = db
         .stables
         .get(stable)
@@ -235,6 +238,14 @@ pub fn new_child(
         values[i] = cell(e, &st.tags[i], db.precision, tz)?;
     }
     let element = meta::child_element(name, stable, &st.tags, &values, &bound);
+    let raw = raw_meta::create_table_req(&raw_meta::NewTable::Child {
+        name,
+        stable,
+        tag_defs: &st.tags,
+        values: &values,
+        bound: &bound,
+        columns: st.columns.len(),
+    });
     let table = Table {
         name: name.to_string(),
         stable: Some(stable.to_string()),
@@ -248,7 +259,7 @@ pub fn new_child(
         comment: None,
     };
     db.tables.insert(name.to_string(), table);
-    Ok(element)
+    Ok((element, raw))
 }
 
 /// What one CREATE TABLE statement logs to one vgroup: taosd sends each vgroup one batch
@@ -260,6 +271,8 @@ struct CreateBatch {
     normal: Option<Json>,
     first_is_normal: bool,
     stables: Vec<String>,
+    /// Every table's `SVCreateTbReq`, in the statement's order: the raw batch.
+    raw_reqs: Vec<Vec<u8>>,
 }
 
 impl CreateBatch {
@@ -271,6 +284,7 @@ impl CreateBatch {
         };
         WalEntry {
             metas: meta.into_iter().collect(),
+            raw_metas: vec![raw_meta::create_tables(&self.raw_reqs)],
             rows: vec![],
             stables: self.stables,
         }
@@ -303,6 +317,12 @@ pub fn create_tables(
             CreateKind::Normal(columns) => {
                 check_schema(&columns, &[])?;
                 let meta = meta::create_table_json("normal", &name.name, &columns, &[]);
+                batch
+                    .raw_reqs
+                    .push(raw_meta::create_table_req(&raw_meta::NewTable::Normal {
+                        name: &name.name,
+                        columns: &columns,
+                    }));
                 db.tables.insert(
                     name.name.clone(),
                     Table {
@@ -328,7 +348,7 @@ pub fn create_tables(
                 tag_names,
                 tags,
             } => {
-                let element = new_child(
+                let (element, raw) = new_child(
                     db,
                     uid,
                     &name.name,
@@ -338,6 +358,7 @@ pub fn create_tables(
                     tz,
                 )?;
                 batch.children.push(element);
+                batch.raw_reqs.push(raw);
                 batch.stables.push(stable.name);
             }
         }
@@ -396,6 +417,7 @@ pub fn drop_tables(
             vg,
             WalEntry {
                 metas: vec![meta::drop_tables_json(&tables)],
+                raw_metas: vec![raw_meta::drop_tables(&tables)],
                 rows: vec![],
                 stables,
             },
@@ -430,11 +452,13 @@ pub fn drop_stable(
     db.tables
         .retain(|_, t| t.stable.as_deref() != Some(name.name.as_str()));
     let meta = meta::drop_stable_json(&name.name);
+    let raw = raw_meta::drop_stable(&name.name);
     for vg in db.vgroups.clone() {
         db.append(
             vg,
             WalEntry {
                 metas: vec![meta.clone()],
+                raw_metas: vec![raw.clone()],
                 rows: vec![],
                 stables: vec![name.name.clone()],
             },

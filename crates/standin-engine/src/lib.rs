@@ -17,8 +17,11 @@ pub mod meta;
 mod never_panics;
 pub mod parser;
 mod query;
+pub mod raw_apply;
+pub mod raw_meta;
 pub mod result;
 pub mod store;
+pub mod tencode;
 pub mod tmq;
 pub mod value;
 mod write;
@@ -327,6 +330,73 @@ impl Engine {
         let n = write::write_rows(&mut inner.store, &db, &table, &defs, rows, named)?;
         inner.dirty = true;
         Ok(n)
+    }
+
+    /// `tmq_write_raw` of a vnode request (`raw_meta`), carried out in the session's
+    /// database as the statement it stands for (`raw_apply`).
+    pub fn write_raw_meta(
+        &self,
+        session: &mut Session,
+        ty: u16,
+        bytes: &[u8],
+    ) -> Result<(), TaosError> {
+        let req = raw_apply::decode(ty, bytes)?;
+        self.apply_raw(session, req)
+    }
+
+    /// Creates the table of one framed `SVCreateTbReq` (a raw data message's auto-created
+    /// table), if it does not exist.
+    pub fn create_table_raw(&self, session: &mut Session, req: &[u8]) -> Result<(), TaosError> {
+        let t = raw_apply::table_req(&mut tencode::Decoder::new(req))?;
+        self.apply_raw(session, raw_apply::RawMetaReq::CreateTables(vec![t]))
+    }
+
+    fn apply_raw(
+        &self,
+        session: &mut Session,
+        req: raw_apply::RawMetaReq,
+    ) -> Result<(), TaosError> {
+        use raw_apply::*;
+        let db = session.current_db.clone().ok_or_else(TaosError::no_db)?;
+        let stable = |name: &str| -> Option<StableReq> {
+            let inner = self.lock();
+            let st = inner.store.db(&db).ok()?.stables.get(name)?;
+            Some(StableReq {
+                name: st.name.clone(),
+                columns: st.columns.clone(),
+                tags: st.tags.clone(),
+            })
+        };
+        let statements: Vec<String> = match req {
+            RawMetaReq::Stable(new) => match stable(&new.name) {
+                None => vec![create_stable_sql(&new)],
+                Some(old) => stable_alters(&old, &new),
+            },
+            RawMetaReq::DropStable(name) => vec![drop_stable_sql(&name)],
+            RawMetaReq::CreateTables(reqs) => {
+                let mut out = Vec::new();
+                for r in &reqs {
+                    let tags = match r {
+                        TableReq::Child { stable: s, .. } => stable(s).map(|s| s.tags),
+                        TableReq::Normal { .. } => Some(Vec::new()),
+                    };
+                    out.extend(create_sql(r, tags.as_deref())?);
+                }
+                out
+            }
+            RawMetaReq::DropTables(names) => vec![drop_tables_sql(&names)],
+            RawMetaReq::AlterTable(sql) => vec![sql],
+            RawMetaReq::Delete {
+                table,
+                ts_col,
+                lo,
+                hi,
+            } => vec![delete_sql(&table, &ts_col, lo, hi)],
+        };
+        for sql in statements {
+            self.execute(session, &sql)?;
+        }
+        Ok(())
     }
 
     /// The precision of the database a table (`table` or `db.table`) lives in.

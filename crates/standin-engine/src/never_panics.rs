@@ -72,3 +72,50 @@ proptest! {
         let _ = parse(&words.join(" "));
     }
 }
+
+/// Raw meta requests of every kind, mutated below: `tmq_write_raw` decodes whatever a
+/// client sends (a raw meta is opaque bytes to it).
+fn raw_meta_samples() -> Vec<crate::raw_meta::RawMeta> {
+    use crate::raw_meta::*;
+    use crate::value::{Cell, ColDef, ColType};
+    let cols = [
+        ColDef::new("ts", ColType::Timestamp, 8),
+        ColDef::new("v", ColType::NChar, 4),
+    ];
+    let tags = [
+        ColDef::new("t", ColType::Int, 4),
+        ColDef::new("j", ColType::VarChar, 9),
+    ];
+    let values = [Cell::Int(3), Cell::Str("x".into())];
+    let bound = ["t".to_string(), "j".to_string()];
+    let child = create_table_req(&NewTable::Child {
+        name: "c",
+        stable: "st",
+        tag_defs: &tags,
+        values: &values,
+        bound: &bound,
+        columns: 2,
+    });
+    vec![
+        stable(raw_type::CREATE_STB, "st", &cols, &tags),
+        drop_stable("st"),
+        create_tables(&[child]),
+        drop_tables(&["a".to_string()]),
+        delete("st", "ts", 1, 2),
+        alter_table("c", &TableAlter::Tags(vec![(&tags[0], 3, &values[0])])),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn mutated_raw_metas(
+        (ty, bytes) in (0..6usize).prop_flat_map(|i| {
+            let m = raw_meta_samples().swap_remove(i);
+            (Just(m.ty), mutated(m.bytes))
+        })
+    ) {
+        let _ = crate::raw_apply::decode(ty, &bytes);
+    }
+}

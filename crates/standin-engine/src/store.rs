@@ -206,6 +206,10 @@ impl Wal {
 pub struct WalEntry {
     /// Create/alter/drop/delete descriptions (TMQ meta JSON), in order.
     pub metas: Vec<serde_json::Value>,
+    /// The same changes in their raw form (`raw_meta`), one per meta; absent in logs an
+    /// older stand-in wrote.
+    #[serde(default)]
+    pub raw_metas: Vec<crate::raw_meta::RawMeta>,
     /// Rows written, per table.
     pub rows: Vec<WalRows>,
     /// The super table the entry concerns, for `AS STABLE` topics.

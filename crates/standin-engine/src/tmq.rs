@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::error::TaosError;
+use crate::raw_meta::RawMeta;
 use crate::result::ResultSet;
 use crate::store::{Database, Store, Topic, Wal, WalEntry};
 use crate::value::Column;
@@ -128,6 +129,9 @@ pub struct TmqMessage {
     /// offset after a meta message.
     pub offset: i64,
     pub body: MessageBody,
+    /// The raw form of the message's meta, entry by entry (`tmq_get_raw`): what a meta
+    /// message's WAL entries hold, or a data message's auto-created tables.
+    pub raw_metas: Vec<RawMeta>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,7 +192,7 @@ impl Default for Consumers {
 
 /// What one scan of a vgroup's log found.
 struct Scan {
-    message: Option<(MessageBody, i64)>,
+    message: Option<(MessageBody, i64, Vec<RawMeta>)>,
     /// Where the next poll reads (the answer's `rspOffset`).
     next: i64,
 }
@@ -518,7 +522,7 @@ impl Consumers {
                 continue;
             };
             s.end = Some(scan.next);
-            if let Some((body, offset)) = scan.message {
+            if let Some((body, offset, raw_metas)) = scan.message {
                 s.begin = Some(match body {
                     MessageBody::Meta(_) => scan.next,
                     _ => start,
@@ -530,6 +534,7 @@ impl Consumers {
                     vgroup_id: *vg,
                     offset,
                     body,
+                    raw_metas,
                 }));
             }
         }
@@ -736,12 +741,16 @@ fn merged_meta(mut metas: Vec<serde_json::Value>) -> serde_json::Value {
 fn scan(wal: &Wal, topic: &Topic, db: &Database, start: i64, row_limit: usize) -> Scan {
     let mut tables: Vec<TableRows> = Vec::new();
     let mut metas = Vec::new();
+    let mut raws = Vec::new();
     let mut rows = 0usize;
-    let finish = |tables: Vec<TableRows>, metas: Vec<serde_json::Value>, next: i64| Scan {
+    let finish = |tables: Vec<TableRows>,
+                  metas: Vec<serde_json::Value>,
+                  raws: Vec<RawMeta>,
+                  next: i64| Scan {
         message: if tables.is_empty() {
             None
         } else if metas.is_empty() {
-            Some((MessageBody::Data(tables), start))
+            Some((MessageBody::Data(tables), start, Vec::new()))
         } else {
             Some((
                 MessageBody::MetaData {
@@ -749,6 +758,7 @@ fn scan(wal: &Wal, topic: &Topic, db: &Database, start: i64, row_limit: usize) -
                     data: tables,
                 },
                 start,
+                raws,
             ))
         },
         next,
@@ -760,16 +770,21 @@ fn scan(wal: &Wal, topic: &Topic, db: &Database, start: i64, row_limit: usize) -
             EntryKind::Skip => {}
             EntryKind::Meta => {
                 if !tables.is_empty() {
-                    return finish(tables, metas, v);
+                    return finish(tables, metas, raws, v);
                 }
                 return Scan {
-                    message: Some((MessageBody::Meta(merged_meta(entry.metas.clone())), v + 1)),
+                    message: Some((
+                        MessageBody::Meta(merged_meta(entry.metas.clone())),
+                        v + 1,
+                        entry.raw_metas.clone(),
+                    )),
                     next: v + 1,
                 };
             }
             EntryKind::Submit => {
                 if topic.with_meta {
                     metas.extend(entry.metas.iter().cloned());
+                    raws.extend(entry.raw_metas.iter().cloned());
                 }
                 let delivered = entry.rows.iter().filter_map(|r| topic.rows_of(db, r));
                 for r in delivered.filter(|r| !r.rows.is_empty()) {
@@ -784,11 +799,11 @@ fn scan(wal: &Wal, topic: &Topic, db: &Database, start: i64, row_limit: usize) -
                     });
                 }
                 if rows >= row_limit {
-                    return finish(tables, metas, v + 1);
+                    return finish(tables, metas, raws, v + 1);
                 }
             }
         }
         v += 1;
     }
-    finish(tables, metas, v)
+    finish(tables, metas, raws, v)
 }

@@ -15,6 +15,7 @@ use crate::convert::{cell, Zone};
 use crate::error::TaosError;
 use crate::meta;
 use crate::query::ts_bounds;
+use crate::raw_meta;
 use crate::store::{Database, RowKey, Store, WalEntry, WalRows};
 use crate::value::{Cell, ColDef};
 
@@ -24,6 +25,8 @@ struct Pending {
     /// Auto-created child tables: one create message per vgroup, as taosd's
     /// `processAutoCreateTable` builds it from the submit's create requests.
     creates: Vec<Map<String, Json>>,
+    /// Their `SVCreateTbReq`s.
+    raw_creates: Vec<Vec<u8>>,
     rows: Vec<WalRows>,
     stables: Vec<String>,
 }
@@ -57,7 +60,7 @@ pub fn insert(
                 return Err(TaosError::table_not_exist(&item.table.name));
             };
             // Auto-create: the create travels with the rows (a MetaData message).
-            let element = crate::ddl::new_child(
+            let (element, raw) = crate::ddl::new_child(
                 db,
                 uid,
                 &item.table.name,
@@ -73,6 +76,7 @@ pub fn insert(
                 .entry(vg)
                 .or_default();
             p.creates.push(element);
+            p.raw_creates.push(raw);
             p.stables.push(stable.name.clone());
         }
         let table = db
@@ -197,15 +201,19 @@ fn append_pending(store: &mut Store, per_db: BTreeMap<String, BTreeMap<i32, Pend
             for (vg, mut p) in vgroups {
                 p.stables.sort();
                 p.stables.dedup();
-                let metas = if p.creates.is_empty() {
-                    Vec::new()
+                let (metas, raw_metas) = if p.creates.is_empty() {
+                    (Vec::new(), Vec::new())
                 } else {
-                    vec![meta::create_child_json(&p.creates)]
+                    (
+                        vec![meta::create_child_json(&p.creates)],
+                        vec![raw_meta::create_tables(&p.raw_creates)],
+                    )
                 };
                 db.append(
                     vg,
                     WalEntry {
                         metas,
+                        raw_metas,
                         rows: p.rows,
                         stables: p.stables,
                     },
@@ -251,6 +259,7 @@ pub fn write_rows(
         vg,
         WalEntry {
             metas: vec![],
+            raw_metas: vec![],
             rows: vec![WalRows {
                 table: table.to_string(),
                 columns: schema,
@@ -382,11 +391,13 @@ pub fn delete(
     vgroups.dedup();
     // One delete record per vgroup the table (or the super table's children) lives in.
     let meta = meta::delete_json(table, &ts_col, lo, hi);
+    let raw = raw_meta::delete(table, &ts_col, lo, hi);
     for vg in vgroups {
         db.append(
             vg,
             WalEntry {
                 metas: vec![meta.clone()],
+                raw_metas: vec![raw.clone()],
                 rows: vec![],
                 stables: stable.clone().into_iter().collect(),
             },

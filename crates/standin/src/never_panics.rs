@@ -194,6 +194,33 @@ mod frames {
         out
     }
 
+    /// `[u64 req_id][u64 id][u64 action=3][u32 len][u16 type][raw]`, what `write_raw_meta`
+    /// sends: a raw data message (`RES_TYPE__TMQ`) around the sample block.
+    fn write_raw_frame() -> Vec<u8> {
+        use taos_standin_engine::{Cell, ColType, Column, Precision, ResultSet, TableRows};
+        let block = TableRows {
+            table_name: "t_x".into(),
+            rows: ResultSet {
+                columns: vec![Column {
+                    name: "ts".into(),
+                    ty: ColType::Timestamp,
+                    len: 8,
+                }],
+                precision: Precision::Millis,
+                rows: vec![vec![Cell::Int(1)]],
+            },
+        };
+        let raw = crate::raw::data_rsp(1, 2, &[block]);
+        let mut out = Vec::new();
+        for n in [32u64, 0, 3] {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+        out.extend_from_slice(&2u16.to_le_bytes());
+        out.extend_from_slice(&raw);
+        out
+    }
+
     /// The connection still answers a well-formed `version` request.
     fn still_answers(replies: Vec<Message>) -> Result<(), TestCaseError> {
         let text = replies
@@ -244,6 +271,7 @@ mod frames {
             frame in prop_oneof![
                 mutated(binary_query("SELECT * FROM fz.st WHERE ts > 0")),
                 mutated(raw_block_frame()),
+                mutated(write_raw_frame()),
                 proptest::collection::vec(any::<u8>(), 0..64),
             ]
         ) {

@@ -1,23 +1,29 @@
-//! `tmq_get_raw`'s form of a data message: what taosAdapter's `fetch_raw` and
-//! `fetch_raw_data` carry. Written from TDengine's source, each part naming where it is:
+//! `tmq_get_raw`'s form of a TMQ message: what taosAdapter's `fetch_raw` and
+//! `fetch_raw_data` carry, and what `tmq_write_raw` (`/ws` binary action 3) takes back.
+//! Written from TDengine's source, each part naming where it is:
 //!
-//! - `[i8 MQ_DATA_RSP_VERSION = 100][i32 offsetLen][SMqDataRsp]`:
-//!   `source/client/src/clientRawBlockWrite.c` `encodeMqDataRsp`, `getOffSetLen`;
-//! - `SMqDataRsp`: `source/common/src/tmsg.c` `tEncodeMqDataRspCommon` (req/rsp offset,
+//! - data, `RES_TYPE__TMQ` (2): `[i8 MQ_DATA_RSP_VERSION = 100][i32 offsetLen][SMqDataRsp]`
+//!   (`source/client/src/clientRawBlockWrite.c` `encodeMqDataRsp`, `getOffSetLen`);
+//! - `SMqDataRsp`: `source/common/src/msg/tmsg.c` `tEncodeMqDataRspCommon` (req/rsp offset,
 //!   `blockNum`, `withTbName`, `withSchema`, per block the data as a binary, the schema
 //!   wrapper and the table name) and `tEncodeMqDataRsp` (then `sleepTime`);
+//! - data with auto-created tables, `RES_TYPE__TMQ_METADATA` (4): the same head before
+//!   `tEncodeSTaosxRsp` (`tEncodeMqDataRspCommon`, then `createTableNum` and each table's
+//!   `SVCreateTbReq` as a binary);
+//! - several meta entries in one message, `RES_TYPE__TMQ_BATCH_META` (5): what follows the
+//!   response offset in `tEncodeMqBatchMetaRsp` (`i32` count, each entry a binary holding
+//!   `tEncodeMqMetaRsp`: offset, `i16` message type, the request);
+//! - a meta entry alone: its vnode request (`taos_standin_engine::raw_meta`);
 //! - an offset: `tmsg.c` `tEncodeSTqOffsetVal` (type `TQ_OFFSET_VERSION << 4 | LOG`, then the
 //!   version);
 //! - a block: `SRetrieveTableRspForTmq` (`include/common/tmsg.h`: `version`, `numOfRows`
 //!   big-endian, `compressed`, `precision`, packed) before `blockEncode`'s raw block, as
 //!   `source/dnode/vnode/src/tq/tqScan.c` `tqAddBlockDataToRsp` fills it;
 //! - the schema: `tEncodeSSchemaWrapper` / `tEncodeSSchema` (`include/common/tmsg.h`).
-//!
-//! Integers follow TDengine's `SEncoder` (`include/util/tencode.h`): fixed-width ones
-//! little-endian, `...v` ones as LEB128 varints, signed ones zigzagged first; a binary is its
-//! `u32v` length then the bytes, a C string a binary including its NUL.
 
-use taos_standin_engine::{Column, TableRows};
+use taos_standin_engine::raw_meta::{raw_type, RawMeta};
+use taos_standin_engine::tencode::{Decoder, Encoder};
+use taos_standin_engine::{Column, TableRows, TaosError};
 
 use crate::block;
 
@@ -27,40 +33,15 @@ const MQ_DATA_RSP_VERSION: u8 = 100;
 const OFFSET_LOG: u8 = (1 << 4) | 1;
 /// `RETRIEVE_TABLE_RSP_TMQ_VERSION` (`include/common/tmsg.h`).
 const RSP_TMQ_VERSION: i64 = 1;
-/// `tmq_raw_data.raw_type` of a data message: `RES_TYPE__TMQ` (`source/client/inc/clientInt.h`:
-/// QUERY = 1, TMQ, TMQ_META, TMQ_METADATA).
-pub const RAW_TYPE_DATA: u16 = 2;
+/// The head `tqAddBlockDataToRsp` puts before a block: version, rows, compressed, precision.
+const BLOCK_HEAD: usize = 18;
 /// `COL_SMA_ON` / `COL_IS_KEY` (`include/common/tmsg.h`): every column has SMA on, the
 /// timestamp is the key.
-const COL_SMA_ON: u8 = 1;
-const COL_IS_KEY: u8 = 2;
+const COL_SMA_ON: i8 = 1;
+const COL_IS_KEY: i8 = 2;
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8 & 0x7f) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn zigzag(out: &mut Vec<u8>, v: i64) {
-    varint(out, ((v << 1) ^ (v >> 63)) as u64);
-}
-
-fn binary(out: &mut Vec<u8>, bytes: &[u8]) {
-    varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-fn cstr(out: &mut Vec<u8>, s: &str) {
-    varint(out, s.len() as u64 + 1);
-    out.extend_from_slice(s.as_bytes());
-    out.push(0);
-}
-
-fn offset(out: &mut Vec<u8>, version: i64) {
-    out.push(OFFSET_LOG);
-    out.extend_from_slice(&version.to_le_bytes());
+fn offset(e: &mut Encoder, version: i64) {
+    e.u8(OFFSET_LOG).i64(version);
 }
 
 /// One block as `tqAddBlockDataToRsp` lays it out.
@@ -76,42 +57,186 @@ fn block_data(t: &TableRows) -> Vec<u8> {
 
 /// `tEncodeSSchemaWrapper`: column ids from 1 in table order, schema version 0 (the
 /// stand-in keeps none).
-fn schema(out: &mut Vec<u8>, columns: &[Column]) {
-    zigzag(out, columns.len() as i64);
-    zigzag(out, 0);
+fn schema(e: &mut Encoder, columns: &[Column]) {
+    e.iv(columns.len() as i64).iv(0);
     for (i, c) in columns.iter().enumerate() {
-        out.push(block::type_id(c.ty));
-        out.push(if i == 0 {
+        let flags = if i == 0 {
             COL_SMA_ON | COL_IS_KEY
         } else {
             COL_SMA_ON
-        });
-        zigzag(out, i64::from(block::column_bytes(c)));
-        zigzag(out, i as i64 + 1);
-        cstr(out, &c.name);
+        };
+        e.u8(block::type_id(c.ty)).i8(flags);
+        e.iv(i64::from(block::column_bytes(c))).iv(i as i64 + 1);
+        e.cstr(&c.name);
     }
+}
+
+/// The version byte, the offsets' length and `tEncodeMqDataRspCommon`.
+fn data_rsp_common(req: i64, rsp: i64, blocks: &[TableRows]) -> Encoder {
+    let mut offsets = Encoder::new();
+    offset(&mut offsets, req);
+    offset(&mut offsets, rsp);
+    let mut e = Encoder::new();
+    e.u8(MQ_DATA_RSP_VERSION).i32(offsets.buf.len() as i32);
+    e.buf.extend_from_slice(&offsets.buf);
+    e.i32(blocks.len() as i32);
+    if !blocks.is_empty() {
+        e.i8(1).i8(1); // withTbName (database and super table topics), withSchema
+        for t in blocks {
+            e.binary(&block_data(t));
+            schema(&mut e, &t.rows.columns);
+            e.cstr(&t.table_name);
+        }
+    }
+    e
 }
 
 /// `tmq_get_raw` of a data message whose request offset is `req` and next offset `rsp`.
 pub fn data_rsp(req: i64, rsp: i64, blocks: &[TableRows]) -> Vec<u8> {
-    let mut offsets = Vec::new();
-    offset(&mut offsets, req);
-    offset(&mut offsets, rsp);
-    let mut out = vec![MQ_DATA_RSP_VERSION];
-    out.extend_from_slice(&(offsets.len() as i32).to_le_bytes());
-    out.extend_from_slice(&offsets);
-    out.extend_from_slice(&(blocks.len() as i32).to_le_bytes());
-    if !blocks.is_empty() {
-        out.push(1); // withTbName: database and super table topics name each block's table
-        out.push(1); // withSchema
-        for t in blocks {
-            binary(&mut out, &block_data(t));
-            schema(&mut out, &t.rows.columns);
-            cstr(&mut out, &t.table_name);
+    let mut e = data_rsp_common(req, rsp, blocks);
+    e.i64(0); // sleepTime
+    e.buf
+}
+
+/// `tmq_get_raw` of a data message with auto-created tables: `creates` are the raw create
+/// batches of its entries, whose tables it lists one by one.
+pub fn metadata_rsp(
+    req: i64,
+    rsp: i64,
+    blocks: &[TableRows],
+    creates: &[RawMeta],
+) -> Result<Vec<u8>, TaosError> {
+    let mut reqs = Vec::new();
+    for c in creates {
+        reqs.extend(taos_standin_engine::raw_meta::batch_reqs(c)?);
+    }
+    let mut e = data_rsp_common(req, rsp, blocks);
+    e.i32(reqs.len() as i32);
+    for r in &reqs {
+        e.binary(r);
+    }
+    Ok(e.buf)
+}
+
+/// `tmq_get_raw` of a meta message: its entry's request, or several as a batch.
+pub fn meta_rsp(version: i64, metas: &[RawMeta]) -> Result<RawMeta, TaosError> {
+    match metas {
+        [] => Err(TaosError::new(
+            0xFFFF,
+            "this meta message was logged by an older stand-in, which kept no raw form",
+        )),
+        [one] => Ok(one.clone()),
+        several => {
+            let mut e = Encoder::new();
+            e.i32(several.len() as i32);
+            for m in several {
+                let mut item = Encoder::new();
+                offset(&mut item, version);
+                item.i16(m.ty as i16).binary(&m.bytes);
+                e.binary(&item.buf);
+            }
+            Ok(RawMeta {
+                ty: raw_type::BATCH_META,
+                bytes: e.buf,
+            })
         }
     }
-    out.extend_from_slice(&0i64.to_le_bytes()); // sleepTime
-    out
+}
+
+/// A block of a raw data message: its table and the raw block with column names.
+pub struct RawBlock<'a> {
+    pub table: String,
+    pub block: &'a [u8],
+    pub names: Vec<String>,
+}
+
+/// Reads `encodeMqDataRsp`'s head and `tDecodeMqDataRspCommon`; the decoder is left after
+/// the blocks.
+fn read_data_rsp<'a>(d: &mut Decoder<'a>) -> Result<Vec<RawBlock<'a>>, TaosError> {
+    d.u8("MQ_DATA_RSP_VERSION")?;
+    let len = d.i32("offset length")?;
+    d.bytes(usize::try_from(len).unwrap_or(usize::MAX), "offsets")?;
+    let n = d.i32("blockNum")?;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let with_name = d.i8("withTbName")? != 0;
+    let with_schema = d.i8("withSchema")? != 0;
+    let n = usize::try_from(n).unwrap_or(0).min(d.rest().len());
+    let mut blocks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let data = d.binary("block")?;
+        let block = data
+            .get(BLOCK_HEAD..)
+            .ok_or_else(|| TaosError::new(0x0115, "invalid raw data: a block without its head"))?;
+        let mut names = Vec::new();
+        if with_schema {
+            let cols = d.count("schema column count")?;
+            d.iv("schema version")?;
+            for _ in 0..cols {
+                d.u8("type")?;
+                d.i8("flags")?;
+                d.iv("bytes")?;
+                d.iv("column id")?;
+                names.push(d.cstr("column name")?);
+            }
+        }
+        let table = if with_name {
+            d.cstr("table name")?
+        } else {
+            String::new()
+        };
+        blocks.push(RawBlock {
+            table,
+            block,
+            names,
+        });
+    }
+    Ok(blocks)
+}
+
+/// What `tmq_write_raw` is given, read back.
+pub enum RawWrite<'a> {
+    /// Blocks to write, after the tables to create (framed `SVCreateTbReq`s).
+    Data {
+        creates: Vec<&'a [u8]>,
+        blocks: Vec<RawBlock<'a>>,
+    },
+    /// Meta requests, each with its raw type.
+    Metas(Vec<(u16, &'a [u8])>),
+}
+
+pub fn read(ty: u16, raw: &[u8]) -> Result<RawWrite<'_>, TaosError> {
+    let mut d = Decoder::new(raw);
+    Ok(match ty {
+        raw_type::DATA => RawWrite::Data {
+            creates: Vec::new(),
+            blocks: read_data_rsp(&mut d)?,
+        },
+        raw_type::METADATA => {
+            let blocks = read_data_rsp(&mut d)?;
+            let n = d.i32("createTableNum")?;
+            let n = usize::try_from(n).unwrap_or(0).min(d.rest().len());
+            let creates = (0..n)
+                .map(|_| d.binary("createTableReq"))
+                .collect::<Result<_, _>>()?;
+            RawWrite::Data { creates, blocks }
+        }
+        raw_type::BATCH_META => {
+            let n = d.i32("batch count")?;
+            let n = usize::try_from(n).unwrap_or(0).min(d.rest().len());
+            let mut metas = Vec::with_capacity(n);
+            for _ in 0..n {
+                let mut item = Decoder::new(d.binary("batch entry")?);
+                item.u8("offset type")?;
+                item.i64("offset")?;
+                let t = item.i16("message type")? as u16;
+                metas.push((t, item.binary("request")?));
+            }
+            RawWrite::Metas(metas)
+        }
+        other => RawWrite::Metas(vec![(other, raw)]),
+    })
 }
 
 #[cfg(test)]

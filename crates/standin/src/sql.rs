@@ -13,7 +13,7 @@ use taos_standin_engine::{Engine, QueryResult, ResultSet, Session, TaosError};
 use tokio_tungstenite::tungstenite::Message;
 use tracing::debug;
 
-use crate::block;
+use crate::{block, raw};
 
 /// One SQL connection.
 pub struct SqlConnection {
@@ -218,6 +218,7 @@ impl SqlConnection {
             }
             7 => vec![self.binary_fetch(req_id, id)],
             4 | 5 => vec![self.write_raw_block(req_id, action, &data[24..])],
+            3 => vec![self.write_raw(req_id, &data[24..])],
             other => vec![error(
                 "",
                 req_id,
@@ -259,6 +260,49 @@ impl SqlConnection {
     }
 
     /// `[u32 rows][u16 name_len][name][raw block]([fields])`.
+    /// taosAdapter `write_raw` (binary action 3, `tmq_write_raw`): `[u32 len][u16 type][raw]`.
+    fn write_raw(&mut self, req_id: u64, rest: &[u8]) -> Message {
+        let result = (|| -> Result<(), TaosError> {
+            let bad = || TaosError::new(0x0115, "invalid raw data: shorter than its length");
+            let len = rest
+                .get(0..4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                .ok_or_else(bad)?;
+            let ty = rest
+                .get(4..6)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                .ok_or_else(bad)?;
+            let raw = rest.get(6..6 + len).ok_or_else(bad)?;
+            let engine = self.engine.clone();
+            let session = self.session()?;
+            match raw::read(ty, raw)? {
+                raw::RawWrite::Metas(metas) => {
+                    for (t, bytes) in metas {
+                        engine.write_raw_meta(session, t, bytes)?;
+                    }
+                }
+                raw::RawWrite::Data { creates, blocks } => {
+                    for c in creates {
+                        engine.create_table_raw(session, c)?;
+                    }
+                    for b in blocks {
+                        let mut block = block::decode(b.block)?;
+                        for (c, n) in block.columns.iter_mut().zip(&b.names) {
+                            c.name = n.clone();
+                        }
+                        let named = !b.names.is_empty();
+                        engine.write_rows(session, &b.table, &block.columns, block.rows, named)?;
+                    }
+                }
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => reply("write_raw", req_id, json!({})),
+            Err(e) => error("write_raw", req_id, &e),
+        }
+    }
+
     fn write_raw_block(&mut self, req_id: u64, action: u64, rest: &[u8]) -> Message {
         let name = if action == 5 {
             "write_raw_block_with_fields"

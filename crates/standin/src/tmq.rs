@@ -10,6 +10,7 @@ use serde_json::{json, Value as Json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use taos_standin_engine::raw_meta::{raw_type, RawMeta};
 use taos_standin_engine::{
     ConsumerId, ConsumerOptions, Engine, MessageBody, OffsetReset, TableRows, TaosError, TmqMessage,
 };
@@ -377,15 +378,21 @@ impl TmqConnection {
 
     /// `tmq_get_raw` of the message in flight. Only data messages: the raw form of a meta
     /// message (`SMqMetaRsp` carrying taosd's own create/alter/drop requests) is not modelled.
-    fn raw_data(&mut self, args: &Json) -> Result<Vec<u8>, TaosError> {
+    /// `tmq_get_raw` of the message in flight: its raw type and bytes.
+    fn raw_data(&mut self, args: &Json) -> Result<RawMeta, TaosError> {
         self.consumer()?;
-        let m = self.message(args)?;
-        match &m.message.body {
-            MessageBody::Data(d) => Ok(raw::data_rsp(m.message.offset, m.message.offset, d)),
-            _ => Err(TaosError::new(
-                0xFFFF,
-                "the stand-in does not model the raw form of meta messages",
-            )),
+        let m = &self.message(args)?.message;
+        let offset = m.offset;
+        match &m.body {
+            MessageBody::Data(d) => Ok(RawMeta {
+                ty: raw_type::DATA,
+                bytes: raw::data_rsp(offset, offset, d),
+            }),
+            MessageBody::MetaData { data, .. } => Ok(RawMeta {
+                ty: raw_type::METADATA,
+                bytes: raw::metadata_rsp(offset, offset, data, &m.raw_metas)?,
+            }),
+            MessageBody::Meta(_) => raw::meta_rsp(offset, &m.raw_metas),
         }
     }
 
@@ -400,15 +407,15 @@ impl TmqConnection {
 
 /// taosAdapter `fetchRawBlock` (`controller/ws/tmq/tmq.go`): timing, req id, message id,
 /// `TMQRawMessage` (3), then `tmq_raw_data` as length, type and bytes.
-fn fetch_raw_frame(req_id: u64, message_id: u64, raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + 38);
+fn fetch_raw_frame(req_id: u64, message_id: u64, raw: &RawMeta) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.bytes.len() + 38);
     out.extend_from_slice(&0u64.to_le_bytes());
     out.extend_from_slice(&req_id.to_le_bytes());
     out.extend_from_slice(&message_id.to_le_bytes());
     out.extend_from_slice(&3u64.to_le_bytes());
-    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-    out.extend_from_slice(&raw::RAW_TYPE_DATA.to_le_bytes());
-    out.extend_from_slice(raw);
+    out.extend_from_slice(&(raw.bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(&raw.ty.to_le_bytes());
+    out.extend_from_slice(&raw.bytes);
     out
 }
 
@@ -429,12 +436,12 @@ fn raw_data_head(req_id: u64, code: u32, message: &str) -> Vec<u8> {
 }
 
 /// taosAdapter `wsFetchRawBlockMessage`: the head, message id, raw type, length, raw bytes.
-fn fetch_raw_data_frame(req_id: u64, message_id: u64, raw: &[u8]) -> Vec<u8> {
+fn fetch_raw_data_frame(req_id: u64, message_id: u64, raw: &RawMeta) -> Vec<u8> {
     let mut out = raw_data_head(req_id, 0, "");
     out.extend_from_slice(&message_id.to_le_bytes());
-    out.extend_from_slice(&raw::RAW_TYPE_DATA.to_le_bytes());
-    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-    out.extend_from_slice(raw);
+    out.extend_from_slice(&raw.ty.to_le_bytes());
+    out.extend_from_slice(&(raw.bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(&raw.bytes);
     out
 }
 
