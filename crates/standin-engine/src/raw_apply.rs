@@ -17,7 +17,7 @@
 //! a raw meta does is exactly what the equivalent statement does.
 
 use crate::error::TaosError;
-use crate::raw_meta::{declared_len, raw_type, CHILD_TABLE, NORMAL_TABLE, TAG_JSON, TAG_LARGE};
+use crate::raw_meta::{raw_type, CHILD_TABLE, NORMAL_TABLE, TAG_JSON, TAG_LARGE};
 use crate::tencode::Decoder;
 use crate::value::{ColDef, ColType};
 
@@ -27,30 +27,13 @@ fn invalid(what: impl Into<String>) -> TaosError {
 
 /// The column type of a type code; DECIMAL takes its precision and scale from `type_mod`.
 fn col_type(code: u8, type_mod: i64) -> Result<ColType, TaosError> {
-    Ok(match code {
-        1 => ColType::Bool,
-        2 => ColType::TinyInt,
-        3 => ColType::SmallInt,
-        4 => ColType::Int,
-        5 => ColType::BigInt,
-        6 => ColType::Float,
-        7 => ColType::Double,
-        8 => ColType::VarChar,
-        9 => ColType::Timestamp,
-        10 => ColType::NChar,
-        11 => ColType::UTinyInt,
-        12 => ColType::USmallInt,
-        13 => ColType::UInt,
-        14 => ColType::UBigInt,
-        15 => ColType::Json,
-        16 => ColType::VarBinary,
-        20 => ColType::Geometry,
-        17 | 21 => ColType::Decimal {
+    match code {
+        17 | 21 => Ok(ColType::Decimal {
             precision: (type_mod >> 8) as u8,
             scale: (type_mod & 0xff) as u8,
-        },
-        other => return Err(invalid(format!("type {other}"))),
-    })
+        }),
+        other => ColType::from_type_code(other).ok_or_else(|| invalid(format!("type {other}"))),
+    }
 }
 
 /// One column of an `SSchemaWrapper`, with the flags that mark a composite key.
@@ -86,7 +69,7 @@ fn col_defs(cols: &[SchemaCol], type_mods: &[i64]) -> Result<Vec<ColDef>, TaosEr
         .enumerate()
         .map(|(i, c)| {
             let ty = col_type(c.code, type_mods.get(i).copied().unwrap_or(0))?;
-            let mut def = ColDef::new(c.name.clone(), ty, declared_len(ty, c.bytes));
+            let mut def = ColDef::new(c.name.clone(), ty, ty.declared_len(c.bytes));
             def.primary_key = i > 0 && c.flags & 2 != 0;
             Ok(def)
         })
@@ -99,6 +82,18 @@ fn ext_schemas(d: &mut Decoder, n: usize) -> Result<Vec<i64>, TaosError> {
         return Ok(Vec::new());
     }
     (0..n).map(|_| d.iv("type mod")).collect()
+}
+
+/// `SColCmprWrapper`: the count, the version, an id and an algorithm a column; the stand-in
+/// keeps each type's default compression, so it reads past them.
+fn skip_col_cmpr(f: &mut Decoder) -> Result<(), TaosError> {
+    let n = f.count("colCmpr count")?;
+    f.iv("colCmpr version")?;
+    for _ in 0..n {
+        f.iv("colCmpr id")?;
+        f.u32("colCmpr alg")?;
+    }
+    Ok(())
 }
 
 /// A decoded super table request.
@@ -127,12 +122,7 @@ fn stable_req(d: &mut Decoder) -> Result<StableReq, TaosError> {
                 f.i8("colCmpred")?;
             }
             if !f.is_end() {
-                let n = f.count("colCmpr count")?;
-                f.iv("colCmpr version")?;
-                for _ in 0..n {
-                    f.iv("colCmpr id")?;
-                    f.u32("colCmpr alg")?;
-                }
+                skip_col_cmpr(f)?;
             }
             if !f.is_end() {
                 f.i64("keep")?;
@@ -203,12 +193,7 @@ pub fn table_req(d: &mut Decoder) -> Result<TableReq, TaosError> {
                         f.binary("sql")?;
                     }
                     if !f.is_end() {
-                        let n = f.count("colCmpr count")?;
-                        f.iv("colCmpr version")?;
-                        for _ in 0..n {
-                            f.iv("colCmpr id")?;
-                            f.u32("colCmpr alg")?;
-                        }
+                        skip_col_cmpr(f)?;
                     }
                     if !f.is_end() {
                         type_mods = ext_schemas(f, cols.len())?;
@@ -399,7 +384,7 @@ fn alter_sql(f: &mut Decoder) -> Result<String, TaosError> {
         }
         let bytes = f.iv("column bytes")? as i32;
         let ty = col_type(code, 0)?;
-        Ok(ColDef::new(name, ty, declared_len(ty, bytes)))
+        Ok(ColDef::new(name, ty, ty.declared_len(bytes)))
     };
     let tag_value = |f: &mut Decoder| -> Result<String, TaosError> {
         let null = f.i8("isNull")? != 0;

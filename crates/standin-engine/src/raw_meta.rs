@@ -52,8 +52,6 @@ const COL_IS_KEY: i8 = 2;
 /// `TD_TAG_JSON`, `TD_TAG_LARGE` (`include/common/tdataformat.h`).
 pub const TAG_JSON: u8 = 0x40;
 pub const TAG_LARGE: u8 = 0x20;
-/// `TSDB_MAX_JSON_TAG_LEN`, the bytes of a JSON tag in a schema.
-const JSON_BYTES: i32 = 16384;
 /// `sizeof(STag)`: flags, len, nTag, ver (packed).
 pub const STAG_HEADER: usize = 9;
 
@@ -84,28 +82,9 @@ fn with_head(ty: u16, body: Encoder) -> RawMeta {
     RawMeta { ty, bytes }
 }
 
-/// A schema's `bytes`: the declared length plus the 2-byte length prefix (NCHAR in 4-byte
-/// characters), a fixed type's size.
+/// A schema's `bytes` for a column.
 pub fn schema_bytes(c: &ColDef) -> i32 {
-    let n = i32::try_from(c.len).unwrap_or(i32::MAX / 8);
-    match c.ty {
-        ColType::VarChar | ColType::VarBinary | ColType::Geometry => n + 2,
-        ColType::NChar => n * 4 + 2,
-        ColType::Json => JSON_BYTES,
-        fixed => fixed.fixed_len() as i32,
-    }
-}
-
-/// The declared length from a schema's `bytes`.
-pub fn declared_len(ty: ColType, bytes: i32) -> u32 {
-    let b = u32::try_from(bytes).unwrap_or(0);
-    match ty {
-        ColType::VarChar | ColType::VarBinary | ColType::Geometry | ColType::Json => {
-            b.saturating_sub(2)
-        }
-        ColType::NChar => b.saturating_sub(2) / 4,
-        fixed => fixed.fixed_len(),
-    }
+    c.ty.bytes_for(c.len)
 }
 
 /// `decimalCalcTypeMod`: precision and scale of a DECIMAL in an ext schema.

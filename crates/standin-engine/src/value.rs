@@ -94,6 +94,56 @@ impl ColType {
         }
     }
 
+    /// The type of a type code, but DECIMAL (17, 21), whose precision and scale the code
+    /// does not carry.
+    pub fn from_type_code(code: u8) -> Option<ColType> {
+        Some(match code {
+            1 => ColType::Bool,
+            2 => ColType::TinyInt,
+            3 => ColType::SmallInt,
+            4 => ColType::Int,
+            5 => ColType::BigInt,
+            6 => ColType::Float,
+            7 => ColType::Double,
+            8 => ColType::VarChar,
+            9 => ColType::Timestamp,
+            10 => ColType::NChar,
+            11 => ColType::UTinyInt,
+            12 => ColType::USmallInt,
+            13 => ColType::UInt,
+            14 => ColType::UBigInt,
+            15 => ColType::Json,
+            16 => ColType::VarBinary,
+            20 => ColType::Geometry,
+            _ => return None,
+        })
+    }
+
+    /// The `bytes` a schema or a block states for a column of declared length `len`: the
+    /// length plus the 2-byte length prefix (NCHAR in 4-byte characters), a JSON tag's
+    /// `TSDB_MAX_JSON_TAG_LEN`, a fixed type's size.
+    pub fn bytes_for(self, len: u32) -> i32 {
+        let n = i32::try_from(len).unwrap_or(i32::MAX / 8);
+        match self {
+            ColType::VarChar | ColType::VarBinary | ColType::Geometry => n + 2,
+            ColType::NChar => n * 4 + 2,
+            ColType::Json => 16384,
+            fixed => fixed.fixed_len() as i32,
+        }
+    }
+
+    /// The declared length from a schema's or a block's `bytes`.
+    pub fn declared_len(self, bytes: i32) -> u32 {
+        let b = u32::try_from(bytes).unwrap_or(0);
+        match self {
+            ColType::VarChar | ColType::VarBinary | ColType::Geometry | ColType::Json => {
+                b.saturating_sub(2)
+            }
+            ColType::NChar => b.saturating_sub(2) / 4,
+            fixed => fixed.fixed_len(),
+        }
+    }
+
     /// The fixed size in bytes of fixed types.
     pub fn fixed_len(self) -> u32 {
         match self {

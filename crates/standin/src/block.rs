@@ -29,8 +29,6 @@ use taos_standin_engine::{Cell, ColType, Column, ResultSet, TaosError};
 
 const HEADER: usize = 28;
 const VERSION: i32 = 1;
-/// `TSDB_MAX_JSON_TAG_LEN`: the bytes a JSON column reports.
-const JSON_BYTES: i32 = 16384;
 
 /// TDengine's type ids (`include/common/ttypes.h`, `taos.h` `TSDB_DATA_TYPE_*`).
 pub fn type_id(ty: ColType) -> u8 {
@@ -60,59 +58,22 @@ pub fn type_id(ty: ColType) -> u8 {
 /// block's column schema carries only type and bytes, not the precision and scale a DECIMAL
 /// column needs, and taosd takes them from the table's schema, which this decoder does not see.
 fn col_type(id: u8) -> Result<ColType, TaosError> {
-    Ok(match id {
-        1 => ColType::Bool,
-        2 => ColType::TinyInt,
-        3 => ColType::SmallInt,
-        4 => ColType::Int,
-        5 => ColType::BigInt,
-        6 => ColType::Float,
-        7 => ColType::Double,
-        8 => ColType::VarChar,
-        9 => ColType::Timestamp,
-        10 => ColType::NChar,
-        11 => ColType::UTinyInt,
-        12 => ColType::USmallInt,
-        13 => ColType::UInt,
-        14 => ColType::UBigInt,
-        15 => ColType::Json,
-        16 => ColType::VarBinary,
-        20 => ColType::Geometry,
-        other => {
-            let name = match other {
-                17 => "DECIMAL",
-                21 => "DECIMAL64",
-                _ => "unknown",
-            };
-            return Err(TaosError::new(
-                0x0118,
-                format!("raw block column type {other} ({name}) is not supported by taos-standin"),
-            ));
-        }
+    ColType::from_type_code(id).ok_or_else(|| {
+        let name = match id {
+            17 => "DECIMAL",
+            21 => "DECIMAL64",
+            _ => "unknown",
+        };
+        TaosError::new(
+            0x0118,
+            format!("raw block column type {id} ({name}) is not supported by taos-standin"),
+        )
     })
 }
 
 /// The `bytes` a block states for a column.
 pub(crate) fn column_bytes(c: &Column) -> i32 {
-    let n = i32::try_from(c.len).unwrap_or(i32::MAX / 8);
-    match c.ty {
-        ColType::VarChar | ColType::VarBinary | ColType::Geometry => n + 2,
-        ColType::NChar => n * 4 + 2,
-        ColType::Json => JSON_BYTES,
-        fixed => fixed.fixed_len() as i32,
-    }
-}
-
-/// The declared length from a block's `bytes`.
-fn declared_len(ty: ColType, bytes: i32) -> u32 {
-    let b = u32::try_from(bytes).unwrap_or(0);
-    match ty {
-        ColType::VarChar | ColType::VarBinary | ColType::Geometry | ColType::Json => {
-            b.saturating_sub(2)
-        }
-        ColType::NChar => b.saturating_sub(2) / 4,
-        fixed => fixed.fixed_len(),
-    }
+    c.ty.bytes_for(c.len)
 }
 
 /// A value as a block stores it: fixed-width bytes, or a variable payload.
@@ -431,7 +392,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, TaosError> {
         columns.push(Column {
             name: format!("c{i}"),
             ty,
-            len: declared_len(ty, b),
+            len: ty.declared_len(b),
         });
     }
     let lengths_at = HEADER + cols * 5;
