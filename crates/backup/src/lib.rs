@@ -31,6 +31,7 @@ pub use error::{BackupError, BackupResult};
 pub use live::{serve_monitor, ServeOptions};
 pub use location::{open_or_create, open_or_create_in};
 pub use pick::{parse_pick, pick_backup, Pick};
+pub use pool::Connections;
 pub use progress::{NoProgress, Progress, ProgressSink};
 pub use restore::{run_restore, RestoreOptions, RestoreReport};
 pub use verify::{run_verify, Against, VerifyOptions, VerifyReport};

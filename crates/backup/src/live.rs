@@ -33,6 +33,7 @@ use tdibt_core::clock::now_unix_ms;
 use tdibt_core::config::Config;
 use tdibt_core::ErrorClass;
 use tdibt_repository::Repository;
+use tdibt_tdengine::ConnectionSettings;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
@@ -40,6 +41,7 @@ use tracing::{info, warn};
 
 use crate::backup::{begin, execute, fold, BackupOptions, BackupReport};
 use crate::error::{BackupError, BackupResult};
+use crate::pool::Connections;
 use crate::progress::{Progress, ProgressSink};
 
 /// The socket a running monitor listens on, in the persistence folder.
@@ -160,6 +162,7 @@ async fn serve(
 ) {
     let mut auto = AutoBackups::new(options);
     let mut repos = Repositories::default();
+    let connections = Connections::kept(ConnectionSettings::from_config(&config.database));
     let mut check = tokio::time::interval(AUTO_CHECK);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -181,10 +184,10 @@ async fn serve(
         // A shutdown that comes during a backup waits for it: capture goes on meanwhile, and
         // the backup ends folded (SIGKILL is the way not to wait: the next run resumes it).
         match work {
-            Work::Asked(stream) => answer(config, handle, &mut repos, stream).await,
+            Work::Asked(stream) => answer(config, handle, &mut repos, &connections, stream).await,
             Work::Check => {
                 if auto.due(handle).await {
-                    auto_backup(config, handle, &mut repos, options.jobs).await;
+                    auto_backup(config, handle, &mut repos, &connections, options.jobs).await;
                 }
             }
         }
@@ -227,6 +230,7 @@ async fn answer(
     config: &Config,
     handle: &MonitorHandle,
     repos: &mut Repositories,
+    connections: &Connections,
     stream: UnixStream,
 ) {
     let (read, mut write) = stream.into_split();
@@ -258,7 +262,7 @@ async fn answer(
     let stored = |report: &BackupReport| {
         let _ = tx.send(Reply::Report(report.clone()));
     };
-    let result = asked_backup(config, handle, repos, &request, &sink, stored).await;
+    let result = asked_backup(config, handle, repos, connections, &request, &sink, stored).await;
     record(handle, &result, false).await;
     if let Err(e) = result {
         let _ = tx.send(Reply::Error {
@@ -275,6 +279,7 @@ async fn asked_backup(
     config: &Config,
     handle: &MonitorHandle,
     repos: &mut Repositories,
+    connections: &Connections,
     request: &Request,
     progress: &dyn ProgressSink,
     stored: impl FnOnce(&BackupReport),
@@ -293,7 +298,17 @@ async fn asked_backup(
         SOCKET_FILE,
         repo.describe()
     );
-    backup_through(handle, config, &repo, &request.options, progress, stored).await
+    let options = &request.options;
+    backup_through(
+        handle,
+        config,
+        connections,
+        &repo,
+        options,
+        progress,
+        stored,
+    )
+    .await
 }
 
 async fn read_request(read: tokio::net::unix::OwnedReadHalf) -> Result<Request, String> {
@@ -343,6 +358,7 @@ impl ProgressSink for ChannelSink {
 pub async fn backup_through(
     handle: &MonitorHandle,
     config: &Config,
+    connections: &Connections,
     repo: &Repository,
     options: &BackupOptions,
     progress: &dyn ProgressSink,
@@ -361,6 +377,7 @@ pub async fn backup_through(
     let began = phase.elapsed().as_secs_f64();
     let (manifest, mut report) = execute(
         config,
+        connections,
         &lock,
         &mut started,
         options,
@@ -421,6 +438,7 @@ async fn auto_backup(
     config: &Config,
     handle: &MonitorHandle,
     repos: &mut Repositories,
+    connections: &Connections,
     jobs: usize,
 ) {
     let taken = async {
@@ -430,7 +448,17 @@ async fn auto_backup(
             drain: false,
             ..BackupOptions::default()
         };
-        backup_through(handle, config, &repo, &options, &crate::NoProgress, |_| {}).await
+        let progress = &crate::NoProgress;
+        backup_through(
+            handle,
+            config,
+            connections,
+            &repo,
+            &options,
+            progress,
+            |_| {},
+        )
+        .await
     }
     .await;
     match &taken {

@@ -11,14 +11,87 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 
-use tdibt_tdengine::{Connection, ConnectionSettings};
+use tdibt_tdengine::{Connection, ConnectionSettings, TdResult};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::error::{BackupError, BackupResult};
+
+/// Connections given back are kept at most this long: one that sat longer is closed rather
+/// than trusted (the server may have restarted since).
+const KEPT_FOR: Duration = Duration::from_secs(60);
+/// And at most this many.
+const KEPT_AT_MOST: usize = 16;
+
+/// Where a pool's workers get their connections. `fresh`: opened for the pool and closed
+/// after it (a standalone backup, a restore, a verify). `kept`: taken from and given back to
+/// a set that outlives the pool (a serving monitor's), so a backup through the monitor does
+/// not open its connections again: opening one is a WebSocket handshake and a login, a few
+/// milliseconds each that an incremental of a few blocks would spend on every run. A
+/// connection whose job failed is never given back.
+#[derive(Clone)]
+pub struct Connections {
+    settings: ConnectionSettings,
+    kept: Option<Arc<Mutex<Vec<Idle>>>>,
+}
+
+/// A kept connection and since when it sits unused.
+type Idle = (Connection, Instant);
+
+impl Connections {
+    pub fn fresh(settings: ConnectionSettings) -> Self {
+        Connections {
+            settings,
+            kept: None,
+        }
+    }
+
+    pub fn kept(settings: ConnectionSettings) -> Self {
+        Connections {
+            settings,
+            kept: Some(Arc::new(Mutex::new(Vec::new()))),
+        }
+    }
+
+    pub fn settings(&self) -> &ConnectionSettings {
+        &self.settings
+    }
+
+    /// A kept connection that has not sat too long, or a new one.
+    pub(crate) async fn take(&self) -> TdResult<Connection> {
+        if let Some(kept) = &self.kept {
+            while let Some((conn, since)) = kept.lock().ok().and_then(|mut k| k.pop()) {
+                if since.elapsed() < KEPT_FOR {
+                    return Ok(conn);
+                }
+            }
+        }
+        Connection::open(&self.settings).await
+    }
+
+    /// Keeps a connection that did its work (closes it when nothing is kept).
+    pub(crate) fn give_back(&self, conn: Connection) {
+        if let Some(kept) = &self.kept {
+            if let Ok(mut k) = kept.lock() {
+                if k.len() < KEPT_AT_MOST {
+                    k.push((conn, Instant::now()));
+                }
+            }
+        }
+    }
+
+    /// How many connections are kept now.
+    pub fn kept_count(&self) -> usize {
+        self.kept
+            .as_ref()
+            .and_then(|k| k.lock().ok().map(|k| k.len()))
+            .unwrap_or(0)
+    }
+}
 
 /// What a pool's workers do with a connection and a job.
 pub(crate) trait ConnectionTask: Send + Sync + 'static {
@@ -52,7 +125,7 @@ impl<T: ConnectionTask> Pool<T> {
     /// Starts `workers` connections on `jobs`.
     pub(crate) fn start(
         task: Arc<T>,
-        settings: &ConnectionSettings,
+        connections: &Connections,
         jobs: impl IntoIterator<Item = T::Job>,
         workers: usize,
     ) -> Self {
@@ -65,8 +138,8 @@ impl<T: ConnectionTask> Pool<T> {
                 let task = Arc::clone(&task);
                 let queue = Arc::clone(&queue);
                 let tx = tx.clone();
-                let settings = settings.clone();
-                tokio::spawn(async move { work(task, settings, queue, tx).await })
+                let connections = connections.clone();
+                tokio::spawn(async move { work(task, connections, queue, tx).await })
             })
             .collect();
         Pool {
@@ -115,11 +188,11 @@ impl<T: ConnectionTask> Pool<T> {
 
 async fn work<T: ConnectionTask>(
     task: Arc<T>,
-    settings: ConnectionSettings,
+    connections: Connections,
     queue: Arc<Mutex<VecDeque<T::Job>>>,
     tx: mpsc::Sender<BackupResult<T::Out>>,
 ) {
-    let conn = match Connection::open(&settings).await {
+    let conn = match connections.take().await {
         Ok(c) => c,
         Err(e) => {
             let _ = tx.send(Err(e.into())).await;
@@ -132,7 +205,10 @@ async fn work<T: ConnectionTask>(
     }
     loop {
         let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-        let Some(job) = next else { return };
+        let Some(job) = next else {
+            connections.give_back(conn);
+            return;
+        };
         // A panic in one job is that job's failure; the connection it left is not reused.
         let result = match AssertUnwindSafe(task.run(&conn, job)).catch_unwind().await {
             Ok(r) => r,
@@ -190,7 +266,8 @@ mod tests {
         };
         let settings = ConnectionSettings::from_config(&config);
         for workers in [1, 3] {
-            let mut pool = Pool::start(Arc::new(PanicsOnThree), &settings, 0..10, workers);
+            let connections = Connections::fresh(settings.clone());
+            let mut pool = Pool::start(Arc::new(PanicsOnThree), &connections, 0..10, workers);
             let mut ok = 0;
             let mut failed = Vec::new();
             while let Some(r) = pool.next().await {
@@ -206,5 +283,84 @@ mod tests {
             );
             assert!(failed.iter().any(|e| e.contains("panic")), "{failed:?}");
         }
+    }
+
+    /// Job 0 sets the connection's database (`USE d`), job 1 needs one (a connection that
+    /// did job 0 before, i.e. a kept one), job 99 fails.
+    struct SessionState;
+
+    impl ConnectionTask for SessionState {
+        type Job = u32;
+        type Out = ();
+
+        async fn run(&self, conn: &Connection, job: u32) -> BackupResult<()> {
+            let sql = match job {
+                0 => "USE d",
+                1 => "SHOW STABLES",
+                _ => return Err(BackupError::Pipeline("job 99 fails".into())),
+            };
+            conn.exec(sql)
+                .await
+                .map(|_| ())
+                .map_err(|e| BackupError::Pipeline(format!("{sql}: {e}")))
+        }
+    }
+
+    /// Successes and failures of `jobs` run on `workers` connections.
+    async fn outcome(connections: &Connections, jobs: Vec<u32>, workers: usize) -> (usize, usize) {
+        let mut pool = Pool::start(Arc::new(SessionState), connections, jobs, workers);
+        let (mut ok, mut failed) = (0, 0);
+        while let Some(r) = pool.next().await {
+            if r.is_ok() {
+                ok += 1;
+            } else {
+                failed += 1;
+            }
+        }
+        pool.stop().await;
+        (ok, failed)
+    }
+
+    /// Kept connections are taken again by the next pool (a backup through a serving
+    /// monitor opens none), with the state the last one left; a connection whose job failed
+    /// is not kept; fresh ones never are.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kept_connections_serve_the_next_pool_and_failed_ones_are_dropped() {
+        let standin = taos_standin::StandinServer::builder()
+            .start()
+            .await
+            .unwrap();
+        let config = tdibt_core::config::DatabaseConfig {
+            host: "127.0.0.1".into(),
+            port: standin.addr().port(),
+            ..Default::default()
+        };
+        let settings = ConnectionSettings::from_config(&config);
+        let admin = Connection::open(&settings).await.unwrap();
+        admin.exec("CREATE DATABASE d").await.unwrap();
+        let kept = Connections::kept(settings.clone());
+        assert_eq!(outcome(&kept, vec![0], 1).await, (1, 0));
+        assert_eq!(kept.kept_count(), 1);
+        assert_eq!(
+            outcome(&kept, vec![1], 1).await,
+            (1, 0),
+            "the second pool ran on the first one's connection, still in database d"
+        );
+        assert_eq!(outcome(&kept, vec![99], 1).await, (0, 1));
+        assert_eq!(
+            kept.kept_count(),
+            0,
+            "the failed job's connection was dropped"
+        );
+        assert_eq!(
+            outcome(&kept, vec![1], 1).await,
+            (0, 1),
+            "a new connection has no database"
+        );
+        let fresh = Connections::fresh(settings);
+        assert_eq!(outcome(&fresh, vec![0], 1).await, (1, 0));
+        assert_eq!(fresh.kept_count(), 0);
+        assert_eq!(outcome(&fresh, vec![1], 1).await, (0, 1));
+        standin.shutdown().await;
     }
 }

@@ -31,7 +31,7 @@ use tracing::{info, warn};
 
 use crate::ddl::{for_target, merge_ddl};
 use crate::error::{BackupError, BackupResult};
-use crate::pool::{ConnectionTask, Pool};
+use crate::pool::{ConnectionTask, Connections, Pool};
 use crate::progress::{Progress, ProgressSink};
 use crate::schema::conform;
 use crate::stored::{manifest_precision, read_window};
@@ -168,7 +168,8 @@ pub async fn run_restore(
         precision,
         targets,
     });
-    let mut pool = Pool::start(task, settings, jobs, options.jobs);
+    let connections = Connections::fresh(settings.clone());
+    let mut pool = Pool::start(task, &connections, jobs, options.jobs);
 
     let mut report = RestoreReport {
         backup: options.backup.clone(),

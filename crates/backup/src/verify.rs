@@ -17,7 +17,7 @@ use tdibt_tdengine::{discovery, read_windows, Connection, ConnectionSettings, Td
 
 use crate::ddl::merge_ddl;
 use crate::error::{BackupError, BackupResult};
-use crate::pool::{ConnectionTask, Pool};
+use crate::pool::{ConnectionTask, Connections, Pool};
 use crate::progress::{Progress, ProgressSink};
 use crate::stored::{manifest_precision, read_window};
 
@@ -211,7 +211,8 @@ pub(crate) async fn compare(
         live_precision,
         targets,
     });
-    let mut pool = Pool::start(task, &against.settings, jobs, against.jobs);
+    let connections = Connections::fresh(against.settings.clone());
+    let mut pool = Pool::start(task, &connections, jobs, against.jobs);
     let mut done = 0;
     while let Some(result) = pool.next().await {
         let compared = match result {

@@ -207,16 +207,20 @@ async fn run_connection(
     let mut first = true;
     let mut polls_since_check = 0u32;
     loop {
-        drain_commands(feed, commands, state).await?;
+        // A barrier just asked for read the offsets already: no poll came since, so they
+        // are still the consumer's (two round trips saved on a backup's cut).
+        let just_read = drain_commands(feed, commands, state).await?;
         let stopping = *shutdown.borrow();
         // Offsets cost two round trips: while messages flow, look only now and then.
         let check = options.once && (first || last_poll_empty || polls_since_check >= 64);
         let waiting = !state.barriers.is_empty();
-        let progress = if check || stopping || waiting {
-            polls_since_check = 0;
-            feed.progress().await?
-        } else {
-            Vec::new()
+        let progress = match just_read {
+            Some(progress) if !check && !stopping => progress,
+            _ if check || stopping || waiting => {
+                polls_since_check = 0;
+                feed.progress().await?
+            }
+            _ => Vec::new(),
         };
         if !progress.is_empty() {
             assigned = progress.iter().map(|p| p.vgroup_id).collect();
@@ -276,6 +280,11 @@ async fn run_connection(
                 idle_over.clone_from(&assigned);
                 for b in &mut state.barriers {
                     b.idle_over.extend(assigned.iter().copied());
+                }
+                // The poll delivered nothing, so the positions read before it still hold:
+                // a barrier it completes is released now, not after reading them again.
+                if !state.barriers.is_empty() && !progress.is_empty() {
+                    release_barriers(&progress, queue, state).await;
                 }
             }
         }
@@ -523,22 +532,25 @@ async fn release_barriers(
     }
 }
 
+/// Carries out the commands waiting; returns the offsets the last of them read (a
+/// barrier's), if one read them.
 async fn drain_commands(
     feed: &mut ChangeFeed,
     commands: &mut mpsc::UnboundedReceiver<Command>,
     state: &mut PollerState,
-) -> Result<(), TdError> {
+) -> Result<Option<Vec<VgroupProgress>>, TdError> {
+    let mut read = None;
     while let Ok(cmd) = commands.try_recv() {
-        apply_command(feed, cmd, state).await?;
+        read = apply_command(feed, cmd, state).await?;
     }
-    Ok(())
+    Ok(read)
 }
 
 async fn apply_command(
     feed: &mut ChangeFeed,
     cmd: Command,
     state: &mut PollerState,
-) -> Result<(), TdError> {
+) -> Result<Option<Vec<VgroupProgress>>, TdError> {
     match cmd {
         Command::Barrier(token) => {
             // Kept even when reading the ends fails (a lost connection): they are then read
@@ -548,15 +560,12 @@ async fn apply_command(
                 ends: BTreeMap::new(),
                 idle_over: BTreeSet::new(),
             });
-            let ends = feed
-                .progress()
-                .await?
-                .iter()
-                .map(|p| (p.vgroup_id, p.end))
-                .collect();
+            let progress = feed.progress().await?;
+            let ends = progress.iter().map(|p| (p.vgroup_id, p.end)).collect();
             if let Some(last) = state.barriers.last_mut() {
                 last.ends = ends;
             }
+            return Ok(Some(progress));
         }
         Command::Commit(offsets) => {
             for (&vgroup, &offset) in &offsets {
@@ -575,7 +584,7 @@ async fn apply_command(
             }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 async fn send(queue: &mpsc::Sender<FeedItem>, item: FeedItem) {

@@ -32,6 +32,7 @@ use tracing::info;
 
 use crate::error::BackupResult;
 use crate::pick::Pick;
+use crate::pool::Connections;
 use crate::progress::ProgressSink;
 
 mod begin;
@@ -122,8 +123,10 @@ pub async fn run_backup(
     cp.save(&path, now_unix_ms())?;
     let mut started = begun?;
     let began = phase.elapsed().as_secs_f64();
+    let connections = Connections::fresh(ConnectionSettings::from_config(&config.database));
     let (manifest, mut report) = execute(
         config,
+        &connections,
         &lock,
         &mut started,
         options,
@@ -152,6 +155,7 @@ impl BackupReport {
 /// (to fold) and the run's report.
 pub async fn execute(
     config: &Config,
+    connections: &Connections,
     lock: &RepoLock,
     started: &mut Started,
     options: &BackupOptions,
@@ -170,9 +174,8 @@ pub async fn execute(
         begin: began,
         ..Timings::default()
     };
-    let connection = ConnectionSettings::from_config(&config.database);
     let phase = Instant::now();
-    let recorded = record::record_ddl(&connection, started, options.jobs).await?;
+    let recorded = record::record_ddl(connections, started, options.jobs).await?;
     timings.ddl = phase.elapsed().as_secs_f64();
     info!(
         "backup {id}: {} DDL statement(s) recorded ({:.2} s in)",
@@ -180,7 +183,7 @@ pub async fn execute(
         clock.elapsed().as_secs_f64()
     );
     let settings = store::StoreSettings {
-        connection: &connection,
+        connections,
         compression: Compression {
             enabled: config.backup.enable_compression,
             level: config.backup.compression_level,

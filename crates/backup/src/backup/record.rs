@@ -8,12 +8,12 @@ use std::sync::Arc;
 use tdibt_core::Catalog;
 use tdibt_repository::{DdlEntry, DdlKind};
 use tdibt_tdengine::export;
-use tdibt_tdengine::{Connection, ConnectionSettings};
+use tdibt_tdengine::Connection;
 use tracing::info;
 
 use super::Started;
 use crate::error::BackupResult;
-use crate::pool::{ConnectionTask, Pool};
+use crate::pool::{ConnectionTask, Connections, Pool};
 
 /// What the DDL phase found: the statements and the server's version.
 pub struct Recorded {
@@ -23,16 +23,16 @@ pub struct Recorded {
 
 /// Reads the statements the backup records (see [`gather_ddl`]) on `jobs` connections.
 pub async fn record_ddl(
-    settings: &ConnectionSettings,
+    connections: &Connections,
     started: &mut Started,
     jobs: usize,
 ) -> BackupResult<Recorded> {
-    let conn = Connection::open(settings).await?;
+    let conn = connections.take().await?;
     let server_version = conn.server_version().await?;
-    drop(conn);
+    connections.give_back(conn);
     let previous = crate::ddl::merge_ddl(&started.parent_chain);
     let ddl = gather_ddl(
-        settings,
+        connections,
         &started.catalog,
         &started.db,
         &previous,
@@ -59,7 +59,7 @@ pub async fn record_ddl(
 /// tables asks for many statements. A table with a column the connector cannot read is
 /// refused here, before any row is read.
 async fn gather_ddl(
-    settings: &ConnectionSettings,
+    connections: &Connections,
     catalog: &Catalog,
     db: &str,
     previous: &[DdlEntry],
@@ -87,7 +87,7 @@ async fn gather_ddl(
             wanted.push((DdlKind::Table, t.name.clone(), t.super_table.clone()));
         }
     }
-    let mut out = show_create_all(settings, db, wanted, jobs).await?;
+    let mut out = show_create_all(connections, db, wanted, jobs).await?;
     if !full {
         let changed = crate::schema::tags_changed(previous, &out);
         let have: BTreeSet<String> = out.iter().map(|d| d.name.clone()).collect();
@@ -97,7 +97,7 @@ async fn gather_ddl(
             .map(|t| (DdlKind::Table, t.name.clone(), t.super_table.clone()))
             .collect();
         if !more.is_empty() {
-            out.extend(show_create_all(settings, db, more, jobs).await?);
+            out.extend(show_create_all(connections, db, more, jobs).await?);
         }
     }
     crate::schema::refuse_unreadable(&out)?;
@@ -135,13 +135,13 @@ fn tables_that_lost_columns(
 }
 
 async fn show_create_all(
-    settings: &ConnectionSettings,
+    connections: &Connections,
     db: &str,
     wanted: Vec<(DdlKind, String, Option<String>)>,
     jobs: usize,
 ) -> BackupResult<Vec<DdlEntry>> {
     let task = Arc::new(ShowCreate { db: db.to_string() });
-    let mut pool = Pool::start(task, settings, wanted, jobs);
+    let mut pool = Pool::start(task, connections, wanted, jobs);
     let mut out = Vec::new();
     while let Some(result) = pool.next().await {
         match result {

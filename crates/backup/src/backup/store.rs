@@ -11,13 +11,13 @@ use tdibt_repository::lock::RepoLock;
 use tdibt_repository::{
     Added, BackupStats, BlockEntry, BlockHash, Compression, Repository, ResumeJournal as Journal,
 };
-use tdibt_tdengine::{read_windows, Connection, ConnectionSettings, WindowRows};
+use tdibt_tdengine::{read_windows, Connection, WindowRows};
 use tracing::warn;
 
 use super::Started;
 use crate::error::{BackupError, BackupResult};
 use crate::plan::Read;
-use crate::pool::{ConnectionTask, Pool};
+use crate::pool::{ConnectionTask, Connections, Pool};
 use crate::progress::{Progress, ProgressSink};
 
 /// What the store phase left: every stored window (this run's and a resumed journal's).
@@ -30,7 +30,7 @@ pub struct Stored {
 
 /// How the store phase runs.
 pub struct StoreSettings<'a> {
-    pub connection: &'a ConnectionSettings,
+    pub connections: &'a Connections,
     pub compression: Compression,
     pub jobs: usize,
     pub pack_target_bytes: usize,
@@ -75,7 +75,7 @@ pub async fn store_blocks(
         db: started.db.clone(),
         span: started.span,
     });
-    let mut pool = Pool::start(reader, settings.connection, todo, settings.jobs);
+    let mut pool = Pool::start(reader, settings.connections, todo, settings.jobs);
     let mut failure = None;
     while let Some(result) = pool.next().await {
         let (read, windows) = match result {
