@@ -170,7 +170,8 @@ async fn main() {
     );
 
     // Production: a monitor runs all along, and `tdibt backup` asks it (over its socket, as
-    // the CLI does): no drain, the parent's manifest already in the monitor's memory.
+    // the CLI does): no drain, the parent's manifest already in the monitor's memory, its
+    // connections open.
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let serving = tokio::spawn({
         let config = config.clone();
@@ -196,6 +197,9 @@ async fn main() {
         ("0.01% of blocks", (blocks / 10_000).max(3)),
         ("0.01% of blocks, again", (blocks / 10_000).max(3)),
     ] {
+        // Asked of an idle monitor, as backups minutes apart are: the previous backup's fold
+        // (a cut of its own, after its asker had the answer) is done.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         change_blocks(&taos, &mut rng, tables, windows_per_table, n).await;
         let t = Instant::now();
         let r = tdibt_backup::backup(&config, &repo, &ask, &NoProgress)

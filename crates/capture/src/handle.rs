@@ -26,6 +26,8 @@ pub enum OwnerRequest {
     AtCut {
         job: EngineJob,
         done: oneshot::Sender<Result<(), CaptureError>>,
+        /// When the cut was asked for: it covers every change committed before then.
+        asked_at: std::time::Instant,
     },
     /// The current generation's counts, as they are now.
     Counts(oneshot::Sender<StateCounts>),
@@ -56,13 +58,18 @@ impl MonitorHandle {
         R: Send + 'static,
         F: FnOnce(&mut Checkpoint) -> R + Send + 'static,
     {
+        let asked_at = std::time::Instant::now();
         let (result_tx, result_rx) = oneshot::channel();
         let (done, done_rx) = oneshot::channel();
         let job: EngineJob = Box::new(move |cp| {
             let _ = result_tx.send(job(cp));
         });
         self.tx
-            .send(OwnerRequest::AtCut { job, done })
+            .send(OwnerRequest::AtCut {
+                job,
+                done,
+                asked_at,
+            })
             .await
             .map_err(|_| stopped())?;
         done_rx.await.map_err(|_| stopped())??;

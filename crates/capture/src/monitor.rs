@@ -414,11 +414,15 @@ impl Applier {
     /// Takes a handle's request: a job waits for its barrier, the rest is answered now.
     fn accept(&mut self, request: OwnerRequest, commands: &mpsc::UnboundedSender<Command>) {
         match request {
-            OwnerRequest::AtCut { job, done } => {
+            OwnerRequest::AtCut {
+                job,
+                done,
+                asked_at,
+            } => {
                 let token = self.next_token;
                 self.next_token += 1;
                 self.jobs.insert(token, (job, done));
-                let _ = commands.send(Command::Barrier(token));
+                let _ = commands.send(Command::Barrier { token, asked_at });
             }
             OwnerRequest::Counts(reply) => {
                 let _ = reply.send(self.checkpoint.engine.counts());

@@ -65,8 +65,9 @@ pub enum Command {
     /// A checkpoint covering these offsets is durable: commit them.
     Commit(BTreeMap<i32, i64>),
     /// Read the feed's end offsets now, and hand the applier a [`FeedItem::Barrier`] with
-    /// this token once every vgroup has been read to them.
-    Barrier(u64),
+    /// this token once every vgroup has been read to them. `asked_at`: when the cut was
+    /// asked for (see [`EmptyPoll`]).
+    Barrier { token: u64, asked_at: Instant },
 }
 
 /// While a barrier waits, polls wait at most this long on the server: an idle poll is what
@@ -125,6 +126,7 @@ pub async fn run_poller(
         last_commit: BTreeMap::new(),
         out_of_range_in_a_row: 0,
         barriers: Vec::new(),
+        last_empty: None,
     };
     loop {
         let Some(mut feed) = connect(&options, &queue, &shutdown, &mut state).await? else {
@@ -169,6 +171,19 @@ struct PollerState {
     out_of_range_in_a_row: u32,
     /// Barriers not yet released.
     barriers: Vec<Barrier>,
+    /// The last poll, if it came back empty (none came back with a message since).
+    last_empty: Option<EmptyPoll>,
+}
+
+/// A poll that came back empty: until `waited_until` the server held it waiting for data
+/// and had none to give (taosd answers a waiting poll as soon as a write lands: a change
+/// committed while it waited would have come back in it). A cut asked for before then, and
+/// answered after, needs no poll of its own to know those vgroups hold nothing more: this
+/// one already says so for every change committed before the ask. `waited_until` is when
+/// the poll was sent plus its wait, so it never runs past the server's own end of waiting.
+struct EmptyPoll {
+    waited_until: Instant,
+    vgroups: BTreeSet<i32>,
 }
 
 /// A cut asked for and not yet handed out.
@@ -182,6 +197,15 @@ struct Barrier {
     /// for the vgroups assigned when it was made: during a rebalance (a killed monitor's
     /// consumer still holding some) the others may hold everything the backup must see.
     idle_over: BTreeSet<i32>,
+}
+
+/// The vgroups the last poll shows idle for a cut asked for at `asked_at`: those of an
+/// empty poll the server still held waiting then, none otherwise.
+fn idle_at_ask(last_empty: Option<&EmptyPoll>, asked_at: Instant) -> BTreeSet<i32> {
+    last_empty
+        .filter(|e| asked_at <= e.waited_until)
+        .map(|e| e.vgroups.clone())
+        .unwrap_or_default()
 }
 
 /// One connection's polling, until shutdown or the end of the backlog (`Ok`) or an error.
@@ -267,9 +291,11 @@ async fn run_connection(
         } else {
             options.poll_timeout.min(BARRIER_POLL)
         };
+        let sent = Instant::now();
         match feed.next(wait).await? {
             Some(message) => {
                 last_poll_empty = false;
+                state.last_empty = None;
                 idle_over.clear();
                 state.out_of_range_in_a_row = 0;
                 events_since_cut += message.events.len() as u64;
@@ -277,6 +303,10 @@ async fn run_connection(
             }
             None => {
                 last_poll_empty = true;
+                state.last_empty = Some(EmptyPoll {
+                    waited_until: sent + wait,
+                    vgroups: assigned.clone(),
+                });
                 idle_over.clone_from(&assigned);
                 for b in &mut state.barriers {
                     b.idle_over.extend(assigned.iter().copied());
@@ -552,13 +582,16 @@ async fn apply_command(
     state: &mut PollerState,
 ) -> Result<Option<Vec<VgroupProgress>>, TdError> {
     match cmd {
-        Command::Barrier(token) => {
+        Command::Barrier { token, asked_at } => {
+            // An empty poll that was still waiting on the server when the cut was asked for
+            // speaks for it already (see `EmptyPoll`).
+            let idle_over = idle_at_ask(state.last_empty.as_ref(), asked_at);
             // Kept even when reading the ends fails (a lost connection): they are then read
             // at the first chance after, which is still at or after the request.
             state.barriers.push(Barrier {
                 token,
                 ends: BTreeMap::new(),
-                idle_over: BTreeSet::new(),
+                idle_over,
             });
             let progress = feed.progress().await?;
             let ends = progress.iter().map(|p| (p.vgroup_id, p.end)).collect();
@@ -603,6 +636,23 @@ mod tests {
             begin: 0,
             end,
         }
+    }
+
+    /// A cut asked for while an empty poll still waited on the server is covered by it; one
+    /// asked for after the server's wait ended is not (a write could have landed between),
+    /// nor one after a poll that brought a message.
+    #[test]
+    fn an_empty_poll_speaks_for_a_cut_asked_while_it_waited() {
+        let sent = Instant::now();
+        let empty = EmptyPoll {
+            waited_until: sent + Duration::from_millis(20),
+            vgroups: [2, 3].into(),
+        };
+        let during = sent + Duration::from_millis(5);
+        let after = sent + Duration::from_millis(21);
+        assert_eq!(idle_at_ask(Some(&empty), during), [2, 3].into());
+        assert!(idle_at_ask(Some(&empty), after).is_empty());
+        assert!(idle_at_ask(None, during).is_empty());
     }
 
     #[test]
