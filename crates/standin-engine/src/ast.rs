@@ -54,6 +54,8 @@ pub struct Select {
     /// None for `SELECT server_version()` and friends.
     pub from: Option<Name>,
     pub preds: Vec<Pred>,
+    /// `PARTITION BY tbname`.
+    pub partition_by_table: bool,
     pub order_desc: Option<bool>,
     pub limit: Option<u64>,
     pub offset: u64,

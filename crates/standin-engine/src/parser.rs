@@ -562,7 +562,8 @@ impl Parser {
         } else {
             Vec::new()
         };
-        if self.accept_kw("partition") {
+        let partition_by_table = self.accept_kw("partition");
+        if partition_by_table {
             self.kw("by")?;
             if self.ident()? != "tbname" {
                 return Err(TaosError::unsupported("PARTITION BY other than tbname"));
@@ -595,6 +596,7 @@ impl Parser {
             items,
             from,
             preds,
+            partition_by_table,
             order_desc,
             limit,
             offset,

@@ -85,6 +85,13 @@ pub fn select(
         table_source(db, &from.name, &s.preds, tz)?
     };
     let mut rows = filter(&source, &s.preds, tz)?;
+    if s.partition_by_table {
+        // PARTITION BY tbname makes each child table's rows a series of its own, computed
+        // and returned group by group (taosd's blocks each carry one group id: `blockEncode`
+        // writes `groupId` in the header); the stand-in returns the groups one after the
+        // other in table-name order, each in timestamp order, in one block.
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+    }
     if let Some(desc) = s.order_desc {
         if let Some(i) = source
             .ts_col
@@ -168,13 +175,41 @@ fn zone_text(tz: &Zone) -> String {
     )
 }
 
+/// The child tables a `tbname = '...'` or `tbname IN (...)` condition allows (`None`: no
+/// such condition). taosd reads only those tables; the stand-in likewise, so a query of a
+/// few children of a large super table does not read them all (the filter still applies
+/// every condition afterwards).
+fn tables_named(preds: &[Pred]) -> Option<std::collections::BTreeSet<&str>> {
+    let mut out: Option<std::collections::BTreeSet<&str>> = None;
+    for pred in preds {
+        let names: std::collections::BTreeSet<&str> = match pred {
+            Pred::Cmp(c, "=", Expr::Str(s)) if c == "tbname" => [s.as_str()].into(),
+            Pred::In(c, list) if c == "tbname" => list
+                .iter()
+                .filter_map(|e| match e {
+                    Expr::Str(s) => Some(s.as_str()),
+                    _ => None,
+                })
+                .collect(),
+            _ => continue,
+        };
+        out = Some(match out {
+            Some(prev) => prev.intersection(&names).copied().collect(),
+            None => names,
+        });
+    }
+    out
+}
+
 fn table_source(db: &Database, name: &str, preds: &[Pred], tz: &Zone) -> Result<Source, TaosError> {
     let (children, columns, tags): (Vec<&Table>, Vec<ColDef>, Vec<ColDef>) =
         if let Some(st) = db.stables.get(name) {
+            let named = tables_named(preds);
             let kids = db
                 .tables
                 .values()
                 .filter(|t| t.stable.as_deref() == Some(name))
+                .filter(|t| named.as_ref().is_none_or(|n| n.contains(t.name.as_str())))
                 .collect();
             (kids, st.columns.clone(), st.tags.clone())
         } else if let Some(t) = db.tables.get(name) {

@@ -939,3 +939,46 @@ fn sql_statements_clients_send() {
         .message
         .contains("avg()"));
 }
+
+/// `PARTITION BY tbname` returns each child table's rows as a series of its own: grouped by
+/// table, each in time order (without it, a super table's rows come in time order across
+/// its children).
+#[test]
+fn partition_by_tbname_groups_rows_by_table() {
+    let (e, mut s) = engine();
+    for sql in [
+        "CREATE DATABASE p",
+        "USE p",
+        "CREATE STABLE st (ts TIMESTAMP, v INT) TAGS (g INT)",
+        "INSERT INTO b USING st TAGS (1) VALUES (1, 10) (3, 30) a USING st TAGS (2) VALUES (2, 20) (4, 40)",
+    ] {
+        exec(&e, &mut s, sql);
+    }
+    let mut tables = |sql: &str| -> Vec<(String, i64)> {
+        rows(&e, &mut s, sql)
+            .into_iter()
+            .map(|r| match (&r[1], &r[0]) {
+                (Cell::Str(t), Cell::Int(v)) => (t.clone(), *v),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(
+        tables("SELECT v, tbname FROM st WHERE tbname IN ('a', 'b') PARTITION BY tbname"),
+        [
+            ("a".into(), 20),
+            ("a".into(), 40),
+            ("b".into(), 10),
+            ("b".into(), 30)
+        ]
+    );
+    assert_eq!(
+        tables("SELECT v, tbname FROM st"),
+        [
+            ("b".into(), 10),
+            ("a".into(), 20),
+            ("b".into(), 30),
+            ("a".into(), 40)
+        ]
+    );
+}

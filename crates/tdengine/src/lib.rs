@@ -24,4 +24,4 @@ pub use connection::{Connection, ConnectionSettings};
 pub use error::{TdError, TdResult};
 pub use feed::{ChangeFeed, FeedMessage, FeedSettings, StartFrom, VgroupProgress};
 pub use rows::Rows;
-pub use windows::{read_windows, WindowRows};
+pub use windows::{read_tables_windows, read_windows, TablesRead, WindowRows};

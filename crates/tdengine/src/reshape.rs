@@ -307,6 +307,37 @@ pub fn slice_rows(raw: &[u8], range: Range<usize>) -> Result<Vec<u8>, ReshapeErr
     Ok(out)
 }
 
+/// The first `n` columns of a raw block, as a block of their own: what a multi-table read
+/// keeps after the `tbname` it selected last (header, rows and group id kept).
+pub fn keep_columns(raw: &[u8], n: usize) -> Result<Vec<u8>, ReshapeError> {
+    let parsed = parse(raw)?;
+    let total_cols = parsed.columns.len();
+    if n == 0 || n > total_cols {
+        return Err(ReshapeError::Malformed(format!(
+            "the first {n} of {total_cols} columns"
+        )));
+    }
+    let kept = &parsed.columns[..n];
+    let schema = &parsed.raw[HEADER..HEADER + n * 5];
+    let mut lengths = Vec::with_capacity(n * 4);
+    let mut bodies = Vec::new();
+    for c in kept {
+        lengths.extend_from_slice(&c.length.to_le_bytes());
+        bodies.extend_from_slice(&parsed.raw[c.body.clone()]);
+    }
+    let total = HEADER + schema.len() + lengths.len() + bodies.len();
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&parsed.raw[..4]);
+    out.extend_from_slice(&(total as i32).to_le_bytes());
+    out.extend_from_slice(&parsed.raw[8..12]);
+    out.extend_from_slice(&(n as i32).to_le_bytes());
+    out.extend_from_slice(&parsed.raw[16..HEADER]);
+    out.extend_from_slice(schema);
+    out.extend_from_slice(&lengths);
+    out.extend_from_slice(&bodies);
+    Ok(out)
+}
+
 /// Appends rows `range` of a variable-size column (`rows` offsets, then values of a u16
 /// length and that many bytes); returns the new data length.
 fn slice_var(
@@ -449,6 +480,24 @@ mod tests {
             Err(ReshapeError::NoTimestamp(_))
         ));
         assert!(conform(&raw[..20], &stored, &same).is_err());
+    }
+
+    /// A multi-table read selects `tbname` last and keeps the columns before it.
+    #[test]
+    fn the_leading_columns_are_kept_byte_for_byte() {
+        let table = [
+            ColumnView::from_millis_timestamp(vec![Some(1), Some(2)]),
+            ColumnView::from_nchar::<&str, _, _, _>(vec![Some("温度"), None]),
+        ];
+        let with_name = [
+            table[0].clone(),
+            table[1].clone(),
+            ColumnView::from_varchar::<&str, _, _, _>(vec![Some("d1"), Some("d1")]),
+        ];
+        let out = keep_columns(&block(&with_name), 2).unwrap();
+        assert_eq!(out, block(&table));
+        assert!(keep_columns(&block(&with_name), 4).is_err());
+        assert!(keep_columns(&block(&with_name), 0).is_err());
     }
 
     #[test]

@@ -1,11 +1,16 @@
 //! A table's rows per block window: one range query for a run of consecutive windows, its
 //! raw blocks cut at window boundaries at the byte level (`reshape::slice_rows`), never
 //! decoded and re-encoded. A server block that lies inside one window is kept byte for byte.
+//!
+//! Several child tables of one super table with the same run of windows are read in one
+//! query ([`read_tables_windows`]): per-query cost, not rows, is what an incremental of
+//! scattered changes pays for.
 
 use taos::{AsyncFetchable, ColumnView, RawBlock, TryStreamExt};
 use tdibt_core::{BlockSpan, TsRange, Window};
 
 use crate::connection::Connection;
+use crate::discovery::{quote_ident, quote_literal};
 use crate::error::{TdError, TdResult};
 use crate::export::{query_with_columns, select_range, ExportedBlock};
 
@@ -48,6 +53,121 @@ pub async fn read_windows(
         splitter.push(&block)?;
     }
     Ok(splitter.out)
+}
+
+/// Several child tables of one super table, and the run of windows read of each.
+#[derive(Clone, Copy, Debug)]
+pub struct TablesRead<'a> {
+    pub super_table: &'a str,
+    /// The super table's columns, in order.
+    pub columns: &'a [String],
+    pub tables: &'a [String],
+    pub first: Window,
+    pub last: Window,
+}
+
+/// The rows of several child tables of super table `db.super_table` in windows
+/// `first..=last`, per table (in the order asked) and window, read in one query:
+/// `SELECT <columns>, tbname ... WHERE tbname IN (...) PARTITION BY tbname`. `columns` are
+/// the super table's, in order: the blocks kept are exactly what `SELECT *` of each table
+/// returns (the `tbname` selected last is cut off at the byte level). Each table's rows must
+/// come in time order (`PARTITION BY tbname` makes each table a series of its own); rows of
+/// one table may come in several blocks, and a block may hold several tables' runs.
+pub async fn read_tables_windows(
+    conn: &Connection,
+    db: &str,
+    span: BlockSpan,
+    read: &TablesRead<'_>,
+) -> TdResult<Vec<(String, Vec<WindowRows>)>> {
+    let TablesRead {
+        super_table,
+        columns,
+        tables,
+        first,
+        last,
+    } = *read;
+    let range = TsRange::new(span.range_of(first).start, span.range_of(last).end);
+    let list: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let names: Vec<String> = tables.iter().map(|t| quote_literal(t)).collect();
+    let sql = format!(
+        "SELECT {}, tbname FROM {}.{} WHERE tbname IN ({}) AND _c0 >= {} AND _c0 <= {} PARTITION BY tbname",
+        list.join(", "),
+        quote_ident(db),
+        quote_ident(super_table),
+        names.join(", "),
+        range.start,
+        range.end
+    );
+    let (mut rs, _) = query_with_columns(conn, &sql).await?;
+    let mut splitters: Vec<Splitter> = tables
+        .iter()
+        .map(|_| Splitter::new(span, columns.to_vec(), sql.clone()))
+        .collect();
+    let index = |name: &str| tables.iter().position(|t| t == name);
+    let mut blocks = rs.blocks();
+    while let Some(block) = blocks
+        .try_next()
+        .await
+        .map_err(|e| conn.classify(&sql, e))?
+    {
+        if block.nrows() == 0 {
+            continue;
+        }
+        if block.ncols() != columns.len() + 1 {
+            return Err(TdError::bad_answer(
+                &sql,
+                format!("{} columns, {} asked for", block.ncols(), columns.len() + 1),
+            ));
+        }
+        for (name, rows) in table_runs(&block, &sql)? {
+            let Some(i) = index(&name) else {
+                return Err(TdError::bad_answer(
+                    &sql,
+                    format!("rows of table {name:?}, not asked for"),
+                ));
+            };
+            let raw = block.as_raw_bytes();
+            let run = if rows.len() == block.nrows() {
+                raw.to_vec()
+            } else {
+                crate::reshape::slice_rows(raw, rows)
+                    .map_err(|e| TdError::bad_answer(&sql, e.to_string()))?
+            };
+            let kept = crate::reshape::keep_columns(&run, columns.len())
+                .map_err(|e| TdError::bad_answer(&sql, e.to_string()))?;
+            let mut part = RawBlock::parse_from_raw_block(kept, block.precision());
+            part.with_field_names(columns);
+            splitters[i].push(&part)?;
+        }
+    }
+    Ok(tables
+        .iter()
+        .cloned()
+        .zip(splitters.into_iter().map(|s| s.out))
+        .collect())
+}
+
+/// The block's rows as runs of one table each (its last column is the table name).
+fn table_runs(block: &RawBlock, what: &str) -> TdResult<Vec<(String, std::ops::Range<usize>)>> {
+    let last = block.ncols() - 1;
+    let mut runs: Vec<(String, std::ops::Range<usize>)> = Vec::new();
+    for row in 0..block.nrows() {
+        let name = match block.get_ref(row, last) {
+            Some(taos::BorrowedValue::VarChar(s)) => s.to_string(),
+            Some(taos::BorrowedValue::NChar(s)) => s.to_string(),
+            other => {
+                return Err(TdError::bad_answer(
+                    what,
+                    format!("row {row} has no table name ({other:?})"),
+                ))
+            }
+        };
+        match runs.last_mut() {
+            Some((n, r)) if *n == name => r.end = row + 1,
+            _ => runs.push((name, row..row + 1)),
+        }
+    }
+    Ok(runs)
 }
 
 /// Cuts a stream of raw blocks (one table, ascending timestamps) at window boundaries.

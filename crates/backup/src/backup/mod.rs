@@ -182,8 +182,18 @@ pub async fn execute(
         recorded.ddl.len(),
         clock.elapsed().as_secs_f64()
     );
+    let super_tables = recorded
+        .ddl
+        .iter()
+        .filter(|d| d.kind == tdibt_repository::DdlKind::SuperTable)
+        .filter_map(|d| {
+            let columns = d.schema.as_ref()?.columns.iter().map(|c| c.name.clone());
+            Some((d.name.clone(), columns.collect()))
+        })
+        .collect();
     let settings = store::StoreSettings {
         connections,
+        super_tables,
         compression: Compression {
             enabled: config.backup.enable_compression,
             level: config.backup.compression_level,

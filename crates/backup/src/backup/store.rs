@@ -11,7 +11,7 @@ use tdibt_repository::lock::RepoLock;
 use tdibt_repository::{
     Added, BackupStats, BlockEntry, BlockHash, Compression, Repository, ResumeJournal as Journal,
 };
-use tdibt_tdengine::{read_windows, Connection, WindowRows};
+use tdibt_tdengine::{read_tables_windows, read_windows, Connection, TablesRead, WindowRows};
 use tracing::warn;
 
 use super::Started;
@@ -31,6 +31,9 @@ pub struct Stored {
 /// How the store phase runs.
 pub struct StoreSettings<'a> {
     pub connections: &'a Connections,
+    /// The database's super tables and their columns, in order (from the DDL just
+    /// recorded): what lets the child tables of one read their windows in one query.
+    pub super_tables: BTreeMap<String, Vec<String>>,
     pub compression: Compression,
     pub jobs: usize,
     pub pack_target_bytes: usize,
@@ -75,21 +78,28 @@ pub async fn store_blocks(
         db: started.db.clone(),
         span: started.span,
     });
-    let mut pool = Pool::start(reader, settings.connections, todo, settings.jobs);
+    let jobs = group_reads(todo, &started.catalog, &started.db, &settings.super_tables);
+    let mut pool = Pool::start(reader, settings.connections, jobs, settings.jobs);
     let mut failure = None;
-    while let Some(result) = pool.next().await {
-        let (read, windows) = match result {
+    'results: while let Some(result) = pool.next().await {
+        let reads = match result {
             Ok(x) => x,
             Err(e) => {
                 failure = Some(e);
                 break;
             }
         };
-        for w in windows {
-            add_window(&mut writer, &mut batch, &mut stats, &mut seen, &read, w)?;
+        for (read, windows) in reads {
+            for w in windows {
+                if let Err(e) = add_window(&mut writer, &mut batch, &mut stats, &mut seen, &read, w)
+                {
+                    failure = Some(e);
+                    break 'results;
+                }
+            }
+            batch.reads.push(read.key());
+            seen.done += 1;
         }
-        batch.reads.push(read.key());
-        seen.done += 1;
         progress.update("backup", seen);
         if writer.pending_bytes() >= settings.pack_target_bytes {
             commit_pack(lock, &mut writer, &mut batch, &mut journal)?;
@@ -222,26 +232,109 @@ fn keep_what_the_plan_needs(repo: &Repository, journal: &mut Journal, reads: &[R
     }
 }
 
-/// Reads a table's run of windows.
+/// Child tables read together in one query at most (the statement names each).
+const TABLES_PER_QUERY: usize = 100;
+
+/// What one query reads: one table's run of windows, or the same run of several child
+/// tables of one super table.
+enum ReadJob {
+    One(Read),
+    Together {
+        super_table: String,
+        columns: Vec<String>,
+        reads: Vec<Read>,
+    },
+}
+
+/// Groups the reads of child tables that share a super table and a run of windows (an
+/// incremental's scattered changes: a late hour in many tables is one query, not one per
+/// table). Whole-table reads (a full backup's) stay one per table, so a full backup streams
+/// table by table as before.
+fn group_reads(
+    reads: Vec<Read>,
+    catalog: &tdibt_core::Catalog,
+    db: &str,
+    super_tables: &BTreeMap<String, Vec<String>>,
+) -> Vec<ReadJob> {
+    let mut jobs = Vec::new();
+    let mut groups: BTreeMap<(String, i32, i32), Vec<Read>> = BTreeMap::new();
+    for read in reads {
+        let super_table = catalog
+            .id_of(db, &read.table)
+            .and_then(|id| catalog.table(id))
+            .and_then(|t| t.super_table.clone())
+            .filter(|s| super_tables.contains_key(s));
+        match super_table {
+            Some(st) if read.first.0 != i32::MIN || read.last.0 != i32::MAX => {
+                groups
+                    .entry((st, read.first.0, read.last.0))
+                    .or_default()
+                    .push(read);
+            }
+            _ => jobs.push(ReadJob::One(read)),
+        }
+    }
+    for ((super_table, _, _), reads) in groups {
+        for chunk in reads.chunks(TABLES_PER_QUERY) {
+            if let [one] = chunk {
+                jobs.push(ReadJob::One(one.clone()));
+            } else {
+                jobs.push(ReadJob::Together {
+                    columns: super_tables[&super_table].clone(),
+                    super_table: super_table.clone(),
+                    reads: chunk.to_vec(),
+                });
+            }
+        }
+    }
+    jobs
+}
+
+/// Reads a table's run of windows, or several tables' in one query.
 struct Reader {
     db: String,
     span: BlockSpan,
 }
 
 impl ConnectionTask for Reader {
-    type Job = Read;
-    type Out = (Read, Vec<WindowRows>);
+    type Job = ReadJob;
+    type Out = Vec<(Read, Vec<WindowRows>)>;
 
-    async fn run(&self, conn: &Connection, read: Read) -> BackupResult<(Read, Vec<WindowRows>)> {
-        let windows = read_windows(
-            conn,
-            &self.db,
-            &read.table,
-            self.span,
-            read.first,
-            read.last,
-        )
-        .await?;
-        Ok((read, windows))
+    async fn run(&self, conn: &Connection, job: ReadJob) -> BackupResult<Self::Out> {
+        match job {
+            ReadJob::One(read) => {
+                let windows = read_windows(
+                    conn,
+                    &self.db,
+                    &read.table,
+                    self.span,
+                    read.first,
+                    read.last,
+                )
+                .await?;
+                Ok(vec![(read, windows)])
+            }
+            ReadJob::Together {
+                super_table,
+                columns,
+                reads,
+            } => {
+                let tables: Vec<String> = reads.iter().map(|r| r.table.clone()).collect();
+                let (first, last) = (reads[0].first, reads[0].last);
+                let together = TablesRead {
+                    super_table: &super_table,
+                    columns: &columns,
+                    tables: &tables,
+                    first,
+                    last,
+                };
+                let read = read_tables_windows(conn, &self.db, self.span, &together).await?;
+                Ok(reads
+                    .into_iter()
+                    .zip(read)
+                    .map(|(r, (_, windows))| (r, windows))
+                    .collect())
+            }
+        }
     }
 }

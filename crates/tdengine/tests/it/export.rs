@@ -152,3 +152,99 @@ async fn window_reads_hold_each_windows_rows() {
     assert_eq!(got, [(0, 1), (1, 1), (2, 1)]);
     standin.shutdown().await;
 }
+
+/// Several child tables read in one query hold what each table's own read holds: the same
+/// windows with the same rows (NCHAR and NULLs included), `tbname` cut off, a table with no
+/// rows in the range present and empty; written back, the parts are the tables' rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_read_together_hold_what_each_own_read_holds() {
+    use tdibt_core::{BlockSpan, Window};
+    use tdibt_tdengine::{read_tables_windows, read_windows, TablesRead};
+    let standin = StandinServer::builder().start().await.unwrap();
+    let conn = Connection::open(&crate::support::settings(&standin))
+        .await
+        .unwrap();
+    let hour = 3_600_000i64;
+    let mut setup = vec![
+        "CREATE DATABASE m VGROUPS 2".to_string(),
+        "CREATE STABLE m.st (ts TIMESTAMP, v INT, n NCHAR(8)) TAGS (g INT)".to_string(),
+    ];
+    for (i, t) in ["a", "b c", "d", "e"].iter().enumerate() {
+        setup.push(format!("CREATE TABLE m.`{t}` USING m.st TAGS ({i})"));
+    }
+    setup.push(format!(
+        "INSERT INTO m.a VALUES (0, 1, '温度') ({}, NULL, 'x') ({hour}, 3, NULL) m.`b c` VALUES (5, 4, 'y') ({}, 5, 'z') m.e VALUES ({}, 6, 'far')",
+        hour - 1,
+        hour + 7,
+        5 * hour
+    ));
+    for sql in &setup {
+        conn.exec(sql).await.unwrap();
+    }
+    let span = BlockSpan::one_hour(Precision::Millis);
+    let columns = ["ts".to_string(), "v".to_string(), "n".to_string()];
+    let tables = [
+        "b c".to_string(),
+        "a".to_string(),
+        "d".to_string(),
+        "e".to_string(),
+    ];
+    let together = TablesRead {
+        super_table: "st",
+        columns: &columns,
+        tables: &tables,
+        first: Window(0),
+        last: Window(1),
+    };
+    let read = read_tables_windows(&conn, "m", span, &together)
+        .await
+        .unwrap();
+    let names: Vec<&str> = read.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(names, ["b c", "a", "d", "e"]);
+    for (table, windows) in &read {
+        let own = read_windows(&conn, "m", table, span, Window(0), Window(1))
+            .await
+            .unwrap();
+        let shape = |w: &[tdibt_tdengine::WindowRows]| -> Vec<(i32, u64)> {
+            w.iter().map(|w| (w.window.0, w.rows())).collect()
+        };
+        assert_eq!(shape(windows), shape(&own), "{table}");
+        for w in windows {
+            for p in &w.parts {
+                assert_eq!(p.columns, columns, "{table}: tbname is cut off");
+            }
+        }
+    }
+    assert_eq!(read[0].1.len(), 2, "b c: windows 0 and 1");
+    assert!(
+        read[2].1.is_empty() && read[3].1.is_empty(),
+        "d has no rows, e none in range"
+    );
+    // Written back, each table's parts are its rows in those windows.
+    conn.exec("CREATE DATABASE m2 VGROUPS 1").await.unwrap();
+    conn.exec("CREATE STABLE m2.st (ts TIMESTAMP, v INT, n NCHAR(8)) TAGS (g INT)")
+        .await
+        .unwrap();
+    conn.exec("USE m2").await.unwrap();
+    for (table, windows) in &read {
+        conn.exec(&format!("CREATE TABLE m2.`{table}` USING m2.st TAGS (0)"))
+            .await
+            .unwrap();
+        for w in windows {
+            for part in &w.parts {
+                write_block(&conn, table, part, Precision::Millis)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    for t in ["a", "b c"] {
+        let q = |db: &str| format!("SELECT * FROM {db}.`{t}` WHERE ts < {}", 2 * hour);
+        assert_eq!(
+            rows(&conn, &q("m2")).await,
+            rows(&conn, &q("m")).await,
+            "{t}"
+        );
+    }
+    standin.shutdown().await;
+}
