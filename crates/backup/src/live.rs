@@ -92,10 +92,13 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const AUTO_CHECK: Duration = Duration::from_secs(1);
 /// The longest a poll waits on the server while the monitor serves backups: a backup's cut
 /// can only be taken once the poll in flight has answered, so this bounds how long a
-/// request waits for it. A write still wakes a waiting poll at once, so shorter waits cost
-/// only idle round trips: 20 ms is 50 idle polls a second, and took the 3-block backup of
-/// `backup_bench` from 0.15 s (100 ms) to 0.065 s.
-const SERVING_POLL: Duration = Duration::from_millis(20);
+/// request waits for it (a backup asked for right after a write waits out a whole poll: the
+/// write woke the one before). A write still wakes a waiting poll at once, so shorter waits
+/// cost only idle round trips: 10 ms is 100 idle polls a second (each one long poll of the
+/// consumer's vgroups, answered empty by the server after 10 ms, the same wait as the
+/// barrier's own poll). Measured with `backup_bench`'s 3-block backup: 100 ms 0.15 s, 20 ms
+/// 0.040-0.065 s, 10 ms see the README.
+const SERVING_POLL: Duration = Duration::from_millis(10);
 
 /// Runs capture and serves backups until `shutdown` turns true (or, with `once`, until the
 /// backlog is drained). Holds the persistence folder ([`tdibt_core::OwnerLock`]) while it
@@ -162,6 +165,7 @@ async fn serve(
 ) {
     let mut auto = AutoBackups::new(options);
     let mut repos = Repositories::default();
+    warm(config, &mut repos);
     let connections = Connections::kept(ConnectionSettings::from_config(&config.database));
     let mut check = tokio::time::interval(AUTO_CHECK);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -191,6 +195,22 @@ async fn serve(
                 }
             }
         }
+    }
+}
+
+/// Reads the configured repository's newest chain of the database before the first request:
+/// the first backup asked for then finds its parent's manifests decoded (tens of
+/// milliseconds for a large one) like every later one. Nothing is created; a repository
+/// that is missing or unreadable now is simply not warmed.
+fn warm(config: &Config, repos: &mut Repositories) {
+    let Ok(db) = config.database_name() else {
+        return;
+    };
+    let Ok(repo) = repos.get(&config.backup.output_path, false) else {
+        return;
+    };
+    if let Ok(Some(newest)) = crate::pick_backup(&repo, Some(db), &crate::Pick::Latest) {
+        let _ = repo.chain(&newest.id);
     }
 }
 

@@ -62,6 +62,10 @@ impl MonitorHandle {
         let (result_tx, result_rx) = oneshot::channel();
         let (done, done_rx) = oneshot::channel();
         let job: EngineJob = Box::new(move |cp| {
+            tracing::debug!(
+                "cut reached {:.1} ms after it was asked for",
+                asked_at.elapsed().as_secs_f64() * 1e3
+            );
             let _ = result_tx.send(job(cp));
         });
         self.tx

@@ -52,6 +52,7 @@ pub fn begin(
         .ok_or_else(|| BackupError::UnknownDatabase(db.to_string()))?
         .clone();
     let repo = lock.repo();
+    let clock = std::time::Instant::now();
     let (id, full, parent, journal) = match settle_unfinished(lock, db, cp, options)? {
         Some(r) => {
             info!("resuming backup {}", r.id);
@@ -68,10 +69,12 @@ pub fn begin(
             (id, parent.is_none(), parent, None)
         }
     };
+    let settled = clock.elapsed();
     let parent_chain = match &parent {
         Some(p) => repo.chain(p)?,
         None => Vec::new(),
     };
+    let chained = clock.elapsed();
     let plan = plan_reads(
         repo,
         cp,
@@ -81,6 +84,12 @@ pub fn begin(
         &parent_chain,
         batch_size,
     )?;
+    tracing::debug!(
+        "begin: {:.1} ms settle, parent and freeze, {:.1} ms the chain, {:.1} ms the plan",
+        settled.as_secs_f64() * 1e3,
+        (chained - settled).as_secs_f64() * 1e3,
+        (clock.elapsed() - chained).as_secs_f64() * 1e3
+    );
     Ok(Started {
         id,
         full,
