@@ -238,6 +238,21 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// A stand-in and the settings of a connection to it.
+    async fn standin() -> (taos_standin::RunningStandin, ConnectionSettings) {
+        let standin = taos_standin::StandinServer::builder()
+            .start()
+            .await
+            .unwrap();
+        let config = tdibt_core::config::DatabaseConfig {
+            host: "127.0.0.1".into(),
+            port: standin.addr().port(),
+            ..Default::default()
+        };
+        let settings = ConnectionSettings::from_config(&config);
+        (standin, settings)
+    }
+
     /// Doubles its job, and panics on job 3 (a bug in a worker, as a failed assertion deep
     /// in a decoder would).
     struct PanicsOnThree;
@@ -255,16 +270,7 @@ mod tests {
     /// Issue 16.3: a worker's panic is a failed job, never "no more results".
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panicking_worker_is_a_failed_job_not_the_end_of_the_jobs() {
-        let standin = taos_standin::StandinServer::builder()
-            .start()
-            .await
-            .unwrap();
-        let config = tdibt_core::config::DatabaseConfig {
-            host: "127.0.0.1".into(),
-            port: standin.addr().port(),
-            ..Default::default()
-        };
-        let settings = ConnectionSettings::from_config(&config);
+        let (_standin, settings) = standin().await;
         for workers in [1, 3] {
             let connections = Connections::fresh(settings.clone());
             let mut pool = Pool::start(Arc::new(PanicsOnThree), &connections, 0..10, workers);
@@ -326,16 +332,7 @@ mod tests {
     /// is not kept; fresh ones never are.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn kept_connections_serve_the_next_pool_and_failed_ones_are_dropped() {
-        let standin = taos_standin::StandinServer::builder()
-            .start()
-            .await
-            .unwrap();
-        let config = tdibt_core::config::DatabaseConfig {
-            host: "127.0.0.1".into(),
-            port: standin.addr().port(),
-            ..Default::default()
-        };
-        let settings = ConnectionSettings::from_config(&config);
+        let (standin, settings) = standin().await;
         let admin = Connection::open(&settings).await.unwrap();
         admin.exec("CREATE DATABASE d").await.unwrap();
         let kept = Connections::kept(settings.clone());

@@ -80,6 +80,23 @@ pub(crate) async fn query_with_columns(
     Ok((rs, columns))
 }
 
+/// The non-empty raw blocks of a query's answer, one by one (`None` at the end).
+pub(crate) async fn next_block<S>(
+    blocks: &mut S,
+    conn: &Connection,
+    sql: &str,
+) -> TdResult<Option<RawBlock>>
+where
+    S: futures_util::TryStream<Ok = RawBlock, Error = taos::Error> + Unpin,
+{
+    while let Some(block) = blocks.try_next().await.map_err(|e| conn.classify(sql, e))? {
+        if block.nrows() > 0 {
+            return Ok(Some(block));
+        }
+    }
+    Ok(None)
+}
+
 /// Every row of `db.table` in `range`, as the server's raw blocks.
 pub async fn read_range(
     conn: &Connection,
@@ -91,14 +108,7 @@ pub async fn read_range(
     let (mut rs, columns) = query_with_columns(conn, &sql).await?;
     let mut out = Vec::new();
     let mut blocks = rs.blocks();
-    while let Some(block) = blocks
-        .try_next()
-        .await
-        .map_err(|e| conn.classify(&sql, e))?
-    {
-        if block.nrows() == 0 {
-            continue;
-        }
+    while let Some(block) = next_block(&mut blocks, conn, &sql).await? {
         out.push(ExportedBlock {
             bytes: block.as_raw_bytes().to_vec(),
             rows: block.nrows(),

@@ -6,13 +6,13 @@
 //! query ([`read_tables_windows`]): per-query cost, not rows, is what an incremental of
 //! scattered changes pays for.
 
-use taos::{AsyncFetchable, ColumnView, RawBlock, TryStreamExt};
+use taos::{AsyncFetchable, ColumnView, RawBlock};
 use tdibt_core::{BlockSpan, TsRange, Window};
 
 use crate::connection::Connection;
 use crate::discovery::{quote_ident, quote_literal};
 use crate::error::{TdError, TdResult};
-use crate::export::{query_with_columns, select_range, ExportedBlock};
+use crate::export::{next_block, query_with_columns, select_range, ExportedBlock};
 
 /// The rows of one window of a table, in the raw blocks they came in (time order).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,14 +42,7 @@ pub async fn read_windows(
     let (mut rs, columns) = query_with_columns(conn, &sql).await?;
     let mut splitter = Splitter::new(span, columns, sql.clone());
     let mut blocks = rs.blocks();
-    while let Some(block) = blocks
-        .try_next()
-        .await
-        .map_err(|e| conn.classify(&sql, e))?
-    {
-        if block.nrows() == 0 {
-            continue;
-        }
+    while let Some(block) = next_block(&mut blocks, conn, &sql).await? {
         splitter.push(&block)?;
     }
     Ok(splitter.out)
@@ -105,14 +98,7 @@ pub async fn read_tables_windows(
         .collect();
     let index = |name: &str| tables.iter().position(|t| t == name);
     let mut blocks = rs.blocks();
-    while let Some(block) = blocks
-        .try_next()
-        .await
-        .map_err(|e| conn.classify(&sql, e))?
-    {
-        if block.nrows() == 0 {
-            continue;
-        }
+    while let Some(block) = next_block(&mut blocks, conn, &sql).await? {
         if block.ncols() != columns.len() + 1 {
             return Err(TdError::bad_answer(
                 &sql,
