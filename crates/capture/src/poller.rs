@@ -126,7 +126,6 @@ pub async fn run_poller(
         last_commit: BTreeMap::new(),
         out_of_range_in_a_row: 0,
         barriers: Vec::new(),
-        last_empty: None,
     };
     loop {
         let Some(mut feed) = connect(&options, &queue, &shutdown, &mut state).await? else {
@@ -171,8 +170,6 @@ struct PollerState {
     out_of_range_in_a_row: u32,
     /// Barriers not yet released.
     barriers: Vec<Barrier>,
-    /// The last poll, if it came back empty (none came back with a message since).
-    last_empty: Option<EmptyPoll>,
 }
 
 /// A poll that came back empty: until `waited_until` the server held it waiting for data
@@ -221,22 +218,23 @@ async fn run_connection(
     let mut events_since_cut = 0u64;
     let mut last_cut = Instant::now();
     let mut unassigned_since: Option<Instant> = None;
+    // The vgroups of the newest assignment read.
+    let mut assigned = BTreeSet::new();
+    // The last poll of this connection, if it came back empty (none came back with a
+    // message since): the vgroups it shows idle (see `Barrier::idle_over`).
+    let mut last_empty: Option<EmptyPoll> = None;
+    let no_vgroups = BTreeSet::new();
     // Checked before the first poll too: with nothing pending (a backup's drain right after
     // a monitor stopped), `--once` ends without waiting out a poll.
-    let mut last_poll_empty = false;
-    // The vgroups of the newest assignment read, and those the last poll, if it came back
-    // empty, was made over (see `Barrier::idle_over`).
-    let mut assigned = BTreeSet::new();
-    let mut idle_over = BTreeSet::new();
     let mut first = true;
     let mut polls_since_check = 0u32;
     loop {
         // A barrier just asked for read the offsets already: no poll came since, so they
         // are still the consumer's (two round trips saved on a backup's cut).
-        let just_read = drain_commands(feed, commands, state).await?;
+        let just_read = drain_commands(feed, commands, state, last_empty.as_ref()).await?;
         let stopping = *shutdown.borrow();
         // Offsets cost two round trips: while messages flow, look only now and then.
-        let check = options.once && (first || last_poll_empty || polls_since_check >= 64);
+        let check = options.once && (first || last_empty.is_some() || polls_since_check >= 64);
         let waiting = !state.barriers.is_empty();
         let progress = match just_read {
             Some(progress) if !check && !stopping => progress,
@@ -253,9 +251,10 @@ async fn run_connection(
             let ends = stop_at.get_or_insert_with(BTreeMap::new);
             add_ends(ends, &progress, state.resume_from.keys());
         }
+        let idle_over = last_empty.as_ref().map_or(&no_vgroups, |e| &e.vgroups);
         let drained = stop_at
             .as_ref()
-            .is_some_and(|ends| is_drained(ends, &progress, &idle_over));
+            .is_some_and(|ends| is_drained(ends, &progress, idle_over));
         first = false;
         if check && progress.is_empty() {
             let since = *unassigned_since.get_or_insert_with(Instant::now);
@@ -281,7 +280,7 @@ async fn run_connection(
             send(queue, FeedItem::Finished).await;
             // Wait for the applier's last commit, then leave.
             while let Some(cmd) = commands.recv().await {
-                apply_command(feed, cmd, state).await?;
+                apply_command(feed, cmd, state, last_empty.as_ref()).await?;
             }
             return Ok(());
         }
@@ -294,20 +293,16 @@ async fn run_connection(
         let sent = Instant::now();
         match feed.next(wait).await? {
             Some(message) => {
-                last_poll_empty = false;
-                state.last_empty = None;
-                idle_over.clear();
+                last_empty = None;
                 state.out_of_range_in_a_row = 0;
                 events_since_cut += message.events.len() as u64;
                 send(queue, FeedItem::Message(message)).await;
             }
             None => {
-                last_poll_empty = true;
-                state.last_empty = Some(EmptyPoll {
+                last_empty = Some(EmptyPoll {
                     waited_until: sent + wait,
                     vgroups: assigned.clone(),
                 });
-                idle_over.clone_from(&assigned);
                 for b in &mut state.barriers {
                     b.idle_over.extend(assigned.iter().copied());
                 }
@@ -568,24 +563,28 @@ async fn drain_commands(
     feed: &mut ChangeFeed,
     commands: &mut mpsc::UnboundedReceiver<Command>,
     state: &mut PollerState,
+    last_empty: Option<&EmptyPoll>,
 ) -> Result<Option<Vec<VgroupProgress>>, TdError> {
     let mut read = None;
     while let Ok(cmd) = commands.try_recv() {
-        read = apply_command(feed, cmd, state).await?;
+        read = apply_command(feed, cmd, state, last_empty).await?;
     }
     Ok(read)
 }
 
+/// Carries out one command; `last_empty` is this connection's last poll, if it came back
+/// empty (it may speak for a barrier: see [`EmptyPoll`]).
 async fn apply_command(
     feed: &mut ChangeFeed,
     cmd: Command,
     state: &mut PollerState,
+    last_empty: Option<&EmptyPoll>,
 ) -> Result<Option<Vec<VgroupProgress>>, TdError> {
     match cmd {
         Command::Barrier { token, asked_at } => {
             // An empty poll that was still waiting on the server when the cut was asked for
             // speaks for it already (see `EmptyPoll`).
-            let idle_over = idle_at_ask(state.last_empty.as_ref(), asked_at);
+            let idle_over = idle_at_ask(last_empty, asked_at);
             // Kept even when reading the ends fails (a lost connection): they are then read
             // at the first chance after, which is still at or after the request.
             state.barriers.push(Barrier {
