@@ -17,7 +17,8 @@
 //! a raw meta does is exactly what the equivalent statement does.
 
 use crate::error::TaosError;
-use crate::raw_meta::{raw_type, CHILD_TABLE, NORMAL_TABLE, TAG_JSON, TAG_LARGE};
+use crate::meta::alter_type;
+use crate::raw_meta::{raw_type, CHILD_TABLE, COL_IS_KEY, NORMAL_TABLE, TAG_JSON, TAG_LARGE};
 use crate::tencode::Decoder;
 use crate::value::{ColDef, ColType};
 
@@ -37,14 +38,16 @@ fn col_type(code: u8, type_mod: i64) -> Result<ColType, TaosError> {
 }
 
 /// One column of an `SSchemaWrapper`, with the flags that mark a composite key.
-struct SchemaCol {
-    code: u8,
-    flags: i8,
-    bytes: i32,
-    name: String,
+pub struct SchemaCol {
+    pub code: u8,
+    pub flags: i8,
+    pub bytes: i32,
+    pub name: String,
 }
 
-fn schema(d: &mut Decoder) -> Result<Vec<SchemaCol>, TaosError> {
+/// `tDecodeSSchemaWrapper`: the columns of a schema (a meta request's, or a raw data
+/// message's block schema).
+pub fn schema(d: &mut Decoder) -> Result<Vec<SchemaCol>, TaosError> {
     let n = d.count("schema column count")?;
     d.iv("schema version")?;
     (0..n)
@@ -70,7 +73,7 @@ fn col_defs(cols: &[SchemaCol], type_mods: &[i64]) -> Result<Vec<ColDef>, TaosEr
         .map(|(i, c)| {
             let ty = col_type(c.code, type_mods.get(i).copied().unwrap_or(0))?;
             let mut def = ColDef::new(c.name.clone(), ty, ty.declared_len(c.bytes));
-            def.primary_key = i > 0 && c.flags & 2 != 0;
+            def.primary_key = i > 0 && c.flags & COL_IS_KEY != 0;
             Ok(def)
         })
         .collect()
@@ -235,10 +238,13 @@ fn stag_values(tag: &[u8]) -> Result<(Vec<TagValue>, Option<String>), TaosError>
         let code = d.u8("tag type")?;
         let bytes = match code {
             0 => Vec::new(),
-            8 | 10 | 15 | 16 | 20 => d.binary("tag value")?.to_vec(),
             c => {
                 let ty = col_type(c, 0)?;
-                d.bytes(ty.fixed_len() as usize, "tag value")?.to_vec()
+                if ty.is_var() {
+                    d.binary("tag value")?.to_vec()
+                } else {
+                    d.bytes(ty.fixed_len() as usize, "tag value")?.to_vec()
+                }
             }
         };
         match key {
@@ -374,7 +380,7 @@ fn ident(s: &str) -> String {
 /// The `ALTER TABLE` statement of an `SVAlterTbReq`.
 fn alter_sql(f: &mut Decoder) -> Result<String, TaosError> {
     let table = ident(&f.cstr("table name")?);
-    let action = f.i8("alter action")?;
+    let action = f.u8("alter action")?;
     f.i32("column id")?;
     let column = |f: &mut Decoder, with_flags: bool| -> Result<ColDef, TaosError> {
         let name = f.cstr("column name")?;
@@ -400,25 +406,27 @@ fn alter_sql(f: &mut Decoder) -> Result<String, TaosError> {
         literal(code, bytes)
     };
     Ok(match action {
-        5 => format!("ALTER TABLE {table} ADD COLUMN {}", column(f, true)?.sql()),
-        6 => format!(
+        alter_type::ADD_COLUMN => {
+            format!("ALTER TABLE {table} ADD COLUMN {}", column(f, true)?.sql())
+        }
+        alter_type::DROP_COLUMN => format!(
             "ALTER TABLE {table} DROP COLUMN {}",
             ident(&f.cstr("column name")?)
         ),
-        7 => format!(
+        alter_type::UPDATE_COLUMN_BYTES => format!(
             "ALTER TABLE {table} MODIFY COLUMN {}",
             column(f, false)?.sql()
         ),
-        10 => {
+        alter_type::UPDATE_COLUMN_NAME => {
             let old = ident(&f.cstr("column name")?);
             let new = ident(&f.cstr("new column name")?);
             format!("ALTER TABLE {table} RENAME COLUMN {old} {new}")
         }
-        4 => {
+        alter_type::UPDATE_TAG_VAL => {
             let name = ident(&f.cstr("tag name")?);
             format!("ALTER TABLE {table} SET TAG {name} = {}", tag_value(f)?)
         }
-        15 => {
+        alter_type::UPDATE_MULTI_TAG_VAL => {
             let n = f.count("tag count")?;
             let sets = (0..n)
                 .map(|_| {
@@ -429,7 +437,7 @@ fn alter_sql(f: &mut Decoder) -> Result<String, TaosError> {
                 .collect::<Result<Vec<_>, TaosError>>()?;
             format!("ALTER TABLE {table} SET TAG {}", sets.join(", "))
         }
-        9 => {
+        alter_type::UPDATE_OPTIONS => {
             let mut parts = Vec::new();
             if f.i8("updateTTL")? != 0 {
                 parts.push(format!("TTL {}", f.iv("ttl")?));

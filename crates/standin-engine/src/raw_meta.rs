@@ -24,6 +24,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TaosError;
+use crate::meta::alter_type;
 use crate::tencode::{Decoder, Encoder};
 use crate::value::{Cell, ColDef, ColType};
 
@@ -48,7 +49,7 @@ pub const NORMAL_TABLE: i8 = 3;
 
 /// `COL_SMA_ON`, `COL_IS_KEY` (`include/common/tmsg.h`).
 const COL_SMA_ON: i8 = 1;
-const COL_IS_KEY: i8 = 2;
+pub const COL_IS_KEY: i8 = 2;
 /// `TD_TAG_JSON`, `TD_TAG_LARGE` (`include/common/tdataformat.h`).
 pub const TAG_JSON: u8 = 0x40;
 pub const TAG_LARGE: u8 = 0x20;
@@ -278,7 +279,7 @@ pub fn alter_table(name: &str, alter: &TableAlter) -> RawMeta {
         let mut type_mod_after = None;
         match alter {
             TableAlter::AddColumn(c) => {
-                f.i8(5)
+                f.i8(alter_type::ADD_COLUMN as i8)
                     .i32(0)
                     .cstr(&c.name)
                     .u8(c.ty.type_code())
@@ -287,17 +288,25 @@ pub fn alter_table(name: &str, alter: &TableAlter) -> RawMeta {
                 type_mod_after = Some(type_mod(c));
             }
             TableAlter::DropColumn(n) => {
-                f.i8(6).i32(0).cstr(n);
+                f.i8(alter_type::DROP_COLUMN as i8).i32(0).cstr(n);
             }
             TableAlter::WidenColumn(c) => {
-                f.i8(7).i32(0).cstr(&c.name).u8(c.ty.type_code());
+                f.i8(alter_type::UPDATE_COLUMN_BYTES as i8)
+                    .i32(0)
+                    .cstr(&c.name)
+                    .u8(c.ty.type_code());
                 f.iv(i64::from(schema_bytes(c)));
             }
             TableAlter::RenameColumn(old, new) => {
-                f.i8(10).i32(0).cstr(old).cstr(new);
+                f.i8(alter_type::UPDATE_COLUMN_NAME as i8)
+                    .i32(0)
+                    .cstr(old)
+                    .cstr(new);
             }
             TableAlter::Options { ttl, comment } => {
-                f.i8(9).i32(0).i8(i8::from(ttl.is_some()));
+                f.i8(alter_type::UPDATE_OPTIONS as i8)
+                    .i32(0)
+                    .i8(i8::from(ttl.is_some()));
                 if let Some(t) = ttl {
                     f.iv(*t);
                 }
@@ -315,11 +324,15 @@ pub fn alter_table(name: &str, alter: &TableAlter) -> RawMeta {
             }
             TableAlter::Tags(tags) => match tags.as_slice() {
                 [(def, id, value)] => {
-                    f.i8(4).i32(i32::from(*id)).cstr(&def.name);
+                    f.i8(alter_type::UPDATE_TAG_VAL as i8)
+                        .i32(i32::from(*id))
+                        .cstr(&def.name);
                     tag_value(f, def, *id, value);
                 }
                 _ => {
-                    f.i8(15).i32(0).iv(tags.len() as i64);
+                    f.i8(alter_type::UPDATE_MULTI_TAG_VAL as i8)
+                        .i32(0)
+                        .iv(tags.len() as i64);
                     for (def, id, value) in tags {
                         f.iv(i64::from(*id)).cstr(&def.name);
                         tag_value(f, def, *id, value);

@@ -21,6 +21,7 @@
 //!   `source/dnode/vnode/src/tq/tqScan.c` `tqAddBlockDataToRsp` fills it;
 //! - the schema: `tEncodeSSchemaWrapper` / `tEncodeSSchema` (`include/common/tmsg.h`).
 
+use taos_standin_engine::raw_apply;
 use taos_standin_engine::raw_meta::{raw_type, RawMeta};
 use taos_standin_engine::tencode::{Decoder, Encoder};
 use taos_standin_engine::{Column, TableRows, TaosError};
@@ -169,18 +170,11 @@ fn read_data_rsp<'a>(d: &mut Decoder<'a>) -> Result<Vec<RawBlock<'a>>, TaosError
         let block = data
             .get(BLOCK_HEAD..)
             .ok_or_else(|| TaosError::new(0x0115, "invalid raw data: a block without its head"))?;
-        let mut names = Vec::new();
-        if with_schema {
-            let cols = d.count("schema column count")?;
-            d.iv("schema version")?;
-            for _ in 0..cols {
-                d.u8("type")?;
-                d.i8("flags")?;
-                d.iv("bytes")?;
-                d.iv("column id")?;
-                names.push(d.cstr("column name")?);
-            }
-        }
+        let names = if with_schema {
+            raw_apply::schema(d)?.into_iter().map(|c| c.name).collect()
+        } else {
+            Vec::new()
+        };
         let table = if with_name {
             d.cstr("table name")?
         } else {
