@@ -384,6 +384,12 @@ pub async fn backup_through(
     progress: &dyn ProgressSink,
     stored: impl FnOnce(&BackupReport),
 ) -> BackupResult<BackupReport> {
+    if options.engine != tdibt_repository::Engine::Tdibt {
+        return Err(BackupError::Refused(format!(
+            "a running monitor stores backups with tdibt's engine only, not {}: stop the monitor to back up with {}",
+            options.engine, options.engine
+        )));
+    }
     let clock = Instant::now();
     let db = config.database_name()?.to_string();
     // Shared with the monitor's task for `begin`, which may discard a journal.

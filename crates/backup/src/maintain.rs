@@ -37,6 +37,7 @@ pub fn merge(repo: &Repository, id: &BackupId) -> BackupResult<MergeReport> {
     let newest = chain
         .last()
         .ok_or_else(|| BackupError::Refused(format!("backup {id} has an empty chain")))?;
+    crate::stored::refuse_other_engine(&chain, "merged into a synthetic full")?;
     if chain.len() == 1 {
         return Err(BackupError::Refused(format!(
             "backup {id} is a full backup already: there is nothing to merge"
@@ -58,7 +59,7 @@ pub fn merge(repo: &Repository, id: &BackupId) -> BackupResult<MergeReport> {
     };
     let now = now_unix_ms();
     let merged = Manifest {
-        format_version: tdibt_repository::manifest::MANIFEST_VERSION,
+        format_version: tdibt_repository::Engine::Tdibt.manifest_version(),
         id: BackupId::new(now, id.as_str().as_bytes()),
         parent: None,
         parent_manifest_blake3: None,
@@ -76,6 +77,8 @@ pub fn merge(repo: &Repository, id: &BackupId) -> BackupResult<MergeReport> {
         tombstones: Vec::new(),
         stats,
         merged_from: Some(id.clone()),
+        engine: tdibt_repository::Engine::Tdibt,
+        files: Vec::new(),
     };
     lock.write_manifest(&merged)?;
     info!(

@@ -62,7 +62,7 @@ impl Connections {
     }
 
     /// A kept connection that has not sat too long, or a new one.
-    pub(crate) async fn take(&self) -> TdResult<Connection> {
+    pub async fn take(&self) -> TdResult<Connection> {
         if let Some(kept) = &self.kept {
             while let Some((conn, since)) = kept.lock().ok().and_then(|mut k| k.pop()) {
                 if since.elapsed() < KEPT_FOR {
@@ -74,7 +74,7 @@ impl Connections {
     }
 
     /// Keeps a connection that did its work (closes it when nothing is kept).
-    pub(crate) fn give_back(&self, conn: Connection) {
+    pub fn give_back(&self, conn: Connection) {
         if let Some(kept) = &self.kept {
             if let Ok(mut k) = kept.lock() {
                 if k.len() < KEPT_AT_MOST {

@@ -99,6 +99,7 @@ pub async fn run_restore(
 ) -> BackupResult<RestoreReport> {
     let started = Instant::now();
     let chain = repo.chain(&options.backup)?;
+    crate::stored::refuse_other_engine(&chain, "restored by tdibt's own path")?;
     let view = tdibt_repository::merge_chain(&chain);
     let ddl = merge_ddl(&chain);
     let newest = chain.last().ok_or_else(|| {

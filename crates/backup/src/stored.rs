@@ -1,7 +1,9 @@
 //! Reading stored windows back, for restore and verify.
 
+use std::sync::Arc;
 use tdibt_core::Precision;
-use tdibt_repository::{BlockEntry, Manifest, Repository};
+
+use tdibt_repository::{BlockEntry, Engine, Manifest, Repository};
 use tdibt_tdengine::export::ExportedBlock;
 
 use crate::error::{BackupError, BackupResult};
@@ -54,4 +56,17 @@ pub(crate) fn manifest_precision(m: &Manifest) -> BackupResult<Precision> {
     m.precision
         .parse()
         .map_err(|e| BackupError::Refused(format!("backup {}: {e}", m.id)))
+}
+
+/// Refuses a chain another engine stored (taosdump's files are no raw blocks: tdibt can
+/// neither write them back itself nor compare them window by window). `what`: the
+/// operation refused, e.g. "restored by tdibt's own path".
+pub(crate) fn refuse_other_engine(chain: &[Arc<Manifest>], what: &str) -> BackupResult<()> {
+    match chain.iter().find(|m| m.engine != Engine::Tdibt) {
+        None => Ok(()),
+        Some(m) => Err(BackupError::Refused(format!(
+            "backup {} was stored by {} (its output files, not raw blocks), so its chain cannot be {what}; `tdibt restore` restores it through taosdump -i and `tdibt verify` checks its files",
+            m.id, m.engine
+        ))),
+    }
 }

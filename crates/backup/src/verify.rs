@@ -122,6 +122,7 @@ pub(crate) async fn compare(
     progress: &dyn ProgressSink,
 ) -> BackupResult<AgainstReport> {
     let chain = repo.chain(&against.backup)?;
+    crate::stored::refuse_other_engine(&chain, "compared window by window with --against")?;
     let newest = chain.last().ok_or_else(|| {
         BackupError::Refused(format!("backup {} has an empty chain", against.backup))
     })?;

@@ -171,9 +171,22 @@ pub struct BackupArgs {
     /// `2026-11-24T10:00:00Z`) meaning the newest backup finished at or before it.
     #[arg(long, value_name = "ID|DATE")]
     pub since: Option<String>,
-    /// Range reads running at once, each on its own connection.
+    /// Range reads (or taosdump calls) running at once, each on its own connection.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64).map(|v| v as usize))]
     pub jobs: usize,
+    /// What stores the rows: tdibt's own range reads, or taosdump (one call per group of
+    /// tables sharing a changed range, its output checked as verify-taosdump does and
+    /// stored in the repository; taosdump from $TAOSDUMP or PATH). A chain keeps one engine.
+    #[arg(long, value_enum, default_value_t = EngineArg::Tdibt)]
+    pub engine: EngineArg,
+    #[command(flatten)]
+    pub taosdump: crate::commands::taosdump::TaosdumpArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineArg {
+    Tdibt,
+    Taosdump,
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +204,10 @@ pub struct RestoreArgs {
     /// Tables restored at once, each on its own connection.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64).map(|v| v as usize))]
     pub jobs: usize,
+    /// How taosdump is called when the backup was stored by taosdump (`backup --engine
+    /// taosdump`): its chain is restored through `taosdump -i`.
+    #[command(flatten)]
+    pub taosdump: crate::commands::taosdump::TaosdumpArgs,
 }
 
 #[derive(Debug, Args)]

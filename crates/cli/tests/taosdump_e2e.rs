@@ -11,6 +11,7 @@
 
 mod support;
 mod taosdump_double;
+mod taosdump_engine;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -31,25 +32,34 @@ fn main() {
     {
         std::process::exit(taosdump_double::main(args.collect()));
     }
-    // `cargo test -- --list` and filters: the one test runs unless filtered out.
+    // `cargo test -- --list` and filters: each test runs unless filtered out.
     let rest: Vec<String> = args.collect();
+    const TESTS: [&str; 2] = [
+        "taosdump_script_end_to_end",
+        "backup_engine_taosdump_end_to_end",
+    ];
     if rest.iter().any(|a| a == "--list") {
-        println!("taosdump_engine_end_to_end: test");
+        for t in TESTS {
+            println!("{t}: test");
+        }
         return;
     }
-    if rest
-        .iter()
-        .any(|a| !a.starts_with('-') && !"taosdump_engine_end_to_end".contains(a.as_str()))
-    {
-        return;
-    }
-    tokio::runtime::Builder::new_multi_thread()
+    let filters: Vec<&String> = rest.iter().filter(|a| !a.starts_with('-')).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap()
-        .block_on(end_to_end());
-    println!("test taosdump_engine_end_to_end ... ok");
+        .unwrap();
+    for t in TESTS {
+        if !filters.is_empty() && !filters.iter().any(|f| t.contains(f.as_str())) {
+            continue;
+        }
+        match t {
+            "taosdump_script_end_to_end" => runtime.block_on(end_to_end()),
+            _ => runtime.block_on(taosdump_engine::engine_end_to_end()),
+        }
+        println!("test {t} ... ok");
+    }
 }
 
 fn write_config(dir: &Path, name: &str, port: u16) -> PathBuf {
@@ -133,6 +143,25 @@ fn run_script(script: &Path, dir: &Path, path: &str, config: &Path, drop: Option
     c.output().unwrap()
 }
 
+/// 5 tables, a row a minute over 6 hours.
+async fn load(taos: &Taos) {
+    for t in 0..5 {
+        for h in 0..6 {
+            let rows: Vec<String> = (0..60)
+                .map(|m| format!("({}, {})", BASE + h * HOUR_MS + m * 60_000, t * 1000 + m))
+                .collect();
+            exec(
+                taos,
+                &format!(
+                    "INSERT INTO db.d{t} USING db.meters TAGS ({t}) VALUES {}",
+                    rows.join(" ")
+                ),
+            )
+            .await;
+        }
+    }
+}
+
 async fn workload(taos: &Taos) {
     // Late rows in hour 2 of d0 and d1, upserts in hour 4 of d2, a delete of hour 3 of d3,
     // a drop of d4.
@@ -174,22 +203,7 @@ async fn end_to_end() {
     let d = dir.path();
     let config = write_config(d, "source.json", source.addr().port());
     let path = double_on_path(d);
-    // 5 tables, a row a minute over 6 hours.
-    for t in 0..5 {
-        for h in 0..6 {
-            let rows: Vec<String> = (0..60)
-                .map(|m| format!("({}, {})", BASE + h * HOUR_MS + m * 60_000, t * 1000 + m))
-                .collect();
-            exec(
-                &taos,
-                &format!(
-                    "INSERT INTO db.d{t} USING db.meters TAGS ({t}) VALUES {}",
-                    rows.join(" ")
-                ),
-            )
-            .await;
-        }
-    }
+    load(&taos).await;
     let run = |args: &[&str]| tdibt(&config, args).output().unwrap();
     ok(&run(&["init"]));
     ok(&run(&["repo", "init"]));

@@ -49,6 +49,8 @@ fn main() {
         tombstones: Vec::new(),
         stats: BackupStats::default(),
         merged_from: None,
+        engine: Default::default(),
+        files: Vec::new(),
     };
     let t = Instant::now();
     let bytes = m.encode();

@@ -26,8 +26,8 @@ pub use error::{RepoError, RepoResult};
 pub use handle::{FileKind, Handle};
 pub use ids::{BackupId, BlockHash, PackId};
 pub use manifest::{
-    BackupKind, BackupStats, BlockEntry, ColumnDef, DdlEntry, DdlKind, Manifest, TableSchema,
-    Tombstone,
+    BackupKind, BackupStats, BlockEntry, ColumnDef, DdlEntry, DdlKind, Engine, Manifest, PartOf,
+    StoredFile, TableSchema, Tombstone,
 };
 pub use object::BucketStore;
 pub use pack::{BlockRef, Compression};

@@ -10,8 +10,68 @@ use crate::error::{RepoError, RepoResult};
 use crate::ids::BackupId;
 use crate::pack::BlockRef;
 
-/// The manifest format this build writes and reads.
-pub const MANIFEST_VERSION: u32 = 1;
+/// The newest manifest format this build reads. Version 2 added `engine` and `files`: a
+/// backup taosdump stored is written as version 2, so a build that knows only version 1
+/// refuses it instead of restoring it as a backup with no blocks. Backups of tdibt's own
+/// engine are still written as version 1 (every build reads them).
+pub const MANIFEST_VERSION: u32 = 2;
+
+/// What stored a backup's rows: tdibt's own range reads (raw blocks, restored by tdibt) or
+/// taosdump (its output files, restored by `taosdump -i`). A chain never mixes the two.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    #[default]
+    Tdibt,
+    Taosdump,
+}
+
+impl Engine {
+    pub fn is_tdibt(&self) -> bool {
+        *self == Engine::Tdibt
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Engine::Tdibt => "tdibt",
+            Engine::Taosdump => "taosdump",
+        }
+    }
+
+    /// The manifest format a backup of this engine is written in.
+    pub fn manifest_version(&self) -> u32 {
+        match self {
+            Engine::Tdibt => 1,
+            Engine::Taosdump => 2,
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "tdibt" => Ok(Engine::Tdibt),
+            "taosdump" => Ok(Engine::Taosdump),
+            other => Err(format!("unknown engine {other:?}: tdibt or taosdump")),
+        }
+    }
+}
+
+/// A file another engine wrote (taosdump's output), stored in parts like blocks: `path` is
+/// relative to the backup's output folder, with `/` between components.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFile {
+    pub path: String,
+    pub bytes: u64,
+    pub parts: Vec<BlockRef>,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -133,9 +193,46 @@ pub struct Manifest {
     /// restores to exactly that backup's state).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_from: Option<BackupId>,
+    /// What stored the rows (absent: tdibt).
+    #[serde(default, skip_serializing_if = "Engine::is_tdibt")]
+    pub engine: Engine,
+    /// Another engine's output files (taosdump's); empty for tdibt's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<StoredFile>,
+}
+
+/// What a stored part belongs to (see [`Manifest::parts`]); shows as `table@window` or the
+/// file's path.
+#[derive(Clone, Copy, Debug)]
+pub enum PartOf<'a> {
+    Block(&'a BlockEntry),
+    File(&'a StoredFile),
+}
+
+impl std::fmt::Display for PartOf<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PartOf::Block(b) => write!(f, "{}@{}", b.table, b.window),
+            PartOf::File(file) => f.write_str(&file.path),
+        }
+    }
 }
 
 impl Manifest {
+    /// Every stored part the backup needs, blocks' and files' alike, each with what it
+    /// belongs to: what pruning must keep and verification must read.
+    pub fn parts(&self) -> impl Iterator<Item = (PartOf<'_>, &BlockRef)> {
+        let blocks = self
+            .blocks
+            .iter()
+            .flat_map(|b| b.parts.iter().map(move |r| (PartOf::Block(b), r)));
+        let files = self
+            .files
+            .iter()
+            .flat_map(|f| f.parts.iter().map(move |r| (PartOf::File(f), r)));
+        blocks.chain(files)
+    }
+
     /// The manifest file: JSON, then `blake3 <hex>` of the JSON on the last line.
     pub fn encode(&self) -> Vec<u8> {
         self.encode_with_sum().0
@@ -279,6 +376,8 @@ pub(crate) mod tests {
             }],
             stats: BackupStats::default(),
             merged_from: None,
+            engine: Engine::Tdibt,
+            files: Vec::new(),
         }
     }
 

@@ -282,9 +282,7 @@ impl Repository {
     pub fn known_blocks(&self) -> RepoResult<HashMap<BlockHash, BlockRef>> {
         let mut known = HashMap::new();
         for id in self.list_backups()? {
-            for b in &self.manifest(&id)?.0.blocks {
-                known.extend(b.parts.iter().map(|r| (r.hash, *r)));
-            }
+            known.extend(self.manifest(&id)?.0.parts().map(|(_, r)| (r.hash, *r)));
         }
         for p in self.list_journals()? {
             for b in p.stored {
@@ -301,7 +299,7 @@ impl Repository {
         let mut known = HashMap::new();
         for id in self.list_backups().unwrap_or_default() {
             if let Ok((m, _)) = self.manifest(&id) {
-                known.extend(m.blocks.iter().flat_map(|b| &b.parts).map(|r| (r.hash, *r)));
+                known.extend(m.parts().map(|(_, r)| (r.hash, *r)));
             }
         }
         let journals = self.store.list(FileKind::Journal).unwrap_or_default();

@@ -177,11 +177,6 @@ pub struct Inputs<'a> {
 
 /// The document for `inputs`.
 pub fn build(inputs: Inputs<'_>) -> TaosdumpResult<BlocksDoc> {
-    let db = inputs
-        .catalog
-        .database(inputs.database)
-        .ok_or_else(|| TaosdumpError::UnknownDatabase(inputs.database.to_string()))?;
-    let (precision, span) = (db.precision, db.block_span);
     let planned = plan::incremental(
         inputs.catalog,
         inputs.database,
@@ -194,6 +189,18 @@ pub fn build(inputs: Inputs<'_>) -> TaosdumpResult<BlocksDoc> {
         inputs.extra,
         u32::MAX,
     );
+    of_plan(inputs, &planned)
+}
+
+/// The document of a plan already made (`tdibt backup --engine taosdump` plans as every
+/// backup does, never cutting a run): `inputs`' changes give the counts, its
+/// `chain_tables` and `extra` are not used.
+pub fn of_plan(inputs: Inputs<'_>, planned: &plan::Plan) -> TaosdumpResult<BlocksDoc> {
+    let db = inputs
+        .catalog
+        .database(inputs.database)
+        .ok_or_else(|| TaosdumpError::UnknownDatabase(inputs.database.to_string()))?;
+    let (precision, span) = (db.precision, db.block_span);
     let mut tables: BTreeMap<String, TableChanges> = BTreeMap::new();
     for read in &planned.reads {
         table_entry(&mut tables, &inputs, &read.table)

@@ -17,6 +17,24 @@ pub enum TaosdumpError {
     UnknownDatabase(String),
     #[error("{0}")]
     Refused(String),
+    #[error(transparent)]
+    Repository(#[from] tdibt_repository::RepoError),
+    #[error("cannot run taosdump ({program}): {source}; install taosdump (taos-tools) or name it with --taosdump-program")]
+    Launch {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{what} failed ({status}): {stderr}; nothing was stored, and the next run does it again"
+    )]
+    CallFailed {
+        what: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("what taosdump wrote into {} does not hold the plan: {}; nothing was stored, and the next run dumps again", dir.display(), problems.join("; "))]
+    Unverified { dir: PathBuf, problems: Vec<String> },
     #[error("{path}: {what}")]
     BadFile { path: PathBuf, what: String },
     #[error("cannot {action} {path}: {source}")]

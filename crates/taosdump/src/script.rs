@@ -149,25 +149,44 @@ fn is_plain_identifier(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// The options every call shares (connection, codec, threads), as shell words.
-fn common_options(opts: &ScriptOptions, database: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut push = |flag: &str, value: Option<String>| {
-        if let Some(v) = value {
-            words.push(flag.to_string());
-            words.push(sh_quote(&v));
-        }
-    };
-    push("-h", opts.host.clone());
-    push("-P", opts.port.map(|p| p.to_string()));
-    push("-u", opts.user.clone());
-    push("-Z", opts.driver.clone());
-    push("-c", opts.config_dir.clone());
-    push("-T", opts.threads.map(|t| t.to_string()));
-    push("-d", opts.codec.clone());
+/// The options every call shares (connection, codec, threads), as flags and their values:
+/// the script quotes them, `tdibt backup --engine taosdump` passes them as they are.
+pub fn shared_options(opts: &ScriptOptions, database: &str) -> Vec<(&'static str, Option<String>)> {
+    let mut options = vec![
+        ("-h", opts.host.clone()),
+        ("-P", opts.port.map(|p| p.to_string())),
+        ("-u", opts.user.clone()),
+        ("-Z", opts.driver.clone()),
+        ("-c", opts.config_dir.clone()),
+        ("-T", opts.threads.map(|t| t.to_string())),
+        ("-d", opts.codec.clone()),
+    ];
+    options.retain(|(_, v)| v.is_some());
     if !is_plain_identifier(database) {
         // taosdump quotes the database name only when asked (`-e`).
-        words.push("-e".into());
+        options.push(("-e", None));
+    }
+    options
+}
+
+/// A call's time range as taosdump's `-S`/`-E` (epochs; `-E` inclusive).
+pub fn range_options(range: &Range) -> Vec<String> {
+    let mut words = Vec::new();
+    if let Some(t) = range.start {
+        words.extend(["-S".to_string(), t.to_string()]);
+    }
+    if let Some(t) = range.last_ts() {
+        words.extend(["-E".to_string(), t.to_string()]);
+    }
+    words
+}
+
+/// [`shared_options`] as shell words.
+fn common_options(opts: &ScriptOptions, database: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    for (flag, value) in shared_options(opts, database) {
+        words.push(flag.to_string());
+        words.extend(value.map(|v| sh_quote(&v)));
     }
     words
 }
@@ -244,22 +263,16 @@ pub fn backup_script(doc: &BlocksDoc, opts: &ScriptOptions) -> TaosdumpResult<St
     let total = calls.len();
     for (i, call) in calls.iter().enumerate() {
         s.push_str(&format!(
-            "\n# {n}/{total}: {count} table(s), {range}\nmkdir \"$OUT/{folder}\"\nrun_taosdump {common}{common_sep}{start}{end}-o \"$OUT/{folder}\" \\\n    {db} \\\n",
+            "\n# {n}/{total}: {count} table(s), {range}\nmkdir \"$OUT/{folder}\"\nrun_taosdump {common}{common_sep}{times}-o \"$OUT/{folder}\" \\\n    {db} \\\n",
             n = i + 1,
             count = call.tables.len(),
             range = call.range.describe(),
             folder = call.folder,
             common_sep = if common.is_empty() { "" } else { " " },
-            start = call
-                .range
-                .start
-                .map(|t| format!("-S {t} "))
-                .unwrap_or_default(),
-            end = call
-                .range
-                .last_ts()
-                .map(|t| format!("-E {t} "))
-                .unwrap_or_default(),
+            times = range_options(&call.range)
+                .iter()
+                .map(|w| format!("{w} "))
+                .collect::<String>(),
             db = sh_quote(&doc.database),
         ));
         let names: Vec<String> = call.tables.iter().map(|t| sh_quote(t)).collect();

@@ -100,16 +100,18 @@ fn baseline(
         return Ok((BTreeSet::new(), BlockSet::new(), engine_since(last)));
     };
     let pick = since.cloned().unwrap_or(Pick::Latest);
-    if pick_backup(repo, Some(db), &pick)?.is_none() {
+    let Some(picked) = pick_backup(repo, Some(db), &pick)? else {
         if since.is_some() {
             return Err(TaosdumpError::Refused(format!(
                 "the repository has no backup of {db} for --since"
             )));
         }
         return Ok((BTreeSet::new(), BlockSet::new(), engine_since(last)));
-    }
+    };
     let options = BackupOptions {
         since: pick,
+        // The plan is the same whichever engine stored the chain it builds on.
+        engine: picked.engine,
         ..BackupOptions::default()
     };
     let parent = tdibt_backup::backup::choose_parent(repo, cp, db, &options)?;

@@ -7,9 +7,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tdibt_core::clock::now_unix_ms;
+use tdibt_core::engine::Generation;
 use tdibt_core::{BlockId, BlockSet, BlockSpan, Catalog, Checkpoint, Precision, Window};
 use tdibt_repository::lock::RepoLock;
-use tdibt_repository::{BackupId, BackupKind, Manifest, Repository, ResumeJournal as Journal};
+use tdibt_repository::{
+    BackupId, BackupKind, Engine, Manifest, Repository, ResumeJournal as Journal,
+};
 use tracing::{info, warn};
 
 use super::BackupOptions;
@@ -33,6 +36,8 @@ pub struct Started {
     /// The engine's offsets at the freeze: what the backup holds is at or after them.
     pub cut: BTreeMap<i32, i64>,
     pub plan: Plan,
+    /// The frozen changes the plan was made from (what each window's mark was).
+    pub frozen: Generation,
     /// The parent's chain, oldest first (empty for a full backup).
     pub parent_chain: Vec<Arc<Manifest>>,
 }
@@ -101,6 +106,7 @@ pub fn begin(
         catalog: cp.catalog.clone(),
         cut: cp.cut.vgroups.clone(),
         plan,
+        frozen: cp.engine.frozen().cloned().unwrap_or_default(),
         parent_chain,
     })
 }
@@ -199,6 +205,15 @@ fn settle_unfinished(
         None => repo.journal(&prev_id)?,
         Some(_) => None,
     };
+    // Only tdibt's engine keeps a journal: another engine cannot take up its reads.
+    let why_not = why_not.or_else(|| {
+        (journal.is_some() && options.engine != Engine::Tdibt).then(|| {
+            format!(
+                "tdibt's engine had stored part of it and this run stores with {}",
+                options.engine
+            )
+        })
+    });
     let full = cp.backups.in_progress_full;
     let parent = journal.as_ref().and_then(|j| j.parent.clone());
     let why_not = why_not.or_else(|| {
@@ -240,6 +255,13 @@ pub fn choose_parent(
         return Ok(None);
     };
     let parent = parent.id.clone();
+    let stored_by = repo.manifest(&parent)?.0.engine;
+    if stored_by != options.engine {
+        return Err(BackupError::Refused(format!(
+            "backup {parent}, the newest of {db}, was stored by {stored_by} and this backup stores with {}: a chain never mixes engines, so take a --full backup to start a {} chain",
+            options.engine, options.engine
+        )));
+    }
     let linked = cp.backups.repository.as_deref() == Some(repo.config().id.as_str());
     let Some(last) = cp.backups.last.as_deref().filter(|_| linked) else {
         return Err(BackupError::Refused(format!(

@@ -36,7 +36,7 @@ pub fn write_manifest(
         started.plan.all_tombstones()
     };
     let manifest = Manifest {
-        format_version: tdibt_repository::manifest::MANIFEST_VERSION,
+        format_version: tdibt_repository::Engine::Tdibt.manifest_version(),
         id: started.id.clone(),
         parent: started.parent.clone(),
         parent_manifest_blake3,
@@ -57,6 +57,8 @@ pub fn write_manifest(
         tombstones,
         stats: stored.stats.clone(),
         merged_from: None,
+        engine: tdibt_repository::Engine::Tdibt,
+        files: Vec::new(),
     };
     lock.write_manifest(&manifest)?;
     Ok(manifest)

@@ -26,7 +26,9 @@ use tdibt_core::clock::now_unix_ms;
 use tdibt_core::config::Config;
 use tdibt_core::Checkpoint;
 use tdibt_repository::lock::RepoLock;
-use tdibt_repository::{BackupId, BackupKind, BackupStats, Compression, Manifest, Repository};
+use tdibt_repository::{
+    BackupId, BackupKind, BackupStats, Compression, Engine, Manifest, Repository,
+};
 use tdibt_tdengine::ConnectionSettings;
 use tracing::info;
 
@@ -41,6 +43,7 @@ mod record;
 mod store;
 
 pub use begin::{begin, choose_parent, fold, windows_after, Started};
+pub use record::{record_ddl, Recorded};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BackupOptions {
@@ -53,6 +56,11 @@ pub struct BackupOptions {
     pub pack_target_bytes: usize,
     /// Drain the change feed first (what `tdibt backup` does; tests may drain themselves).
     pub drain: bool,
+    /// What stores the rows. An incremental's parent must have been stored by the same
+    /// engine (a chain never mixes them); [`run_backup`] runs tdibt's own, the
+    /// tdibt-taosdump crate taosdump's through [`run_backup_with`].
+    #[serde(default)]
+    pub engine: Engine,
 }
 
 impl Default for BackupOptions {
@@ -63,6 +71,7 @@ impl Default for BackupOptions {
             jobs: 4,
             pack_target_bytes: 16 << 20,
             drain: true,
+            engine: Engine::Tdibt,
         }
     }
 }
@@ -105,38 +114,71 @@ pub async fn run_backup(
     options: &BackupOptions,
     progress: &dyn ProgressSink,
 ) -> BackupResult<BackupReport> {
+    if options.engine != Engine::Tdibt {
+        return Err(crate::BackupError::Refused(format!(
+            "run_backup stores rows with tdibt's own engine, not {}",
+            options.engine
+        )));
+    }
+    run_backup_with(
+        config,
+        repo,
+        options,
+        async |connections: &Connections, lock: &RepoLock, started: &mut Started, began| {
+            execute(config, connections, lock, started, options, progress, began).await
+        },
+    )
+    .await
+}
+
+/// The standalone path around an engine's phases 2 to 4 (`store`: given the connections,
+/// the held lock, the begun backup and `(clock, seconds begin took)`, it writes the
+/// manifest and returns it with the report): drain, [`begin`], the checkpoint saved, `store`,
+/// [`fold`], the checkpoint saved. A `store` that fails leaves the generation frozen: the
+/// next run resumes it.
+pub async fn run_backup_with<E>(
+    config: &Config,
+    repo: &Repository,
+    options: &BackupOptions,
+    store: impl AsyncFnOnce(
+        &Connections,
+        &RepoLock,
+        &mut Started,
+        (Instant, f64),
+    ) -> Result<(Manifest, BackupReport), E>,
+) -> Result<BackupReport, E>
+where
+    E: From<crate::BackupError>,
+{
     let clock = Instant::now();
-    let db = config.database_name()?.to_string();
+    let db = config
+        .database_name()
+        .map_err(crate::BackupError::from)?
+        .to_string();
     let path = checkpoint_path(&config.bitmap_engine.persistence_path);
     if options.drain {
-        let drained = tdibt_capture::drain(config).await?;
+        let drained = tdibt_capture::drain(config)
+            .await
+            .map_err(crate::BackupError::from)?;
         info!(
             "change feed drained: {} message(s) applied",
             drained.stats.messages
         );
     }
-    let mut cp = Checkpoint::load(&path)?;
-    let lock = repo.lock("backup")?;
+    let saved = |cp: &mut Checkpoint| -> BackupResult<()> { Ok(cp.save(&path, now_unix_ms())?) };
+    let mut cp = Checkpoint::load(&path).map_err(crate::BackupError::from)?;
+    let lock = repo.lock("backup").map_err(crate::BackupError::from)?;
     let phase = Instant::now();
     let begun = begin(&lock, &mut cp, &db, options, config.backup.batch_size);
     // Saved even when `begin` refused: an earlier backup it folded or abandoned stays so.
-    cp.save(&path, now_unix_ms())?;
+    saved(&mut cp)?;
     let mut started = begun?;
     let began = phase.elapsed().as_secs_f64();
     let connections = Connections::fresh(ConnectionSettings::from_config(&config.database));
-    let (manifest, mut report) = execute(
-        config,
-        &connections,
-        &lock,
-        &mut started,
-        options,
-        progress,
-        (clock, began),
-    )
-    .await?;
+    let (manifest, mut report) = store(&connections, &lock, &mut started, (clock, began)).await?;
     let phase = Instant::now();
     fold(&mut cp, &manifest)?;
-    cp.save(&path, now_unix_ms())?;
+    saved(&mut cp)?;
     drop(lock);
     report.folded(phase, clock);
     Ok(report)
@@ -144,7 +186,7 @@ pub async fn run_backup(
 
 impl BackupReport {
     /// Records the fold that started at `phase`, and the run's whole time since `clock`.
-    pub(crate) fn folded(&mut self, phase: Instant, clock: Instant) {
+    pub fn folded(&mut self, phase: Instant, clock: Instant) {
         self.timings.fold = phase.elapsed().as_secs_f64();
         self.seconds = clock.elapsed().as_secs_f64();
     }

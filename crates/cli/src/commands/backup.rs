@@ -2,7 +2,7 @@
 
 use tdibt_backup::{parse_pick, BackupOptions, Pick};
 
-use crate::cli::{BackupArgs, Cli};
+use crate::cli::{BackupArgs, Cli, EngineArg};
 use crate::exit::{CliError, CliResult, Exit};
 use crate::progress::{self, Reporter};
 use crate::{output, settings};
@@ -29,13 +29,28 @@ pub fn run(cli: &Cli, args: &BackupArgs) -> CliResult {
         ..BackupOptions::default()
     };
     let reporter = Reporter::new(cli.quiet, cli.json);
-    let report =
-        super::runtime()?.block_on(tdibt_backup::backup(&config, &repo, &options, &reporter))?;
+    let report = match args.engine {
+        EngineArg::Tdibt => {
+            super::runtime()?.block_on(tdibt_backup::backup(&config, &repo, &options, &reporter))?
+        }
+        EngineArg::Taosdump => {
+            let engine = args.taosdump.engine(&config, args.jobs);
+            super::runtime()?
+                .block_on(tdibt_taosdump::engine::backup(
+                    &config, &repo, &options, &engine, &reporter,
+                ))
+                .map_err(super::taosdump::td)?
+        }
+    };
     if cli.json {
         return output::print_json(&report);
     }
+    let reads = match args.engine {
+        EngineArg::Tdibt => "read(s)",
+        EngineArg::Taosdump => "taosdump call(s)",
+    };
     println!(
-        "backup {} ({:?}{}) of {}: {} read(s), {} block(s), {} row(s), {} raw, {} stored, {} tombstone(s), {:.2} s{}",
+        "backup {} ({:?}{}) of {}: {} {reads}, {} block(s), {} row(s), {} raw, {} stored, {} tombstone(s), {:.2} s{}",
         report.backup,
         report.kind,
         report

@@ -212,6 +212,8 @@ struct Listed {
     kind: tdibt_repository::BackupKind,
     parent: Option<BackupId>,
     merged_from: Option<BackupId>,
+    /// What stored the rows: tdibt or taosdump.
+    engine: tdibt_repository::Engine,
     database: String,
     finished_at_unix_ms: i64,
     blocks: u64,
@@ -233,6 +235,7 @@ pub fn list(cli: &Cli) -> CliResult {
             kind: m.kind,
             parent: m.parent.clone(),
             merged_from: m.merged_from.clone(),
+            engine: m.engine,
             database: m.database.clone(),
             finished_at_unix_ms: m.finished_at_unix_ms,
             blocks: m.stats.blocks,
@@ -254,6 +257,10 @@ pub fn list(cli: &Cli) -> CliResult {
                 "incremental on {}",
                 l.parent.as_ref().map(|p| p.to_string()).unwrap_or_default()
             ),
+        };
+        let kind = match l.engine {
+            tdibt_repository::Engine::Tdibt => kind,
+            other => format!("{kind}, by {other}"),
         };
         println!(
             "{}  {:<10} {:>8} blocks {:>10} rows {:>10}  {}",
@@ -282,6 +289,13 @@ pub fn show(cli: &Cli, id: &str) -> CliResult {
     }
     if let Some(from) = &m.merged_from {
         println!("merged     from {from}");
+    }
+    if m.engine != tdibt_repository::Engine::Tdibt {
+        println!(
+            "engine     {} ({} file(s) of its output stored)",
+            m.engine,
+            m.files.len()
+        );
     }
     println!(
         "database   {} (precision {}, block span {})",

@@ -30,6 +30,9 @@ pub fn run(cli: &Cli, args: &RestoreArgs) -> CliResult {
     };
     let settings = ConnectionSettings::from_config(&config.database);
     let reporter = Reporter::new(cli.quiet, cli.json);
+    if manifest.engine == tdibt_repository::Engine::Taosdump {
+        return through_taosdump(cli, args, &config, &repo, &options, &reporter);
+    }
     let report = super::runtime()?.block_on(run_restore(&repo, &settings, &options, &reporter))?;
     if cli.json {
         output::print_json(&report)?;
@@ -71,6 +74,46 @@ pub fn run(cli: &Cli, args: &RestoreArgs) -> CliResult {
                 report.differences.len()
             ),
         ));
+    }
+    Ok(())
+}
+
+/// A chain `backup --engine taosdump` stored: restored through `taosdump -i`.
+fn through_taosdump(
+    cli: &Cli,
+    args: &RestoreArgs,
+    config: &tdibt_core::config::Config,
+    repo: &tdibt_repository::Repository,
+    options: &RestoreOptions,
+    reporter: &Reporter,
+) -> CliResult {
+    let settings = ConnectionSettings::from_config(&config.database);
+    let engine = args.taosdump.engine(config, 1);
+    let report = super::runtime()?
+        .block_on(tdibt_taosdump::engine::restore(
+            repo,
+            &options.backup,
+            &settings,
+            &engine,
+            options.target_db.as_deref(),
+            reporter,
+        ))
+        .map_err(super::taosdump::td)?;
+    if cli.json {
+        return output::print_json(&report);
+    }
+    println!(
+        "restored backup {} ({} backup(s) in its chain) into {} through taosdump: {} folder(s) imported, {} table(s) dropped, {} range(s) emptied first, {:.2} s",
+        options.backup,
+        report.chain.len(),
+        report.database,
+        report.folders_imported,
+        report.dropped_tables,
+        report.ranges_deleted,
+        report.seconds
+    );
+    for c in &report.schema_changes_not_applied {
+        eprintln!("warning: recorded schema change of {c} is not applied by taosdump's import; apply it by hand");
     }
     Ok(())
 }

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use clap::builder::TypedValueParser;
 use clap::Args;
+use tdibt_core::config::Config;
+use tdibt_taosdump::engine::TaosdumpEngine;
 use tdibt_taosdump::script::{self, ScriptOptions};
 use tdibt_taosdump::source;
 use tdibt_taosdump::{BlocksDoc, TaosdumpError};
@@ -41,6 +43,13 @@ pub struct ScriptArgs {
     /// The folder the backup script dumps into when run without one.
     #[arg(long, default_value = "taosdump-incremental", value_name = "DIR")]
     pub dump_dir: String,
+    #[command(flatten)]
+    pub taosdump: TaosdumpArgs,
+}
+
+/// How taosdump is called, by the scripts and by `backup --engine taosdump`.
+#[derive(Clone, Debug, Args)]
+pub struct TaosdumpArgs {
     /// taosdump's -P (default: taosdump's own for its driver).
     #[arg(long, value_name = "PORT")]
     pub taosdump_port: Option<u16>,
@@ -59,6 +68,34 @@ pub struct ScriptArgs {
     /// Bytes of table names one taosdump call may carry.
     #[arg(long, default_value_t = 128 * 1024, value_parser = clap::value_parser!(u32).range(1024..=1_048_576).map(|v| v as usize))]
     pub arg_budget: usize,
+}
+
+impl TaosdumpArgs {
+    /// The options for `config`'s server (host and user from it).
+    pub fn script_options(&self, config: &Config) -> ScriptOptions {
+        ScriptOptions {
+            host: Some(config.database.host.clone()),
+            port: self.taosdump_port,
+            user: Some(config.database.user.clone()),
+            driver: self.taosdump_driver.clone(),
+            config_dir: self.taosdump_config_dir.clone(),
+            threads: self.taosdump_threads,
+            codec: self.taosdump_codec.clone(),
+            arg_budget: self.arg_budget,
+            ..ScriptOptions::default()
+        }
+    }
+
+    /// tdibt running taosdump itself (`$TAOSDUMP`, as in the scripts, or `taosdump` on
+    /// `PATH`), `jobs` calls at once, the configured password on its standard input.
+    pub fn engine(&self, config: &Config, jobs: usize) -> TaosdumpEngine {
+        TaosdumpEngine {
+            options: self.script_options(config),
+            program: std::env::var_os("TAOSDUMP").unwrap_or_else(|| "taosdump".into()),
+            password: Some(config.database.password.clone()).filter(|p| !p.expose().is_empty()),
+            jobs,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -88,7 +125,7 @@ pub struct ApplyArgs {
     pub target_db: Option<String>,
 }
 
-fn td(e: TaosdumpError) -> CliError {
+pub fn td(e: TaosdumpError) -> CliError {
     match e {
         TaosdumpError::Backup(e) => e.into(),
         TaosdumpError::Checkpoint(e) => e.into(),
@@ -96,7 +133,9 @@ fn td(e: TaosdumpError) -> CliError {
         TaosdumpError::TDengine(e) => e.into(),
         TaosdumpError::Capture(e) => e.into(),
         e @ TaosdumpError::UnknownDatabase(_) => CliError::new(Exit::Checkpoint, e),
+        TaosdumpError::Repository(e) => e.into(),
         e @ TaosdumpError::Refused(_) => CliError::new(Exit::Repository, e),
+        e @ TaosdumpError::Unverified { .. } => CliError::new(Exit::Verification, e),
         e => CliError::new(Exit::Failure, e),
     }
 }
@@ -150,19 +189,12 @@ pub fn taosdump_script(cli: &Cli, args: &ScriptArgs) -> CliResult {
     let config = settings::effective_config(cli.config.as_deref(), &cli.overrides)?;
     let doc = plan(cli, args.since.as_deref())?;
     let options = ScriptOptions {
-        host: Some(config.database.host.clone()),
-        port: args.taosdump_port,
-        user: Some(config.database.user.clone()),
-        driver: args.taosdump_driver.clone(),
-        config_dir: args.taosdump_config_dir.clone(),
-        threads: args.taosdump_threads,
-        codec: args.taosdump_codec.clone(),
-        arg_budget: args.arg_budget,
         default_dir: args.dump_dir.clone(),
         tdibt: std::env::current_exe()
             .ok()
             .and_then(|p| p.to_str().map(str::to_string))
             .unwrap_or_else(|| "tdibt".into()),
+        ..args.taosdump.script_options(&config)
     };
     let written = script::write_scripts(&doc, &options, &args.output).map_err(td)?;
     if cli.json {

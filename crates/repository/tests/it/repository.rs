@@ -88,6 +88,8 @@ fn backup_with(
             ..BackupStats::default()
         },
         merged_from: None,
+        engine: Default::default(),
+        files: Vec::new(),
     };
     let sum = lock.write_manifest(&m).unwrap();
     (id, sum)

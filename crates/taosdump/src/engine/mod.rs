@@ -1,0 +1,305 @@
+//! `tdibt backup --engine taosdump`: the planner's ranges dumped by taosdump, checked, and
+//! recorded in the repository like any backup; and the restore of such a chain.
+//!
+//! The backup goes through the same phases as tdibt's own ([`run_backup_with`]): settle,
+//! freeze and plan (`begin`, never cutting a run of windows), the DDL (`SHOW CREATE`, so
+//! the next plan sees drops), then instead of range reads: one taosdump call per group of
+//! tables sharing a range ([`crate::script::calls`], as the script makes them) into a
+//! staging folder, `verify-taosdump`'s check of what they wrote, the folder's files stored
+//! in packs and listed by a manifest of engine `taosdump`; the fold comes only after all of
+//! it. A failed call or check leaves the generation frozen, stores nothing, and the next
+//! run dumps again.
+
+mod files;
+mod restore;
+mod run;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use tdibt_backup::backup::{record_ddl, run_backup_with, Started};
+use tdibt_backup::{BackupOptions, BackupReport, Connections, ProgressSink, Timings};
+use tdibt_core::clock::now_unix_ms;
+use tdibt_core::config::Config;
+use tdibt_core::Cut;
+use tdibt_repository::lock::RepoLock;
+use tdibt_repository::{BackupKind, Engine, Manifest, Repository};
+use tracing::info;
+
+use crate::blocks::{self, BlocksDoc, Inputs, Since};
+use crate::error::{TaosdumpError, TaosdumpResult};
+use crate::script::{self, CallsDoc, ScriptOptions, BLOCKS_FILE, CALLS_FILE, CALLS_FORMAT};
+use crate::verify;
+
+pub use restore::{restore, RestoreReport};
+
+/// How tdibt runs taosdump.
+#[derive(Clone, Debug)]
+pub struct TaosdumpEngine {
+    /// Connection, codec, threads and argument budget, as the scripts use them.
+    pub options: ScriptOptions,
+    /// The taosdump program (a name looked up on `PATH`, or a path).
+    pub program: OsString,
+    /// Given to taosdump on its standard input (`-p`), never on its command line.
+    pub password: Option<tdibt_core::config::Secret>,
+    /// taosdump calls running at once.
+    pub jobs: usize,
+}
+
+/// The staging folder of backup `id`'s dumps, in the change engine's folder (local, owned
+/// by the running backup): emptied when a run starts, removed once the manifest is written.
+fn staging(config: &Config, id: &str) -> PathBuf {
+    config
+        .bitmap_engine
+        .persistence_path
+        .join("taosdump-staging")
+        .join(id)
+}
+
+/// Takes a backup of the configured database with taosdump (see the module docs). The
+/// caller holds the change engine's folder ([`tdibt_core::OwnerLock`]).
+pub async fn backup(
+    config: &Config,
+    repo: &Repository,
+    options: &BackupOptions,
+    engine: &TaosdumpEngine,
+    progress: &dyn ProgressSink,
+) -> TaosdumpResult<BackupReport> {
+    // One taosdump call per run of windows: the planner must not cut runs into batches.
+    let mut config = config.clone();
+    config.backup.batch_size = u32::MAX;
+    let options = BackupOptions {
+        engine: Engine::Taosdump,
+        ..options.clone()
+    };
+    let config = &config;
+    run_backup_with(
+        config,
+        repo,
+        &options,
+        async |connections: &Connections, lock: &RepoLock, started: &mut Started, began| {
+            store(config, connections, lock, started, engine, progress, began).await
+        },
+    )
+    .await
+}
+
+/// Phases 2 to 4 with taosdump: DDL, dumps, check, files, manifest.
+async fn store(
+    config: &Config,
+    connections: &Connections,
+    lock: &RepoLock,
+    started: &mut Started,
+    engine: &TaosdumpEngine,
+    progress: &dyn ProgressSink,
+    (clock, began): (Instant, f64),
+) -> TaosdumpResult<(Manifest, BackupReport)> {
+    let started_at = now_unix_ms() - clock.elapsed().as_millis() as i64;
+    let mut timings = Timings {
+        begin: began,
+        ..Timings::default()
+    };
+    let phase = Instant::now();
+    let recorded = record_ddl(connections, started, engine.jobs.max(1)).await?;
+    timings.ddl = phase.elapsed().as_secs_f64();
+
+    let phase = Instant::now();
+    let doc = document(started)?;
+    let calls = script::calls(&doc, engine.options.arg_budget)?;
+    let dir = staging(config, started.id.as_str());
+    prepare(&dir, &doc, &calls)?;
+    info!(
+        "backup {}: {} taosdump call(s) for {} range(s) of {} table(s), into {}",
+        started.id,
+        calls.len(),
+        doc.counts.ranges,
+        doc.counts.tables,
+        dir.display()
+    );
+    run::dump_all(engine, &doc.database, &calls, &dir, progress).await?;
+    let (checked, windows) = check(connections, &dir, &doc, started.span).await?;
+    timings.blocks = phase.elapsed().as_secs_f64();
+
+    let phase = Instant::now();
+    let compression = tdibt_repository::Compression {
+        enabled: config.backup.enable_compression,
+        level: config.backup.compression_level,
+    };
+    let stored = files::store_folder(lock, &dir, compression)?;
+    let manifest = manifest(
+        lock,
+        started,
+        recorded,
+        (windows, checked.rows, started_at),
+        stored,
+    )?;
+    lock.write_manifest(&manifest)?;
+    timings.manifest = phase.elapsed().as_secs_f64();
+    // The files are in the repository now; a leftover folder would only take space.
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        tracing::warn!("cannot remove the staging folder {}: {e}", dir.display());
+    }
+    let report = BackupReport {
+        backup: manifest.id.clone(),
+        kind: manifest.kind,
+        parent: manifest.parent.clone(),
+        resumed: false,
+        reads: calls.len() as u64,
+        reads_skipped: 0,
+        tombstones: manifest.tombstones.len() as u64,
+        stats: manifest.stats.clone(),
+        seconds: clock.elapsed().as_secs_f64(),
+        timings,
+    };
+    Ok((manifest, report))
+}
+
+/// The backup's plan as `incremental_blocks.json`: every table whole for a full, the
+/// frozen changes' runs for an incremental.
+fn document(started: &Started) -> TaosdumpResult<BlocksDoc> {
+    let now = now_unix_ms();
+    let cut = Cut {
+        vgroups: started.cut.clone(),
+        ..Cut::default()
+    };
+    let none = tdibt_core::BlockSet::new();
+    let description = match &started.parent {
+        Some(p) => format!("changes since backup {p}"),
+        None => "a full backup: every table whole".into(),
+    };
+    blocks::of_plan(
+        Inputs {
+            catalog: &started.catalog,
+            database: &started.db,
+            new: &started.frozen.new,
+            dirty: &started.frozen.dirty,
+            deleted: &started.frozen.deleted,
+            chain_tables: &Default::default(),
+            extra: &none,
+            cut: &cut,
+            checkpoint_written_at_unix_ms: now,
+            since: Since {
+                backup: started.parent.as_ref().map(|p| p.to_string()),
+                description,
+            },
+            generated_at_unix_ms: now,
+        },
+        &started.plan,
+    )
+}
+
+/// A new, empty staging folder holding the plan and the calls, as the script writes them.
+fn prepare(dir: &Path, doc: &BlocksDoc, calls: &[script::Call]) -> TaosdumpResult<()> {
+    if dir.exists() {
+        // An interrupted run's dumps: taosdump wants new folders, and they are redone.
+        std::fs::remove_dir_all(dir).map_err(|e| TaosdumpError::io("empty", dir, e))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| TaosdumpError::io("create", dir, e))?;
+    let calls_doc = CallsDoc {
+        format: CALLS_FORMAT.into(),
+        version: 1,
+        database: doc.database.clone(),
+        calls: calls.to_vec(),
+    };
+    let mut calls_json = serde_json::to_vec_pretty(&calls_doc).unwrap_or_default();
+    calls_json.push(b'\n');
+    for (name, bytes) in [(BLOCKS_FILE, doc.to_json()), (CALLS_FILE, calls_json)] {
+        let path = dir.join(name);
+        tdibt_core::durable::write_atomic(&path, &bytes)
+            .map_err(|e| TaosdumpError::io("write", path, e))?;
+    }
+    Ok(())
+}
+
+/// `verify-taosdump`'s check of the staging folder, and of its empty ranges against the
+/// database; any problem refuses the backup.
+async fn check(
+    connections: &Connections,
+    dir: &Path,
+    doc: &BlocksDoc,
+    span: tdibt_core::BlockSpan,
+) -> TaosdumpResult<(verify::VerifyReport, verify::RowsByWindow)> {
+    let (mut report, windows) = verify::check_dump_by_window(dir, doc, span)?;
+    let conn = connections.take().await?;
+    verify::empty_ranges_against_live(&conn, &mut report).await?;
+    connections.give_back(conn);
+    if !report.problems.is_empty() {
+        return Err(TaosdumpError::Unverified {
+            dir: dir.to_path_buf(),
+            problems: report.problems,
+        });
+    }
+    if !report.empty_ranges.is_empty() {
+        // Emptied in the database too (its rows deleted after the cut): the next backup
+        // records the delete.
+        info!(
+            "{} planned range(s) hold no row, in the dump as in the database: {}",
+            report.empty_ranges.len(),
+            report.empty_ranges.join("; ")
+        );
+    }
+    Ok((report, windows))
+}
+
+/// The manifest of a taosdump backup: its files, the plan's tombstones, and a block entry
+/// per window the dump holds rows of, with no parts of its own (the rows are in the files):
+/// what the backup covers, for the engine's fold (a full's windows are the chain's from
+/// then on, so a later delete in them is seen) and for `--since`.
+fn manifest(
+    lock: &RepoLock,
+    started: &Started,
+    recorded: tdibt_backup::backup::Recorded,
+    (windows, rows, started_at): (verify::RowsByWindow, u64, i64),
+    stored: files::StoredFolder,
+) -> TaosdumpResult<Manifest> {
+    let parent_manifest_blake3 = match &started.parent {
+        Some(p) => Some(lock.repo().manifest(p)?.1),
+        None => None,
+    };
+    let windows_count = windows.len() as u64;
+    Ok(Manifest {
+        format_version: Engine::Taosdump.manifest_version(),
+        id: started.id.clone(),
+        parent: started.parent.clone(),
+        parent_manifest_blake3,
+        kind: if started.full {
+            BackupKind::Full
+        } else {
+            BackupKind::Incremental
+        },
+        database: started.db.clone(),
+        precision: started.precision.as_str().to_string(),
+        block_span: started.span.units(),
+        server_version: recorded.server_version,
+        cut: started.cut.clone(),
+        started_at_unix_ms: started_at,
+        finished_at_unix_ms: now_unix_ms(),
+        ddl: recorded.ddl,
+        blocks: windows
+            .into_iter()
+            .map(|((table, window), rows)| tdibt_repository::BlockEntry {
+                table,
+                window,
+                rows,
+                columns: Vec::new(),
+                parts: Vec::new(),
+            })
+            .collect(),
+        tombstones: if started.full {
+            Vec::new()
+        } else {
+            started.plan.all_tombstones()
+        },
+        stats: tdibt_repository::BackupStats {
+            blocks: windows_count,
+            rows,
+            raw_bytes: stored.raw_bytes,
+            stored_bytes: stored.stored_bytes,
+            reused_blocks: stored.reused_parts,
+        },
+        merged_from: None,
+        engine: Engine::Taosdump,
+        files: stored.files,
+    })
+}
