@@ -307,7 +307,7 @@ pub(crate) mod tests {
             None => (None, None),
         };
         Manifest {
-            format_version: MANIFEST_VERSION,
+            format_version: Engine::Tdibt.manifest_version(),
             id,
             kind: if parent.is_some() {
                 BackupKind::Incremental
@@ -407,5 +407,46 @@ pub(crate) mod tests {
         future.format_version = MANIFEST_VERSION + 1;
         let err = Manifest::decode(&future.encode(), "m").unwrap_err();
         assert!(matches!(err, RepoError::FutureVersion { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_taosdump_backup_is_version_2_and_lists_its_files_parts() {
+        let tdibt = sample(BackupId::new(0, b"a"), None);
+        // tdibt's own backups stay version 1, with neither new field written.
+        let text = String::from_utf8(tdibt.encode()).unwrap();
+        assert!(text.contains("\"format_version\":1"), "{text}");
+        assert!(
+            !text.contains("\"engine\"") && !text.contains("\"files\""),
+            "{text}"
+        );
+        let part = tdibt.blocks[0].parts[0];
+        let mut dumped = tdibt.clone();
+        dumped.engine = Engine::Taosdump;
+        dumped.format_version = Engine::Taosdump.manifest_version();
+        dumped.files = vec![StoredFile {
+            path: "dump-0001/data0/db.t1.avro".into(),
+            bytes: 1,
+            parts: vec![BlockRef {
+                hash: BlockHash::of(b"y"),
+                ..part
+            }],
+        }];
+        let (back, _) = Manifest::decode(&dumped.encode(), "m").unwrap();
+        assert_eq!(back, dumped);
+        assert_eq!(back.format_version, 2);
+        let parts: Vec<String> = back
+            .parts()
+            .map(|(of, r)| format!("{of} {}", r.hash.to_hex()))
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                format!("t1@-3 {}", BlockHash::of(b"x").to_hex()),
+                format!(
+                    "dump-0001/data0/db.t1.avro {}",
+                    BlockHash::of(b"y").to_hex()
+                )
+            ]
+        );
     }
 }

@@ -174,3 +174,125 @@ pub async fn dump_all(
     progress.finish("taosdump");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blocks::Range;
+
+    fn engine(password: Option<&str>) -> TaosdumpEngine {
+        TaosdumpEngine {
+            options: crate::script::ScriptOptions {
+                host: Some("td1".into()),
+                port: Some(6041),
+                ..Default::default()
+            },
+            program: "taosdump".into(),
+            password: password.map(tdibt_core::config::Secret::new),
+            jobs: 1,
+        }
+    }
+
+    fn call(start: Option<i64>, end: Option<i64>) -> Call {
+        Call {
+            folder: "dump-0001".into(),
+            range: Range {
+                start,
+                end,
+                start_iso: None,
+                end_iso: None,
+                first_window: 0,
+                last_window: 0,
+            },
+            tables: vec!["d 1".into(), "select".into()],
+        }
+    }
+
+    fn strings(args: Vec<OsString>) -> Vec<String> {
+        args.into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn options_come_before_the_database_and_the_password_never_on_the_line() {
+        let args = strings(dump_args(
+            &engine(Some("s3cret")),
+            "db",
+            &call(Some(100), Some(200)),
+            Path::new("/x/dump-0001"),
+        ));
+        assert_eq!(
+            args,
+            [
+                "-p",
+                "-h",
+                "td1",
+                "-P",
+                "6041",
+                "-S",
+                "100",
+                "-E",
+                "199",
+                "-o",
+                "/x/dump-0001",
+                "db",
+                "d 1",
+                "select"
+            ]
+        );
+        assert!(!args.iter().any(|a| a.contains("s3cret")));
+        // A whole table: no range; no password configured: no -p (taosdump's default).
+        let args = strings(dump_args(
+            &engine(None),
+            "my db",
+            &call(None, None),
+            Path::new("o"),
+        ));
+        assert_eq!(
+            args,
+            ["-h", "td1", "-P", "6041", "-e", "-o", "o", "my db", "d 1", "select"]
+        );
+        let args = strings(import_args(
+            &engine(Some("p")),
+            "db",
+            Path::new("/in/dump-0002"),
+        ));
+        assert_eq!(
+            args,
+            ["-p", "-h", "td1", "-P", "6041", "-i", "/in/dump-0002"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_password_taosdump_cannot_read_is_refused_before_it_runs() {
+        let e = taosdump(&engine(Some("two words")), Vec::new(), "x".into())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("white space"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_and_a_failing_call_say_what_and_why() {
+        let mut missing = engine(None);
+        missing.program = "/nonexistent/taosdump".into();
+        let e = taosdump(&missing, Vec::new(), "x".into())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, TaosdumpError::Launch { .. }), "{e}");
+        let mut failing = engine(None);
+        failing.program = "sh".into();
+        let args = ["-c", "echo 'no such table' >&2; exit 3"]
+            .map(OsString::from)
+            .to_vec();
+        let e = taosdump(&failing, args, "taosdump call 1 of 1".into())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("taosdump call 1 of 1") && e.contains("no such table"),
+            "{e}"
+        );
+    }
+}
