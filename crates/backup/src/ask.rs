@@ -10,20 +10,33 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tracing::info;
 
-use crate::backup::{run_backup, BackupOptions, BackupReport};
+use crate::backup::{run_backup_with, BackupOptions, BackupReport, StoreEngine, Tdibt};
 use crate::error::{BackupError, BackupResult};
 use crate::live::{socket_path, Reply, Request};
 use crate::pick::{pick_backup, Pick};
 use crate::progress::ProgressSink;
 
-/// Takes a backup of the configured database into `repo`: through the running monitor when
-/// there is one, standalone otherwise.
+/// Takes a backup of the configured database into `repo` with tdibt's own engine: through
+/// the running monitor when there is one, standalone otherwise.
 pub async fn backup(
     config: &Config,
     repo: &Repository,
     options: &BackupOptions,
     progress: &dyn ProgressSink,
 ) -> BackupResult<BackupReport> {
+    backup_with(config, repo, options, progress, &Tdibt).await
+}
+
+/// [`backup`] with the engine `options` names, `store` (the running monitor runs its own
+/// instance of it, given at its start: see [`crate::ServeOptions::other_engine`]).
+pub async fn backup_with(
+    config: &Config,
+    repo: &Repository,
+    options: &BackupOptions,
+    progress: &dyn ProgressSink,
+    store: &dyn StoreEngine,
+) -> BackupResult<BackupReport> {
+    crate::backup::check_engine(store, options)?;
     let db = config.database_name()?;
     let options = full_when_nothing_is_older(repo, db, options)?;
     let dir = &config.bitmap_engine.persistence_path;
@@ -38,7 +51,7 @@ pub async fn backup(
         // No monitor (no socket, or one a killed monitor left: connection refused).
         Err(_) => {
             let _owner = OwnerLock::acquire(dir, "backup")?;
-            run_backup(config, repo, &options, progress).await
+            run_backup_with(config, repo, &options, progress, store).await
         }
     }
 }

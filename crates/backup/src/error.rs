@@ -27,6 +27,12 @@ pub enum BackupError {
     Refused(String),
     #[error("the backup pipeline stopped unexpectedly: {0}")]
     Pipeline(String),
+    /// Another backup engine (taosdump's) failed; its family and its words.
+    #[error("{message}")]
+    Engine {
+        class: tdibt_core::ErrorClass,
+        message: String,
+    },
     /// A backup the running monitor took for this process failed there.
     #[error("{message}")]
     Remote {
@@ -49,7 +55,7 @@ impl BackupError {
             BackupError::Repository(_) | BackupError::Refused(_) => C::Repository,
             BackupError::Capture(e) => e.class(),
             BackupError::Pipeline(_) => C::Failure,
-            BackupError::Remote { class, .. } => *class,
+            BackupError::Remote { class, .. } | BackupError::Engine { class, .. } => *class,
         }
     }
 }

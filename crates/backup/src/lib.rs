@@ -25,8 +25,10 @@ mod schema;
 mod stored;
 pub mod verify;
 
-pub use ask::backup;
-pub use backup::{run_backup, BackupOptions, BackupReport, Timings};
+pub use ask::{backup, backup_with};
+pub use backup::{
+    run_backup, run_backup_with, BackupOptions, BackupReport, StoreEngine, Tdibt, Timings,
+};
 pub use error::{BackupError, BackupResult};
 pub use live::{serve_monitor, ServeOptions};
 pub use location::{open_or_create, open_or_create_in};

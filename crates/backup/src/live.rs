@@ -39,7 +39,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use crate::backup::{begin, execute, fold, BackupOptions, BackupReport};
+use crate::backup::{begin, fold, BackupOptions, BackupReport, StoreEngine, StoreJob, Tdibt};
 use crate::error::{BackupError, BackupResult};
 use crate::pool::Connections;
 use crate::progress::{Progress, ProgressSink};
@@ -63,6 +63,9 @@ pub struct ServeOptions {
     pub backup_after_blocks: Option<u64>,
     /// Range reads at once in an automatic backup.
     pub jobs: usize,
+    /// An engine besides tdibt's that asked-for backups may name (taosdump's, given by the
+    /// CLI); automatic backups use tdibt's.
+    pub other_engine: Option<Arc<dyn StoreEngine>>,
 }
 
 /// A backup request, as `tdibt backup` sends it.
@@ -188,7 +191,10 @@ async fn serve(
         // A shutdown that comes during a backup waits for it: capture goes on meanwhile, and
         // the backup ends folded (SIGKILL is the way not to wait: the next run resumes it).
         match work {
-            Work::Asked(stream) => answer(config, handle, &mut repos, &connections, stream).await,
+            Work::Asked(stream) => {
+                let others = options.other_engine.as_deref();
+                answer(config, handle, &mut repos, &connections, others, stream).await
+            }
             Work::Check => {
                 if auto.due(handle).await {
                     auto_backup(config, handle, &mut repos, &connections, options.jobs).await;
@@ -251,6 +257,7 @@ async fn answer(
     handle: &MonitorHandle,
     repos: &mut Repositories,
     connections: &Connections,
+    other_engine: Option<&dyn StoreEngine>,
     stream: UnixStream,
 ) {
     let (read, mut write) = stream.into_split();
@@ -282,7 +289,15 @@ async fn answer(
     let stored = |report: &BackupReport| {
         let _ = tx.send(Reply::Report(report.clone()));
     };
-    let result = asked_backup(config, handle, repos, connections, &request, &sink, stored).await;
+    let result = asked_backup(
+        config,
+        handle,
+        (repos, connections, other_engine),
+        &request,
+        &sink,
+        stored,
+    )
+    .await;
     record(handle, &result, false).await;
     if let Err(e) = result {
         let _ = tx.send(Reply::Error {
@@ -298,8 +313,7 @@ async fn answer(
 async fn asked_backup(
     config: &Config,
     handle: &MonitorHandle,
-    repos: &mut Repositories,
-    connections: &Connections,
+    (repos, connections, other_engine): (&mut Repositories, &Connections, Option<&dyn StoreEngine>),
     request: &Request,
     progress: &dyn ProgressSink,
     stored: impl FnOnce(&BackupReport),
@@ -319,11 +333,14 @@ async fn asked_backup(
         repo.describe()
     );
     let options = &request.options;
+    let store: &dyn StoreEngine = match other_engine {
+        Some(other) if other.engine() == options.engine => other,
+        _ => &Tdibt,
+    };
     backup_through(
         handle,
         config,
-        connections,
-        &repo,
+        (connections, &repo, store),
         options,
         progress,
         stored,
@@ -372,45 +389,46 @@ impl ProgressSink for ChannelSink {
     }
 }
 
-/// One backup through the monitor: `begin` at a cut, the engine-free phases here, `fold`
-/// at a cut; `stored` hears of the backup between the last two (it exists from then on). A
-/// failure leaves the frozen generation for the next backup to resume.
+/// One backup through the monitor with engine `store`: `begin` at a cut, the engine-free
+/// phases here, `fold` at a cut; `stored` hears of the backup between the last two (it
+/// exists from then on). A failure leaves the frozen generation for the next backup to
+/// resume.
 pub async fn backup_through(
     handle: &MonitorHandle,
     config: &Config,
-    connections: &Connections,
-    repo: &Repository,
+    (connections, repo, store): (&Connections, &Repository, &dyn StoreEngine),
     options: &BackupOptions,
     progress: &dyn ProgressSink,
     stored: impl FnOnce(&BackupReport),
 ) -> BackupResult<BackupReport> {
-    if options.engine != tdibt_repository::Engine::Tdibt {
+    if store.engine() != options.engine {
         return Err(BackupError::Refused(format!(
-            "a running monitor stores backups with tdibt's engine only, not {}: stop the monitor to back up with {}",
-            options.engine, options.engine
+            "this monitor cannot back up with {}: it was started without that engine (a `tdibt monitor` runs taosdump's; stop this one to back up standalone)",
+            options.engine
         )));
     }
     let clock = Instant::now();
     let db = config.database_name()?.to_string();
     // Shared with the monitor's task for `begin`, which may discard a journal.
     let lock = Arc::new(repo.lock("backup")?);
-    let batch_size = config.backup.batch_size;
+    let batch_size = store.batch_size(config.backup.batch_size);
     let (job_lock, job_options) = (Arc::clone(&lock), options.clone());
     let phase = Instant::now();
     let mut started = handle
         .at_cut(move |cp| begin(&job_lock, cp, &db, &job_options, batch_size))
         .await??;
     let began = phase.elapsed().as_secs_f64();
-    let (manifest, mut report) = execute(
-        config,
-        connections,
-        &lock,
-        &mut started,
-        options,
-        progress,
-        (clock, began),
-    )
-    .await?;
+    let (manifest, mut report) = store
+        .store(StoreJob {
+            config,
+            connections,
+            lock: &lock,
+            started: &mut started,
+            options,
+            progress,
+            began: (clock, began),
+        })
+        .await?;
     stored(&report);
     let phase = Instant::now();
     handle.at_cut(move |cp| fold(cp, &manifest)).await??;
@@ -478,8 +496,7 @@ async fn auto_backup(
         backup_through(
             handle,
             config,
-            connections,
-            &repo,
+            (connections, &repo, &Tdibt),
             &options,
             progress,
             |_| {},

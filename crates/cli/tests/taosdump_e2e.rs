@@ -20,8 +20,8 @@ use taos::{AsyncFetchable, AsyncQueryable, Taos};
 
 use support::{connect, standin_with_db, tdibt};
 
-const HOUR_MS: i64 = 3_600_000;
-const BASE: i64 = 1_767_225_600_000;
+pub const HOUR_MS: i64 = 3_600_000;
+pub const BASE: i64 = 1_767_225_600_000;
 
 fn main() {
     let mut args = std::env::args();

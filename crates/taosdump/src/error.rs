@@ -49,6 +49,25 @@ pub enum TaosdumpError {
 pub type TaosdumpResult<T> = Result<T, TaosdumpError>;
 
 impl TaosdumpError {
+    /// The error's family (exit code, C API return code).
+    pub fn class(&self) -> tdibt_core::ErrorClass {
+        use tdibt_core::ErrorClass as C;
+        match self {
+            TaosdumpError::Backup(e) => e.class(),
+            TaosdumpError::Checkpoint(_) | TaosdumpError::UnknownDatabase(_) => C::Checkpoint,
+            TaosdumpError::Config(_) => C::Config,
+            TaosdumpError::TDengine(_) => C::TDengine,
+            TaosdumpError::Capture(e) => e.class(),
+            TaosdumpError::Repository(tdibt_repository::RepoError::Io { .. }) => C::Failure,
+            TaosdumpError::Repository(_) | TaosdumpError::Refused(_) => C::Repository,
+            TaosdumpError::Unverified { .. } => C::Verification,
+            TaosdumpError::Launch { .. }
+            | TaosdumpError::CallFailed { .. }
+            | TaosdumpError::BadFile { .. }
+            | TaosdumpError::Io { .. } => C::Failure,
+        }
+    }
+
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         TaosdumpError::Io {
             action,

@@ -39,10 +39,13 @@ use crate::progress::ProgressSink;
 
 mod begin;
 mod complete;
+mod engine;
 mod record;
 mod store;
 
 pub use begin::{begin, choose_parent, fold, windows_after, Started};
+pub(crate) use engine::check_engine;
+pub use engine::{StoreEngine, StoreFuture, StoreJob, Tdibt};
 pub use record::{record_ddl, Recorded};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -57,10 +60,15 @@ pub struct BackupOptions {
     /// Drain the change feed first (what `tdibt backup` does; tests may drain themselves).
     pub drain: bool,
     /// What stores the rows. An incremental's parent must have been stored by the same
-    /// engine (a chain never mixes them); [`run_backup`] runs tdibt's own, the
-    /// tdibt-taosdump crate taosdump's through [`run_backup_with`].
+    /// engine (a chain never mixes them); [`run_backup`] runs tdibt's own, another is given
+    /// as a [`StoreEngine`] ([`run_backup_with`], [`crate::ask::backup_with`]).
     #[serde(default)]
     pub engine: Engine,
+    /// Settings of a non-tdibt engine, as that engine reads them (taosdump's: how to call
+    /// it); they travel with a request to a running monitor. Never a secret: an engine
+    /// takes the password from the configuration of the process that runs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_settings: Option<serde_json::Value>,
 }
 
 impl Default for BackupOptions {
@@ -72,6 +80,7 @@ impl Default for BackupOptions {
             pack_target_bytes: 16 << 20,
             drain: true,
             engine: Engine::Tdibt,
+            engine_settings: None,
         }
     }
 }
@@ -105,80 +114,64 @@ pub struct Timings {
     pub fold: f64,
 }
 
-/// Takes a backup of the configured database into `repo`, owning the change engine for the
-/// while: the caller holds the persistence folder ([`tdibt_core::OwnerLock`]). With a
-/// monitor running, [`crate::backup`] goes through it instead.
+/// Takes a backup of the configured database into `repo` with tdibt's own engine, owning the
+/// change engine for the while: the caller holds the persistence folder
+/// ([`tdibt_core::OwnerLock`]). With a monitor running, [`crate::backup`] goes through it
+/// instead.
 pub async fn run_backup(
     config: &Config,
     repo: &Repository,
     options: &BackupOptions,
     progress: &dyn ProgressSink,
 ) -> BackupResult<BackupReport> {
-    if options.engine != Engine::Tdibt {
-        return Err(crate::BackupError::Refused(format!(
-            "run_backup stores rows with tdibt's own engine, not {}",
-            options.engine
-        )));
-    }
-    run_backup_with(
-        config,
-        repo,
-        options,
-        async |connections: &Connections, lock: &RepoLock, started: &mut Started, began| {
-            execute(config, connections, lock, started, options, progress, began).await
-        },
-    )
-    .await
+    run_backup_with(config, repo, options, progress, &Tdibt).await
 }
 
-/// The standalone path around an engine's phases 2 to 4 (`store`: given the connections,
-/// the held lock, the begun backup and `(clock, seconds begin took)`, it writes the
-/// manifest and returns it with the report): drain, [`begin`], the checkpoint saved, `store`,
-/// [`fold`], the checkpoint saved. A `store` that fails leaves the generation frozen: the
-/// next run resumes it.
-pub async fn run_backup_with<E>(
+/// The standalone path around an engine's phases 2 to 4: drain, [`begin`], the checkpoint
+/// saved, `store`, [`fold`], the checkpoint saved. A `store` that fails leaves the
+/// generation frozen: the next run resumes it.
+pub async fn run_backup_with(
     config: &Config,
     repo: &Repository,
     options: &BackupOptions,
-    store: impl AsyncFnOnce(
-        &Connections,
-        &RepoLock,
-        &mut Started,
-        (Instant, f64),
-    ) -> Result<(Manifest, BackupReport), E>,
-) -> Result<BackupReport, E>
-where
-    E: From<crate::BackupError>,
-{
+    progress: &dyn ProgressSink,
+    store: &dyn StoreEngine,
+) -> BackupResult<BackupReport> {
+    check_engine(store, options)?;
     let clock = Instant::now();
-    let db = config
-        .database_name()
-        .map_err(crate::BackupError::from)?
-        .to_string();
+    let db = config.database_name()?.to_string();
     let path = checkpoint_path(&config.bitmap_engine.persistence_path);
     if options.drain {
-        let drained = tdibt_capture::drain(config)
-            .await
-            .map_err(crate::BackupError::from)?;
+        let drained = tdibt_capture::drain(config).await?;
         info!(
             "change feed drained: {} message(s) applied",
             drained.stats.messages
         );
     }
-    let saved = |cp: &mut Checkpoint| -> BackupResult<()> { Ok(cp.save(&path, now_unix_ms())?) };
-    let mut cp = Checkpoint::load(&path).map_err(crate::BackupError::from)?;
-    let lock = repo.lock("backup").map_err(crate::BackupError::from)?;
+    let mut cp = Checkpoint::load(&path)?;
+    let lock = repo.lock("backup")?;
     let phase = Instant::now();
-    let begun = begin(&lock, &mut cp, &db, options, config.backup.batch_size);
+    let batch_size = store.batch_size(config.backup.batch_size);
+    let begun = begin(&lock, &mut cp, &db, options, batch_size);
     // Saved even when `begin` refused: an earlier backup it folded or abandoned stays so.
-    saved(&mut cp)?;
+    cp.save(&path, now_unix_ms())?;
     let mut started = begun?;
     let began = phase.elapsed().as_secs_f64();
     let connections = Connections::fresh(ConnectionSettings::from_config(&config.database));
-    let (manifest, mut report) = store(&connections, &lock, &mut started, (clock, began)).await?;
+    let (manifest, mut report) = store
+        .store(StoreJob {
+            config,
+            connections: &connections,
+            lock: &lock,
+            started: &mut started,
+            options,
+            progress,
+            began: (clock, began),
+        })
+        .await?;
     let phase = Instant::now();
     fold(&mut cp, &manifest)?;
-    saved(&mut cp)?;
+    cp.save(&path, now_unix_ms())?;
     drop(lock);
     report.folded(phase, clock);
     Ok(report)

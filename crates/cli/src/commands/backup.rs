@@ -1,6 +1,8 @@
 //! `tdibt backup`: full or incremental into the repository at `backup.output_path`.
 
-use tdibt_backup::{parse_pick, BackupOptions, Pick};
+use tdibt_backup::{parse_pick, BackupOptions, Pick, StoreEngine, Tdibt};
+use tdibt_repository::Engine;
+use tdibt_taosdump::engine::TaosdumpStore;
 
 use crate::cli::{BackupArgs, Cli, EngineArg};
 use crate::exit::{CliError, CliResult, Exit};
@@ -22,26 +24,24 @@ pub fn run(cli: &Cli, args: &BackupArgs) -> CliResult {
         return Err(tdibt_core::CheckpointError::Missing(checkpoint).into());
     }
     let repo = super::repo::open_or_create(&config)?;
-    let options = BackupOptions {
+    let mut options = BackupOptions {
         full: args.full,
         since,
         jobs: args.jobs,
         ..BackupOptions::default()
     };
-    let reporter = Reporter::new(cli.quiet, cli.json);
-    let report = match args.engine {
-        EngineArg::Tdibt => {
-            super::runtime()?.block_on(tdibt_backup::backup(&config, &repo, &options, &reporter))?
-        }
+    let store: &dyn StoreEngine = match args.engine {
+        EngineArg::Tdibt => &Tdibt,
         EngineArg::Taosdump => {
-            let engine = args.taosdump.engine(&config, args.jobs);
-            super::runtime()?
-                .block_on(tdibt_taosdump::engine::backup(
-                    &config, &repo, &options, &engine, &reporter,
-                ))
-                .map_err(super::taosdump::td)?
+            options.engine = Engine::Taosdump;
+            options.engine_settings = serde_json::to_value(args.taosdump.settings()).ok();
+            &TaosdumpStore
         }
     };
+    let reporter = Reporter::new(cli.quiet, cli.json);
+    let report = super::runtime()?.block_on(tdibt_backup::backup_with(
+        &config, &repo, &options, &reporter, store,
+    ))?;
     if cli.json {
         return output::print_json(&report);
     }

@@ -24,6 +24,8 @@ pub fn run(cli: &Cli, args: &MonitorArgs) -> CliResult {
         backup_every: args.backup_every,
         backup_after_blocks: args.backup_after_blocks,
         jobs: args.jobs,
+        // `tdibt backup --engine taosdump` asked of this monitor runs taosdump here.
+        other_engine: Some(std::sync::Arc::new(tdibt_taosdump::engine::TaosdumpStore)),
     };
     let runtime = super::runtime()?;
     let report = runtime.block_on(async {

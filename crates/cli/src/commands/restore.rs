@@ -88,7 +88,7 @@ fn through_taosdump(
     reporter: &Reporter,
 ) -> CliResult {
     let settings = ConnectionSettings::from_config(&config.database);
-    let engine = args.taosdump.engine(config, 1);
+    let engine = args.taosdump.settings().engine(config, 1);
     let report = super::runtime()?
         .block_on(tdibt_taosdump::engine::restore(
             repo,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::builder::TypedValueParser;
 use clap::Args;
 use tdibt_core::config::Config;
-use tdibt_taosdump::engine::TaosdumpEngine;
+use tdibt_taosdump::engine::TaosdumpSettings;
 use tdibt_taosdump::script::{self, ScriptOptions};
 use tdibt_taosdump::source;
 use tdibt_taosdump::{BlocksDoc, TaosdumpError};
@@ -86,14 +86,17 @@ impl TaosdumpArgs {
         }
     }
 
-    /// tdibt running taosdump itself (`$TAOSDUMP`, as in the scripts, or `taosdump` on
-    /// `PATH`), `jobs` calls at once, the configured password on its standard input.
-    pub fn engine(&self, config: &Config, jobs: usize) -> TaosdumpEngine {
-        TaosdumpEngine {
-            options: self.script_options(config),
-            program: std::env::var_os("TAOSDUMP").unwrap_or_else(|| "taosdump".into()),
-            password: Some(config.database.password.clone()).filter(|p| !p.expose().is_empty()),
-            jobs,
+    /// How `backup --engine taosdump` calls taosdump (`$TAOSDUMP`, as in the scripts, or
+    /// `taosdump` on `PATH`): what travels with the backup, to a running monitor too.
+    pub fn settings(&self) -> TaosdumpSettings {
+        TaosdumpSettings {
+            program: std::env::var("TAOSDUMP").unwrap_or_else(|_| "taosdump".into()),
+            port: self.taosdump_port,
+            driver: self.taosdump_driver.clone(),
+            config_dir: self.taosdump_config_dir.clone(),
+            threads: self.taosdump_threads,
+            codec: self.taosdump_codec.clone(),
+            arg_budget: self.arg_budget,
         }
     }
 }
@@ -126,18 +129,7 @@ pub struct ApplyArgs {
 }
 
 pub fn td(e: TaosdumpError) -> CliError {
-    match e {
-        TaosdumpError::Backup(e) => e.into(),
-        TaosdumpError::Checkpoint(e) => e.into(),
-        TaosdumpError::Config(e) => e.into(),
-        TaosdumpError::TDengine(e) => e.into(),
-        TaosdumpError::Capture(e) => e.into(),
-        e @ TaosdumpError::UnknownDatabase(_) => CliError::new(Exit::Checkpoint, e),
-        TaosdumpError::Repository(e) => e.into(),
-        e @ TaosdumpError::Refused(_) => CliError::new(Exit::Repository, e),
-        e @ TaosdumpError::Unverified { .. } => CliError::new(Exit::Verification, e),
-        e => CliError::new(Exit::Failure, e),
-    }
+    CliError::new(e.class().into(), e)
 }
 
 fn write(path: &Path, bytes: &[u8]) -> CliResult {

@@ -5,10 +5,11 @@
 //! stand-in, compared row by row and tag by tag through the super table.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use super::support::{connect, standin_with_db, tdibt, write_config_as};
-use super::{contents, double_on_path, exec, load, ok, workload, write_config};
+use super::{contents, double_on_path, exec, load, ok, workload, write_config, BASE, HOUR_MS};
 
 fn text(out: &Output) -> String {
     format!(
@@ -109,6 +110,28 @@ pub async fn engine_end_to_end() {
     assert!(!out.status.success());
     assert!(text(&out).contains("stored by taosdump"), "{}", text(&out));
 
+    // With a monitor running, the same command asks it: the monitor runs taosdump (the
+    // program and options travel with the request, the password is its own configuration's)
+    // and capture goes on. (The monitor holds the change engine's folder: a standalone run
+    // would be refused, exit 4.)
+    let mut monitor = start_monitor(&config, &d.join("engine.json.cache"));
+    exec(
+        &taos,
+        &format!(
+            "INSERT INTO db.d0 VALUES ({}, 777)",
+            BASE + HOUR_MS + 30_001
+        ),
+    )
+    .await;
+    ok(&run(&engine, None));
+    let list = listed(&config);
+    assert_eq!(list.len(), 3, "{list:?}");
+    assert_eq!(list[2]["engine"], "taosdump");
+    assert_eq!(list[2]["parent"], list[1]["id"]);
+    // Hour 1 of d0: its 60 rows and the late one.
+    assert_eq!(list[2]["rows"], 61, "{list:?}");
+    assert!(sigterm(&mut monitor).success());
+
     // The chain restored through `taosdump -i` into a fresh stand-in.
     let (fresh, fresh_taos) = standin_with_db(None, 1).await;
     exec(&fresh_taos, "DROP DATABASE db").await;
@@ -128,7 +151,12 @@ pub async fn engine_end_to_end() {
         .unwrap();
     ok(&out);
     let source_rows = contents(&taos).await;
-    assert_eq!(source_rows.len(), 4 * 360 + 2 - 60, "source rows");
+    assert_eq!(
+        source_rows.len(),
+        4 * 360 + 3 - 60,
+        "source rows: {}",
+        source_rows.len()
+    );
     let restored = contents(&connect(&fresh).await).await;
     let missing: Vec<_> = source_rows
         .iter()
@@ -176,7 +204,31 @@ pub async fn engine_end_to_end() {
     .unwrap();
     assert!(!out.status.success());
     assert!(text(&out).contains("--target-db other"), "{}", text(&out));
-    let _ = Command::new("true").status();
+}
+
+/// `tdibt monitor`, once it serves backups (its socket exists in `cache`).
+fn start_monitor(config: &Path, cache: &Path) -> Child {
+    let socket = cache.join("monitor.sock");
+    let mut child = tdibt(config, &["monitor"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !socket.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the monitor exited");
+        assert!(started.elapsed() < Duration::from_secs(30), "no socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn sigterm(child: &mut Child) -> std::process::ExitStatus {
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap()
 }
 
 fn ok_out(out: Output) -> Output {

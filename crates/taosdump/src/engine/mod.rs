@@ -18,13 +18,14 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use tdibt_backup::backup::{record_ddl, run_backup_with, Started};
-use tdibt_backup::{BackupOptions, BackupReport, Connections, ProgressSink, Timings};
+use serde::{Deserialize, Serialize};
+use tdibt_backup::backup::{record_ddl, Started, StoreFuture, StoreJob};
+use tdibt_backup::{BackupError, BackupOptions, BackupReport, Connections, StoreEngine, Timings};
 use tdibt_core::clock::now_unix_ms;
 use tdibt_core::config::Config;
 use tdibt_core::Cut;
 use tdibt_repository::lock::RepoLock;
-use tdibt_repository::{BackupKind, Engine, Manifest, Repository};
+use tdibt_repository::{BackupKind, Engine, Manifest};
 use tracing::info;
 
 use crate::blocks::{self, BlocksDoc, Inputs, Since};
@@ -34,7 +35,61 @@ use crate::verify;
 
 pub use restore::{restore, RestoreReport};
 
-/// How tdibt runs taosdump.
+/// How tdibt runs taosdump, as a backup asks for it (`BackupOptions::engine_settings`):
+/// what travels to a running monitor with a request. No password: the process that runs
+/// taosdump gives it the configured one.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaosdumpSettings {
+    /// The taosdump program (a name looked up on `PATH`, or a path).
+    pub program: String,
+    /// `-P`, `-Z`, `-c`, `-T`, `-d` (host and user come from the configuration).
+    pub port: Option<u16>,
+    pub driver: Option<String>,
+    pub config_dir: Option<String>,
+    pub threads: Option<u16>,
+    pub codec: Option<String>,
+    /// Bytes of table names one call may carry.
+    pub arg_budget: usize,
+}
+
+impl TaosdumpSettings {
+    /// The settings a backup carries in `options` (taosdump's defaults when it carries none).
+    pub fn of(options: &BackupOptions) -> TaosdumpResult<TaosdumpSettings> {
+        match &options.engine_settings {
+            None => Ok(TaosdumpSettings {
+                program: "taosdump".into(),
+                arg_budget: ScriptOptions::default().arg_budget,
+                ..TaosdumpSettings::default()
+            }),
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+                TaosdumpError::Refused(format!("the backup's taosdump settings: {e}"))
+            }),
+        }
+    }
+
+    /// How to run taosdump against `config`'s server: its host, user and password, `jobs`
+    /// calls at once.
+    pub fn engine(&self, config: &Config, jobs: usize) -> TaosdumpEngine {
+        TaosdumpEngine {
+            options: ScriptOptions {
+                host: Some(config.database.host.clone()),
+                port: self.port,
+                user: Some(config.database.user.clone()),
+                driver: self.driver.clone(),
+                config_dir: self.config_dir.clone(),
+                threads: self.threads,
+                codec: self.codec.clone(),
+                arg_budget: self.arg_budget,
+                ..ScriptOptions::default()
+            },
+            program: self.program.clone().into(),
+            password: Some(config.database.password.clone()).filter(|p| !p.expose().is_empty()),
+            jobs: jobs.max(1),
+        }
+    }
+}
+
+/// taosdump, ready to run.
 #[derive(Clone, Debug)]
 pub struct TaosdumpEngine {
     /// Connection, codec, threads and argument budget, as the scripts use them.
@@ -57,44 +112,55 @@ fn staging(config: &Config, id: &str) -> PathBuf {
         .join(id)
 }
 
-/// Takes a backup of the configured database with taosdump (see the module docs). The
-/// caller holds the change engine's folder ([`tdibt_core::OwnerLock`]).
-pub async fn backup(
-    config: &Config,
-    repo: &Repository,
-    options: &BackupOptions,
-    engine: &TaosdumpEngine,
-    progress: &dyn ProgressSink,
-) -> TaosdumpResult<BackupReport> {
-    // One taosdump call per run of windows: the planner must not cut runs into batches.
-    let mut config = config.clone();
-    config.backup.batch_size = u32::MAX;
-    let options = BackupOptions {
-        engine: Engine::Taosdump,
-        ..options.clone()
-    };
-    let config = &config;
-    run_backup_with(
-        config,
-        repo,
-        &options,
-        async |connections: &Connections, lock: &RepoLock, started: &mut Started, began| {
-            store(config, connections, lock, started, engine, progress, began).await
+/// taosdump as a backup engine: `tdibt backup --engine taosdump` runs it standalone
+/// ([`tdibt_backup::backup_with`]) and a `tdibt monitor` for the backups asked of it.
+pub struct TaosdumpStore;
+
+impl StoreEngine for TaosdumpStore {
+    fn engine(&self) -> Engine {
+        Engine::Taosdump
+    }
+
+    /// One taosdump call per run of windows: the planner must not cut runs into batches.
+    fn batch_size(&self, _configured: u32) -> u32 {
+        u32::MAX
+    }
+
+    fn store<'a>(&'a self, job: StoreJob<'a>) -> StoreFuture<'a> {
+        Box::pin(async move {
+            let engine = TaosdumpSettings::of(job.options)
+                .map_err(into_backup)?
+                .engine(job.config, job.options.jobs);
+            store(job, &engine).await.map_err(into_backup)
+        })
+    }
+}
+
+/// A taosdump failure as the backup pipeline carries it: its family (exit code) and words.
+fn into_backup(e: TaosdumpError) -> BackupError {
+    match e {
+        TaosdumpError::Backup(e) => e,
+        e => BackupError::Engine {
+            class: e.class(),
+            message: e.to_string(),
         },
-    )
-    .await
+    }
 }
 
 /// Phases 2 to 4 with taosdump: DDL, dumps, check, files, manifest.
 async fn store(
-    config: &Config,
-    connections: &Connections,
-    lock: &RepoLock,
-    started: &mut Started,
+    job: StoreJob<'_>,
     engine: &TaosdumpEngine,
-    progress: &dyn ProgressSink,
-    (clock, began): (Instant, f64),
 ) -> TaosdumpResult<(Manifest, BackupReport)> {
+    let StoreJob {
+        config,
+        connections,
+        lock,
+        started,
+        progress,
+        began: (clock, began),
+        ..
+    } = job;
     let started_at = now_unix_ms() - clock.elapsed().as_millis() as i64;
     let mut timings = Timings {
         begin: began,
