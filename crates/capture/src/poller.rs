@@ -74,6 +74,22 @@ pub enum Command {
 /// shows that a vgroup whose WAL ends with versions TMQ never delivers is read to its end.
 const BARRIER_POLL: Duration = Duration::from_millis(10);
 
+/// The server-side wait of the first poll after one that delivered a message; each empty
+/// poll doubles it, up to the configured wait. A write wakes a waiting poll at once
+/// whatever its wait (taosd's push on write), so this costs no detection latency: it
+/// bounds how long a cut asked for right after a write waits for the poll in flight
+/// (the write woke the poll before it, so the one in flight has just been sent), at the
+/// price of a few short polls after each burst (2, 4, 8 ms, ...), while an idle feed
+/// settles at the configured wait.
+const WAIT_AFTER_MESSAGE: Duration = Duration::from_millis(2);
+
+/// The wait of a poll after `quiet` empty polls in a row, at most `configured`.
+fn poll_wait(quiet: u32, configured: Duration) -> Duration {
+    WAIT_AFTER_MESSAGE
+        .saturating_mul(1u32 << quiet.min(16))
+        .min(configured)
+}
+
 /// How the poller runs.
 #[derive(Clone, Debug)]
 pub struct PollerOptions {
@@ -223,6 +239,8 @@ async fn run_connection(
     // The last poll of this connection, if it came back empty (none came back with a
     // message since): the vgroups it shows idle (see `Barrier::idle_over`).
     let mut last_empty: Option<EmptyPoll> = None;
+    // Empty polls since the last message (see `poll_wait`); starts settled.
+    let mut quiet = u32::MAX;
     let no_vgroups = BTreeSet::new();
     // Checked before the first poll too: with nothing pending (a backup's drain right after
     // a monitor stopped), `--once` ends without waiting out a poll.
@@ -285,20 +303,23 @@ async fn run_connection(
             return Ok(());
         }
         polls_since_check += 1;
-        let wait = if state.barriers.is_empty() {
+        let configured = if state.barriers.is_empty() {
             options.poll_timeout
         } else {
             options.poll_timeout.min(BARRIER_POLL)
         };
+        let wait = poll_wait(quiet, configured);
         let sent = Instant::now();
         match feed.next(wait).await? {
             Some(message) => {
+                quiet = 0;
                 last_empty = None;
                 state.out_of_range_in_a_row = 0;
                 events_since_cut += message.events.len() as u64;
                 send(queue, FeedItem::Message(message)).await;
             }
             None => {
+                quiet = quiet.saturating_add(1);
                 last_empty = Some(EmptyPoll {
                     waited_until: sent + wait,
                     vgroups: assigned.clone(),
@@ -627,6 +648,16 @@ async fn send(queue: &mpsc::Sender<FeedItem>, item: FeedItem) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn polls_after_a_message_wait_briefly_then_settle_at_the_configured_wait() {
+        let ms = Duration::from_millis;
+        let waits: Vec<Duration> = (0..6).map(|q| poll_wait(q, ms(10))).collect();
+        assert_eq!(waits, [ms(2), ms(4), ms(8), ms(10), ms(10), ms(10)]);
+        // Settled (no message yet) and a long configured wait: never past it, no overflow.
+        assert_eq!(poll_wait(u32::MAX, ms(500)), ms(500));
+        assert_eq!(poll_wait(3, ms(500)), ms(16));
+    }
 
     fn progress(vg: i32, position: i64, end: i64) -> VgroupProgress {
         VgroupProgress {

@@ -12,6 +12,7 @@ pub mod check;
 pub mod error;
 pub mod handle;
 pub mod ids;
+pub mod known;
 pub mod lock;
 pub mod manifest;
 #[cfg(test)]

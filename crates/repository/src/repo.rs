@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{RepoError, RepoResult};
 use crate::handle::{FileKind, Handle};
 use crate::ids::{BackupId, BlockHash, PackId};
+use crate::known::{KnownBlocks, Memo};
 use crate::lock::{self, LockInfo, RepoLock};
 use crate::manifest::{BlockEntry, Manifest};
 use crate::pack::{self, BlockRef, Compression, PackBuilder};
@@ -53,6 +54,8 @@ pub struct Repository {
     /// and one backup run needs its chain's several times (a full's manifest can be
     /// megabytes of JSON).
     manifests: Arc<std::sync::Mutex<ManifestCache>>,
+    /// The finished backups' blocks, for the next backup's deduplication.
+    reusable: Arc<std::sync::Mutex<Memo>>,
 }
 
 impl Repository {
@@ -84,6 +87,7 @@ impl Repository {
             store: store.into(),
             config,
             manifests: Default::default(),
+            reusable: Default::default(),
         })
     }
 
@@ -114,6 +118,7 @@ impl Repository {
             store: store.into(),
             config,
             manifests: Default::default(),
+            reusable: Default::default(),
         })
     }
 
@@ -294,19 +299,21 @@ impl Repository {
 
     /// [`Repository::known_blocks`] of the manifests and journals that read: what a backup
     /// may deduplicate against (after checking each block it reuses, see
-    /// [`BlockWriter::add`]). A damaged manifest hides its blocks, it blocks no backup.
-    pub fn reusable_blocks(&self) -> HashMap<BlockHash, BlockRef> {
-        let mut known = HashMap::new();
-        for id in self.list_backups().unwrap_or_default() {
-            if let Ok((m, _)) = self.manifest(&id) {
-                known.extend(m.parts().map(|(_, r)| (r.hash, *r)));
-            }
-        }
+    /// [`BlockWriter::add`]). A damaged manifest hides its blocks, it blocks no backup. The
+    /// finished backups' part is memoised per handle (see [`crate::known`]).
+    pub fn reusable_blocks(&self) -> KnownBlocks {
+        let listed = self.list_backups().unwrap_or_default();
+        let mut memo = match self.reusable.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        memo.update(&listed, |id| self.manifest(id).ok().map(|(m, _)| m));
+        let mut journaled = HashMap::new();
         let journals = self.store.list(FileKind::Journal).unwrap_or_default();
         for p in journals.iter().filter_map(|f| self.journal_at(f).ok()) {
-            known.extend(p.stored.iter().flat_map(|b| &b.parts).map(|r| (r.hash, *r)));
+            journaled.extend(p.stored.iter().flat_map(|b| &b.parts).map(|r| (r.hash, *r)));
         }
-        known
+        memo.known(journaled)
     }
 
     /// Reads a block back, decompressed and checked against its hash.
@@ -433,7 +440,7 @@ pub fn merge_chain_with_writers<M: Borrow<Manifest>>(
 /// (a pack is written whenever it reaches its target size, and at the end).
 pub struct BlockWriter<'a> {
     repo: &'a Repository,
-    known: HashMap<BlockHash, BlockRef>,
+    known: KnownBlocks,
     compression: Compression,
     pack_target_bytes: usize,
     builder: PackBuilder,
@@ -458,7 +465,7 @@ impl<'a> BlockWriter<'a> {
     /// under a held lock.
     pub(crate) fn new(
         repo: &'a Repository,
-        known: HashMap<BlockHash, BlockRef>,
+        known: KnownBlocks,
         compression: Compression,
         pack_target_bytes: usize,
     ) -> Self {
@@ -477,7 +484,7 @@ impl<'a> BlockWriter<'a> {
     /// Adds a block; returns the refs of a pack it caused to be written, if any.
     pub fn add(&mut self, raw: &[u8]) -> RepoResult<(Added, Vec<BlockRef>)> {
         let hash = BlockHash::of(raw);
-        if let Some(r) = self.known.get(&hash).copied() {
+        if let Some(r) = self.known.get(&hash) {
             // Reused only once read back intact: a manifest or journal naming a block proves
             // nothing about its pack now (deleted, damaged). A bad one is written again.
             if self.verified.contains(&hash) || self.repo.read_block(&r).is_ok() {
@@ -512,7 +519,7 @@ impl<'a> BlockWriter<'a> {
             .map_err(|e| RepoError::io(file.key(), e))?;
         self.stored_bytes += bytes.len() as u64;
         for r in &refs {
-            self.known.insert(r.hash, *r);
+            self.known.insert(*r);
             self.verified.insert(r.hash);
         }
         self.pending.clear();
@@ -521,7 +528,7 @@ impl<'a> BlockWriter<'a> {
 
     /// The reference of a block added before, once its pack is written.
     pub fn reference(&self, hash: &BlockHash) -> Option<BlockRef> {
-        self.known.get(hash).copied()
+        self.known.get(hash)
     }
 
     /// Bytes added to the pack being filled, not yet written.

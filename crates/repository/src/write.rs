@@ -4,15 +4,15 @@
 //! so writing without the lock does not compile. Writes that change what a backup is
 //! (manifests, deletions) first check that the lock is still this one.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::RepoResult;
 use crate::handle::Handle;
-use crate::ids::{BackupId, BlockHash, PackId};
+use crate::ids::{BackupId, PackId};
+use crate::known::KnownBlocks;
 use crate::lock::RepoLock;
 use crate::manifest::Manifest;
-use crate::pack::{BlockRef, Compression};
+use crate::pack::Compression;
 use crate::repo::{BlockWriter, ResumeJournal};
 use crate::RepoError;
 
@@ -55,11 +55,11 @@ impl RepoLock {
     /// back intact are not written again. The writer borrows the lock: it cannot outlive it.
     pub fn block_writer(
         &self,
-        known: HashMap<BlockHash, BlockRef>,
+        known: impl Into<KnownBlocks>,
         compression: Compression,
         pack_target_bytes: usize,
     ) -> BlockWriter<'_> {
-        BlockWriter::new(self.repo(), known, compression, pack_target_bytes)
+        BlockWriter::new(self.repo(), known.into(), compression, pack_target_bytes)
     }
 
     pub fn delete_pack(&self, id: &PackId) -> RepoResult<()> {

@@ -82,9 +82,11 @@ pub fn select(
             .or(session_db)
             .ok_or_else(TaosError::no_db)?;
         let db = store.db(db_name)?;
-        table_source(db, &from.name, &s.preds, tz)?
+        table_source(db, &from.name, s, tz)?
     };
-    let mut rows = filter(&source, &s.preds, tz)?;
+    let mut source = source;
+    let all = std::mem::take(&mut source.rows);
+    let mut rows = filter(&source, all, &s.preds, tz)?;
     if s.partition_by_table {
         // PARTITION BY tbname makes each child table's rows a series of its own, computed
         // and returned group by group (taosd's blocks each carry one group id: `blockEncode`
@@ -201,7 +203,26 @@ fn tables_named(preds: &[Pred]) -> Option<std::collections::BTreeSet<&str>> {
     out
 }
 
-fn table_source(db: &Database, name: &str, preds: &[Pred], tz: &Zone) -> Result<Source, TaosError> {
+/// Whether a SELECT reads any of `tags` (in its items or its conditions): a super table's
+/// rows carry their table's tags only then (copying them into every row of a large read
+/// that never looks at them made the stand-in, not the client, the slow part).
+fn reads_tags(s: &Select, tags: &[ColDef]) -> bool {
+    let is_tag = |c: &str| tags.iter().any(|t| t.name.eq_ignore_ascii_case(c));
+    let items = s.items.iter().any(|i| match i {
+        SelItem::Star => true,
+        SelItem::Column(c) | SelItem::First(c) | SelItem::Last(c) => is_tag(c),
+        _ => false,
+    });
+    items
+        || s.preds.iter().any(|p| match p {
+            Pred::Cmp(c, _, _) | Pred::In(c, _) | Pred::Between(c, _, _) | Pred::IsNull(c, _) => {
+                is_tag(c)
+            }
+        })
+}
+
+fn table_source(db: &Database, name: &str, s: &Select, tz: &Zone) -> Result<Source, TaosError> {
+    let preds = &s.preds[..];
     let (children, columns, tags): (Vec<&Table>, Vec<ColDef>, Vec<ColDef>) =
         if let Some(st) = db.stables.get(name) {
             let named = tables_named(preds);
@@ -221,7 +242,7 @@ fn table_source(db: &Database, name: &str, preds: &[Pred], tz: &Zone) -> Result<
     let (lo, hi) = ts_bounds(preds, &ts_col, db.precision, false, tz)?;
     let mut out: Vec<Column> = columns.iter().map(Column::from).collect();
     out.extend(tags.iter().map(Column::from));
-    let with_tags = !tags.is_empty();
+    let with_tags = !tags.is_empty() && reads_tags(s, &tags);
     let mut rows = Vec::new();
     if lo <= hi {
         for t in children {
@@ -245,8 +266,10 @@ fn table_source(db: &Database, name: &str, preds: &[Pred], tz: &Zone) -> Result<
     })
 }
 
+/// The rows of `source` (taken out of it: `rows`) that pass every predicate.
 fn filter(
     source: &Source,
+    rows: Vec<(String, Vec<Cell>)>,
     preds: &[Pred],
     tz: &Zone,
 ) -> Result<Vec<(String, Vec<Cell>)>, TaosError> {
@@ -295,16 +318,26 @@ fn filter(
             }
         }
     }
-    Ok(source
-        .rows
-        .iter()
+    // Conditions on tbname are decided once per table, not once per row.
+    let (by_table, by_row): (Vec<_>, Vec<_>) = resolved.into_iter().partition(|(i, _)| i.is_none());
+    let mut table_passes: std::collections::HashMap<String, bool> = Default::default();
+    Ok(rows
+        .into_iter()
         .filter(|(tb, r)| {
-            resolved.iter().all(|(i, test)| match i {
-                None => test(&Cell::Str(tb.clone())),
-                Some(i) => r.get(*i).is_some_and(test),
-            })
+            let table_ok = match table_passes.get(tb) {
+                Some(ok) => *ok,
+                None => {
+                    let name = Cell::Str(tb.clone());
+                    let ok = by_table.iter().all(|(_, test)| test(&name));
+                    table_passes.insert(tb.clone(), ok);
+                    ok
+                }
+            };
+            table_ok
+                && by_row
+                    .iter()
+                    .all(|(i, test)| i.and_then(|i| r.get(i)).is_some_and(|cell| test(cell)))
         })
-        .cloned()
         .collect())
 }
 

@@ -138,9 +138,17 @@ fn table_runs(block: &RawBlock, what: &str) -> TdResult<Vec<(String, std::ops::R
     let last = block.ncols() - 1;
     let mut runs: Vec<(String, std::ops::Range<usize>)> = Vec::new();
     for row in 0..block.nrows() {
-        let name = match block.get_ref(row, last) {
-            Some(taos::BorrowedValue::VarChar(s)) => s.to_string(),
-            Some(taos::BorrowedValue::NChar(s)) => s.to_string(),
+        let name: &str = match block.get_ref(row, last) {
+            Some(taos::BorrowedValue::VarChar(s)) => s,
+            Some(taos::BorrowedValue::NChar(ref s)) => {
+                // NChar borrows as a Cow: compare, and own it only for a new run.
+                let s: &str = s;
+                match runs.last_mut() {
+                    Some((n, r)) if n == s => r.end = row + 1,
+                    _ => runs.push((s.to_string(), row..row + 1)),
+                }
+                continue;
+            }
             other => {
                 return Err(TdError::bad_answer(
                     what,
@@ -148,9 +156,10 @@ fn table_runs(block: &RawBlock, what: &str) -> TdResult<Vec<(String, std::ops::R
                 ))
             }
         };
+        // Rows of one table come together: a name is owned once per run, not per row.
         match runs.last_mut() {
-            Some((n, r)) if *n == name => r.end = row + 1,
-            _ => runs.push((name, row..row + 1)),
+            Some((n, r)) if n == name => r.end = row + 1,
+            _ => runs.push((name.to_string(), row..row + 1)),
         }
     }
     Ok(runs)

@@ -27,19 +27,25 @@ pub async fn record_ddl(
     started: &mut Started,
     jobs: usize,
 ) -> BackupResult<Recorded> {
-    let conn = connections.take().await?;
-    let server_version = conn.server_version().await?;
-    connections.give_back(conn);
     let previous = crate::ddl::merge_ddl(&started.parent_chain);
-    let ddl = gather_ddl(
+    // The server's version on a connection of its own, beside the statements: one round
+    // trip fewer before the rows.
+    let version = async {
+        let conn = connections.take().await?;
+        let version = conn.server_version().await?;
+        connections.give_back(conn);
+        Ok::<_, crate::BackupError>(version)
+    };
+    let statements = gather_ddl(
         connections,
         &started.catalog,
         &started.db,
         &previous,
         started.full,
         jobs,
-    )
-    .await?;
+    );
+    let (server_version, ddl) = tokio::join!(version, statements);
+    let (server_version, ddl) = (server_version?, ddl?);
     if !started.full {
         let whole = tables_that_lost_columns(&started.catalog, &started.db, &previous, &ddl);
         started.plan.read_whole(&whole);
