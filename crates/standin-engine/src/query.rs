@@ -336,7 +336,7 @@ fn filter(
             table_ok
                 && by_row
                     .iter()
-                    .all(|(i, test)| i.and_then(|i| r.get(i)).is_some_and(|cell| test(cell)))
+                    .all(|(i, test)| i.and_then(|i| r.get(i)).is_some_and(test))
         })
         .collect())
 }
