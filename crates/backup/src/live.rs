@@ -95,12 +95,13 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const AUTO_CHECK: Duration = Duration::from_secs(1);
 /// The longest a poll waits on the server while the monitor serves backups: a backup's cut
 /// can only be taken once the poll in flight has answered, so this bounds how long a
-/// request waits for it (a backup asked for right after a write waits out a whole poll: the
-/// write woke the one before). A write still wakes a waiting poll at once, so shorter waits
-/// cost only idle round trips: 10 ms is 100 idle polls a second (each one long poll of the
-/// consumer's vgroups, answered empty by the server after 10 ms, the same wait as the
-/// barrier's own poll). Measured with `backup_bench`'s 3-block backup: 100 ms 0.15 s, 20 ms
-/// 0.040-0.065 s, 10 ms see the README.
+/// request made while the feed is idle waits for it. (Right after a write the poll in
+/// flight is a short one: the poller waits 2 ms after a message, doubling up to this.) A
+/// write still wakes a waiting poll at once, so shorter waits cost only idle round trips:
+/// 10 ms is 100 idle polls a second (each one long poll of the consumer's vgroups, answered
+/// empty by the server after 10 ms, the same wait as the barrier's own poll). Measured with
+/// `backup_bench`'s 3-block backup: 100 ms 0.15 s, 20 ms 0.040-0.065 s, 10 ms see the
+/// README.
 const SERVING_POLL: Duration = Duration::from_millis(10);
 
 /// Runs capture and serves backups until `shutdown` turns true (or, with `once`, until the
