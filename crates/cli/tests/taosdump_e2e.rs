@@ -334,18 +334,21 @@ async fn end_to_end() {
     let source_rows = contents(&taos).await;
     assert_eq!(source_rows.len(), 4 * 360 + 2 - 60, "source rows");
     assert_eq!(contents(&fresh_taos).await, source_rows);
-    let mut rs = fresh_taos
+    assert_eq!(table_names(&fresh_taos).await, ["d0", "d1", "d2", "d3"]);
+}
+
+/// The tables of `db`, by name.
+async fn table_names(taos: &Taos) -> Vec<String> {
+    let mut rs = taos
         .query("SELECT table_name FROM information_schema.ins_tables WHERE db_name = 'db' ORDER BY table_name")
         .await
         .unwrap();
-    let tables: Vec<String> = rs
-        .to_records()
+    rs.to_records()
         .await
         .unwrap()
         .iter()
         .map(|r| r[0].to_string().unwrap())
-        .collect();
-    assert_eq!(tables, ["d0", "d1", "d2", "d3"]);
+        .collect()
 }
 
 /// What the double refuses, as taosdump does, and its `-S`/`-E` reading: ISO-8601 (both `:`

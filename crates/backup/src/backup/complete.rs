@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use tdibt_core::clock::now_unix_ms;
 use tdibt_repository::lock::RepoLock;
-use tdibt_repository::{BackupKind, BlockEntry, Manifest};
+use tdibt_repository::{BackupKind, BlockEntry, Engine, Manifest};
 
 use super::record::Recorded;
 use super::store::Stored;
@@ -26,6 +26,29 @@ pub fn write_manifest(
     let blocks: Vec<BlockEntry> = blocks.into_values().collect();
     stored.stats.blocks = blocks.len() as u64;
     stored.stats.rows = blocks.iter().map(|b| b.rows).sum();
+    let mut manifest = manifest_of(
+        lock,
+        started,
+        recorded,
+        Engine::Tdibt,
+        stored.journal.started_at_unix_ms,
+    )?;
+    manifest.blocks = blocks;
+    manifest.stats = stored.stats.clone();
+    lock.write_manifest(&manifest)?;
+    Ok(manifest)
+}
+
+/// The manifest of backup `started` as any engine writes it, without its blocks, files
+/// and figures (the engine adds those): identity, chain link, database, cut, DDL, and the
+/// plan's tombstones for an incremental.
+pub fn manifest_of(
+    lock: &RepoLock,
+    started: &Started,
+    recorded: Recorded,
+    engine: Engine,
+    started_at_unix_ms: i64,
+) -> BackupResult<Manifest> {
     let parent_manifest_blake3 = match &started.parent {
         Some(p) => Some(lock.repo().manifest(p)?.1),
         None => None,
@@ -35,8 +58,8 @@ pub fn write_manifest(
     } else {
         started.plan.all_tombstones()
     };
-    let manifest = Manifest {
-        format_version: tdibt_repository::Engine::Tdibt.manifest_version(),
+    Ok(Manifest {
+        format_version: engine.manifest_version(),
         id: started.id.clone(),
         parent: started.parent.clone(),
         parent_manifest_blake3,
@@ -50,16 +73,14 @@ pub fn write_manifest(
         block_span: started.span.units(),
         server_version: recorded.server_version,
         cut: started.cut.clone(),
-        started_at_unix_ms: stored.journal.started_at_unix_ms,
+        started_at_unix_ms,
         finished_at_unix_ms: now_unix_ms(),
         ddl: recorded.ddl,
-        blocks,
+        blocks: Vec::new(),
         tombstones,
-        stats: stored.stats.clone(),
+        stats: Default::default(),
         merged_from: None,
-        engine: tdibt_repository::Engine::Tdibt,
+        engine,
         files: Vec::new(),
-    };
-    lock.write_manifest(&manifest)?;
-    Ok(manifest)
+    })
 }

@@ -44,6 +44,7 @@ mod record;
 mod store;
 
 pub use begin::{begin, choose_parent, fold, windows_after, Started};
+pub use complete::manifest_of;
 pub(crate) use engine::check_engine;
 pub use engine::{StoreEngine, StoreFuture, StoreJob, Tdibt};
 pub use record::{record_ddl, Recorded};

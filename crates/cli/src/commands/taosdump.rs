@@ -73,17 +73,7 @@ pub struct TaosdumpArgs {
 impl TaosdumpArgs {
     /// The options for `config`'s server (host and user from it).
     pub fn script_options(&self, config: &Config) -> ScriptOptions {
-        ScriptOptions {
-            host: Some(config.database.host.clone()),
-            port: self.taosdump_port,
-            user: Some(config.database.user.clone()),
-            driver: self.taosdump_driver.clone(),
-            config_dir: self.taosdump_config_dir.clone(),
-            threads: self.taosdump_threads,
-            codec: self.taosdump_codec.clone(),
-            arg_budget: self.arg_budget,
-            ..ScriptOptions::default()
-        }
+        self.settings().script_options(config)
     }
 
     /// How `backup --engine taosdump` calls taosdump (`$TAOSDUMP`, as in the scripts, or

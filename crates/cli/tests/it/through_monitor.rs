@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,7 +13,9 @@ use taos::{AsyncFetchable, AsyncQueryable, Taos};
 
 use serde_json::json;
 
-use crate::support::{self, connect, snapshot_where, standin_with_db, tdibt};
+use crate::support::{
+    self, connect, sigterm, snapshot_where, standin_with_db, start_monitor, tdibt,
+};
 
 const HOUR_MS: i64 = 3_600_000;
 const BASE: i64 = 1_767_225_600_000;
@@ -37,35 +39,6 @@ async fn exec(taos: &Taos, sql: &str) {
     taos.exec(sql)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-/// Starts `tdibt monitor ARGS` and waits until it serves backups (its socket exists).
-fn start_monitor(config: &Path, dir: &Path, args: &[&str]) -> Child {
-    let socket = dir.join("cache").join("monitor.sock");
-    let _ = std::fs::remove_file(&socket);
-    let mut all = vec!["monitor"];
-    all.extend_from_slice(args);
-    let mut child = tdibt(config, &all)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while !socket.exists() {
-        assert!(child.try_wait().unwrap().is_none(), "the monitor exited");
-        assert!(started.elapsed() < Duration::from_secs(30), "no socket");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
-
-fn sigterm(child: &mut Child) -> std::process::ExitStatus {
-    let pid = child.id().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    child.wait().unwrap()
 }
 
 /// Rows written, in order, by a writer that keeps inserting into `busy` while backups run:
@@ -203,7 +176,7 @@ async fn backups_asked_of_a_running_monitor_hold_everything_before_the_request()
     let config = write_config(dir.path(), standin.addr().port());
     settle(&taos, 0).await;
     ok(&run(&config, &["init"]));
-    let mut monitor = start_monitor(&config, dir.path(), &[]);
+    let mut monitor = start_monitor(&config, &dir.path().join("cache"), &[]);
     let writer = Writer::start(connect(&standin).await);
     let mut taken = Vec::new();
     for round in 0..3 {
@@ -279,7 +252,11 @@ async fn backup_every_takes_one_after_a_change_and_none_when_idle() {
             std::thread::sleep(Duration::from_millis(100));
         }
     };
-    let mut monitor = start_monitor(&config, dir.path(), &["--backup-every", "1s"]);
+    let mut monitor = start_monitor(
+        &config,
+        &dir.path().join("cache"),
+        &["--backup-every", "1s"],
+    );
     // The initial rows are a change: a full backup into a repository created for it.
     let first = wait_for(&config, 1);
     assert_eq!(first[0]["kind"], "full", "{first:?}");
@@ -321,7 +298,7 @@ async fn killed_monitors_and_askers_lose_nothing() {
     for round in 0..4 {
         settle(&taos, round + 1).await;
         let state = snapshot_where(&taos, "db", |n| n.starts_with('d')).await;
-        let mut monitor = start_monitor(&config, dir.path(), &[]);
+        let mut monitor = start_monitor(&config, &dir.path().join("cache"), &[]);
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
@@ -338,7 +315,7 @@ async fn killed_monitors_and_askers_lose_nothing() {
             asker.wait().unwrap();
             // A killed monitor leaves the repository's lock behind.
             let _ = run(&config, &["repo", "unlock"]);
-            monitor = start_monitor(&config, dir.path(), &[]);
+            monitor = start_monitor(&config, &dir.path().join("cache"), &[]);
         } else if asker.try_wait().unwrap().is_none() {
             asker.kill().unwrap();
             killed.1 += 1;

@@ -9,6 +9,41 @@ use taos::{AsyncQueryable, AsyncTBuilder, Taos, TaosBuilder};
 use taos_standin::{RunningStandin, StandinServer};
 
 /// `tdibt --config CONFIG ARGS -q`, with no persistence override from the environment.
+/// Starts `tdibt monitor ARGS` and waits until it serves backups (its socket exists in the
+/// persistence folder `cache`).
+#[allow(dead_code)] // each test binary uses its part of the kit
+pub fn start_monitor(config: &Path, cache: &Path, args: &[&str]) -> std::process::Child {
+    let socket = cache.join("monitor.sock");
+    let _ = std::fs::remove_file(&socket);
+    let mut all = vec!["monitor"];
+    all.extend_from_slice(args);
+    let mut child = tdibt(config, &all)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !socket.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the monitor exited");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no socket"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
+/// SIGTERM, then the exit status.
+#[allow(dead_code)]
+pub fn sigterm(child: &mut std::process::Child) -> std::process::ExitStatus {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap()
+}
+
 pub fn tdibt(config: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tdibt"));
     c.arg("--config").arg(config).args(args).arg("-q");

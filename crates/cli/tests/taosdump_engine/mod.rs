@@ -5,11 +5,12 @@
 //! stand-in, compared row by row and tag by tag through the super table.
 
 use std::path::Path;
-use std::process::{Child, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
-use super::support::{connect, standin_with_db, tdibt, write_config_as};
-use super::{contents, double_on_path, exec, load, ok, workload, write_config, BASE, HOUR_MS};
+use super::support::{connect, sigterm, standin_with_db, start_monitor, tdibt, write_config_as};
+use super::{
+    contents, double_on_path, exec, load, ok, table_names, workload, write_config, BASE, HOUR_MS,
+};
 
 fn text(out: &Output) -> String {
     format!(
@@ -101,7 +102,7 @@ pub async fn engine_end_to_end() {
     let after: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("after.json")).unwrap()).unwrap();
     assert_eq!(after["counts"]["ranges"], 0, "{after}");
-    let verified = text(&ok_out(run(&["verify", "--read-data"], None)));
+    let verified = ok(&run(&["verify", "--read-data"], None));
     assert!(!verified.contains("PROBLEM"), "{verified}");
     let out = run(
         &["merge", "--backup", list[1]["id"].as_str().unwrap()],
@@ -114,7 +115,7 @@ pub async fn engine_end_to_end() {
     // program and options travel with the request, the password is its own configuration's)
     // and capture goes on. (The monitor holds the change engine's folder: a standalone run
     // would be refused, exit 4.)
-    let mut monitor = start_monitor(&config, &d.join("engine.json.cache"));
+    let mut monitor = start_monitor(&config, &d.join("engine.json.cache"), &[]);
     exec(
         &taos,
         &format!(
@@ -175,19 +176,7 @@ pub async fn engine_end_to_end() {
         source_rows.len(),
         text(&out)
     );
-    let mut rs = taos::AsyncQueryable::query(
-        &fresh_taos,
-        "SELECT table_name FROM information_schema.ins_tables WHERE db_name = 'db' ORDER BY table_name",
-    )
-    .await
-    .unwrap();
-    let tables: Vec<String> = taos::AsyncFetchable::to_records(&mut rs)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r[0].to_string().unwrap())
-        .collect();
-    assert_eq!(tables, ["d0", "d1", "d2", "d3"]);
+    assert_eq!(table_names(&fresh_taos).await, ["d0", "d1", "d2", "d3"]);
     // Into another database name taosdump cannot: refused, said so.
     let out = tdibt(
         &fresh_config,
@@ -204,34 +193,4 @@ pub async fn engine_end_to_end() {
     .unwrap();
     assert!(!out.status.success());
     assert!(text(&out).contains("--target-db other"), "{}", text(&out));
-}
-
-/// `tdibt monitor`, once it serves backups (its socket exists in `cache`).
-fn start_monitor(config: &Path, cache: &Path) -> Child {
-    let socket = cache.join("monitor.sock");
-    let mut child = tdibt(config, &["monitor"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while !socket.exists() {
-        assert!(child.try_wait().unwrap().is_none(), "the monitor exited");
-        assert!(started.elapsed() < Duration::from_secs(30), "no socket");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
-
-fn sigterm(child: &mut Child) -> std::process::ExitStatus {
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap()
-}
-
-fn ok_out(out: Output) -> Output {
-    ok(&out);
-    out
 }

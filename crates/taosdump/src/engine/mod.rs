@@ -19,13 +19,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use tdibt_backup::backup::{record_ddl, Started, StoreFuture, StoreJob};
+use tdibt_backup::backup::{manifest_of, record_ddl, Started, StoreFuture, StoreJob};
 use tdibt_backup::{BackupError, BackupOptions, BackupReport, Connections, StoreEngine, Timings};
 use tdibt_core::clock::now_unix_ms;
 use tdibt_core::config::Config;
 use tdibt_core::Cut;
 use tdibt_repository::lock::RepoLock;
-use tdibt_repository::{BackupKind, Engine, Manifest};
+use tdibt_repository::{Engine, Manifest};
 use tracing::info;
 
 use crate::blocks::{self, BlocksDoc, Inputs, Since};
@@ -67,21 +67,26 @@ impl TaosdumpSettings {
         }
     }
 
+    /// The options for `config`'s server (host and user from it), as the scripts use them.
+    pub fn script_options(&self, config: &Config) -> ScriptOptions {
+        ScriptOptions {
+            host: Some(config.database.host.clone()),
+            port: self.port,
+            user: Some(config.database.user.clone()),
+            driver: self.driver.clone(),
+            config_dir: self.config_dir.clone(),
+            threads: self.threads,
+            codec: self.codec.clone(),
+            arg_budget: self.arg_budget,
+            ..ScriptOptions::default()
+        }
+    }
+
     /// How to run taosdump against `config`'s server: its host, user and password, `jobs`
     /// calls at once.
     pub fn engine(&self, config: &Config, jobs: usize) -> TaosdumpEngine {
         TaosdumpEngine {
-            options: ScriptOptions {
-                host: Some(config.database.host.clone()),
-                port: self.port,
-                user: Some(config.database.user.clone()),
-                driver: self.driver.clone(),
-                config_dir: self.config_dir.clone(),
-                threads: self.threads,
-                codec: self.codec.clone(),
-                arg_budget: self.arg_budget,
-                ..ScriptOptions::default()
-            },
+            options: self.script_options(config),
             program: self.program.clone().into(),
             password: Some(config.database.password.clone()).filter(|p| !p.expose().is_empty()),
             jobs: jobs.max(1),
@@ -319,53 +324,24 @@ fn manifest(
     (windows, rows, started_at): (verify::RowsByWindow, u64, i64),
     stored: files::StoredFolder,
 ) -> TaosdumpResult<Manifest> {
-    let parent_manifest_blake3 = match &started.parent {
-        Some(p) => Some(lock.repo().manifest(p)?.1),
-        None => None,
+    let mut manifest = manifest_of(lock, started, recorded, Engine::Taosdump, started_at)?;
+    manifest.stats = tdibt_repository::BackupStats {
+        blocks: windows.len() as u64,
+        rows,
+        raw_bytes: stored.raw_bytes,
+        stored_bytes: stored.stored_bytes,
+        reused_blocks: stored.reused_parts,
     };
-    let windows_count = windows.len() as u64;
-    Ok(Manifest {
-        format_version: Engine::Taosdump.manifest_version(),
-        id: started.id.clone(),
-        parent: started.parent.clone(),
-        parent_manifest_blake3,
-        kind: if started.full {
-            BackupKind::Full
-        } else {
-            BackupKind::Incremental
-        },
-        database: started.db.clone(),
-        precision: started.precision.as_str().to_string(),
-        block_span: started.span.units(),
-        server_version: recorded.server_version,
-        cut: started.cut.clone(),
-        started_at_unix_ms: started_at,
-        finished_at_unix_ms: now_unix_ms(),
-        ddl: recorded.ddl,
-        blocks: windows
-            .into_iter()
-            .map(|((table, window), rows)| tdibt_repository::BlockEntry {
-                table,
-                window,
-                rows,
-                columns: Vec::new(),
-                parts: Vec::new(),
-            })
-            .collect(),
-        tombstones: if started.full {
-            Vec::new()
-        } else {
-            started.plan.all_tombstones()
-        },
-        stats: tdibt_repository::BackupStats {
-            blocks: windows_count,
+    manifest.blocks = windows
+        .into_iter()
+        .map(|((table, window), rows)| tdibt_repository::BlockEntry {
+            table,
+            window,
             rows,
-            raw_bytes: stored.raw_bytes,
-            stored_bytes: stored.stored_bytes,
-            reused_blocks: stored.reused_parts,
-        },
-        merged_from: None,
-        engine: Engine::Taosdump,
-        files: stored.files,
-    })
+            columns: Vec::new(),
+            parts: Vec::new(),
+        })
+        .collect();
+    manifest.files = stored.files;
+    Ok(manifest)
 }
