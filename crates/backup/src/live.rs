@@ -336,7 +336,13 @@ async fn asked_backup(
     let options = &request.options;
     let store: &dyn StoreEngine = match other_engine {
         Some(other) if other.engine() == options.engine => other,
-        _ => &Tdibt,
+        _ if options.engine == Tdibt.engine() => &Tdibt,
+        _ => {
+            return Err(BackupError::Refused(format!(
+                "this monitor cannot back up with {}: it was started without that engine (a `tdibt monitor` runs taosdump's; stop this one to back up standalone)",
+                options.engine
+            )))
+        }
     };
     backup_through(
         handle,
@@ -402,12 +408,7 @@ pub async fn backup_through(
     progress: &dyn ProgressSink,
     stored: impl FnOnce(&BackupReport),
 ) -> BackupResult<BackupReport> {
-    if store.engine() != options.engine {
-        return Err(BackupError::Refused(format!(
-            "this monitor cannot back up with {}: it was started without that engine (a `tdibt monitor` runs taosdump's; stop this one to back up standalone)",
-            options.engine
-        )));
-    }
+    crate::backup::check_engine(store, options)?;
     let clock = Instant::now();
     let db = config.database_name()?.to_string();
     // Shared with the monitor's task for `begin`, which may discard a journal.

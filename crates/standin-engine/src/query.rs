@@ -71,7 +71,7 @@ pub fn select(
     let Some(from) = &s.from else {
         return constant_select(s, session_db, version, tz);
     };
-    let source = if from.db.as_deref() == Some("information_schema")
+    let mut source = if from.db.as_deref() == Some("information_schema")
         || from.db.as_deref() == Some("performance_schema")
     {
         info_schema(store, &from.name)?
@@ -84,7 +84,6 @@ pub fn select(
         let db = store.db(db_name)?;
         table_source(db, &from.name, s, tz)?
     };
-    let mut source = source;
     let all = std::mem::take(&mut source.rows);
     let mut rows = filter(&source, all, &s.preds, tz)?;
     if s.partition_by_table {

@@ -86,6 +86,25 @@ pub struct CallsDoc {
     pub calls: Vec<Call>,
 }
 
+impl CallsDoc {
+    pub fn new(database: &str, calls: Vec<Call>) -> CallsDoc {
+        CallsDoc {
+            format: CALLS_FORMAT.into(),
+            version: 1,
+            database: database.to_string(),
+            calls,
+        }
+    }
+
+    /// The file `verify-taosdump` reads ([`CALLS_FILE`]): pretty JSON and a newline.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising plain data into a Vec cannot fail.
+        let mut json = serde_json::to_vec_pretty(self).unwrap_or_default();
+        json.push(b'\n');
+        json
+    }
+}
+
 /// Groups the plan's ranges into calls: one per distinct range, split so no call's table
 /// names exceed `arg_budget`.
 pub fn calls(doc: &BlocksDoc, arg_budget: usize) -> TaosdumpResult<Vec<Call>> {
@@ -239,14 +258,7 @@ fn heredoc(name: &str, bytes: &[u8]) -> String {
 /// The backup script: one taosdump call per [`Call`], then `tdibt verify-taosdump`.
 pub fn backup_script(doc: &BlocksDoc, opts: &ScriptOptions) -> TaosdumpResult<String> {
     let calls = calls(doc, opts.arg_budget)?;
-    let calls_doc = CallsDoc {
-        format: CALLS_FORMAT.into(),
-        version: 1,
-        database: doc.database.clone(),
-        calls: calls.clone(),
-    };
-    let mut calls_json = serde_json::to_vec_pretty(&calls_doc).unwrap_or_default();
-    calls_json.push(b'\n');
+    let calls_json = CallsDoc::new(&doc.database, calls.clone()).to_json();
     let mut s = header("Incremental dump with taosdump", doc);
     s.push_str(PREAMBLE);
     s.push_str(&format!(

@@ -119,7 +119,8 @@ fn check_dump_with(
     Ok(report)
 }
 
-fn read_calls(dir: &Path, doc: &BlocksDoc) -> TaosdumpResult<CallsDoc> {
+/// The calls file of a dump folder, checked to be one for `doc`'s database.
+pub(crate) fn read_calls(dir: &Path, doc: &BlocksDoc) -> TaosdumpResult<CallsDoc> {
     let path = dir.join(CALLS_FILE);
     let bytes = std::fs::read(&path).map_err(|e| TaosdumpError::io("read", &path, e))?;
     let calls: CallsDoc = serde_json::from_slice(&bytes).map_err(|e| {

@@ -138,17 +138,10 @@ fn table_runs(block: &RawBlock, what: &str) -> TdResult<Vec<(String, std::ops::R
     let last = block.ncols() - 1;
     let mut runs: Vec<(String, std::ops::Range<usize>)> = Vec::new();
     for row in 0..block.nrows() {
-        let name: &str = match block.get_ref(row, last) {
+        let value = block.get_ref(row, last);
+        let name: &str = match &value {
             Some(taos::BorrowedValue::VarChar(s)) => s,
-            Some(taos::BorrowedValue::NChar(ref s)) => {
-                // NChar borrows as a Cow: compare, and own it only for a new run.
-                let s: &str = s;
-                match runs.last_mut() {
-                    Some((n, r)) if n == s => r.end = row + 1,
-                    _ => runs.push((s.to_string(), row..row + 1)),
-                }
-                continue;
-            }
+            Some(taos::BorrowedValue::NChar(s)) => s,
             other => {
                 return Err(TdError::bad_answer(
                     what,

@@ -2,12 +2,11 @@
 //! stored like blocks (packs, content addressed, so a file already stored costs nothing),
 //! listed in the manifest by its path; and written back out for a restore.
 
-use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use tdibt_repository::lock::RepoLock;
 use tdibt_repository::repo::Added;
-use tdibt_repository::{BlockHash, BlockRef, Compression, Repository, StoredFile};
+use tdibt_repository::{BlockHash, Compression, Repository, StoredFile};
 
 use crate::error::{TaosdumpError, TaosdumpResult};
 
@@ -37,15 +36,14 @@ pub fn store_folder(
     let mut writer = lock.block_writer(lock.repo().reusable_blocks(), compression, PACK_BYTES);
     let mut pending: Vec<(usize, usize, BlockHash)> = Vec::new();
     let mut files = Vec::new();
-    let mut refs: HashMap<BlockHash, BlockRef> = HashMap::new();
     let (mut raw_bytes, mut reused_parts) = (0u64, 0u64);
     for path in &paths {
         let bytes = std::fs::read(path).map_err(|e| TaosdumpError::io("read", path, e))?;
         raw_bytes += bytes.len() as u64;
         let mut parts = Vec::new();
         for (j, chunk) in bytes.chunks(PART_BYTES).enumerate() {
-            let (added, written) = writer.add(chunk)?;
-            refs.extend(written.into_iter().map(|r| (r.hash, r)));
+            // A pack written on the way is known to the writer (`reference` below).
+            let (added, _) = writer.add(chunk)?;
             match added {
                 Added::Reused(r) => {
                     reused_parts += 1;
@@ -59,15 +57,11 @@ pub fn store_folder(
         }
         files.push((relative(dir, path)?, bytes.len() as u64, parts));
     }
-    refs.extend(writer.flush()?.into_iter().map(|r| (r.hash, r)));
+    writer.flush()?;
     for (file, part, hash) in pending {
-        let r = refs
-            .get(&hash)
-            .copied()
-            .or_else(|| writer.reference(&hash))
-            .ok_or_else(|| {
-                TaosdumpError::Refused(format!("part {hash} of a dump file was not stored"))
-            })?;
+        let r = writer.reference(&hash).ok_or_else(|| {
+            TaosdumpError::Refused(format!("part {hash} of a dump file was not stored"))
+        })?;
         files[file].2[part] = Some(r);
     }
     let files = files

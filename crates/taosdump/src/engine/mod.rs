@@ -30,7 +30,7 @@ use tracing::info;
 
 use crate::blocks::{self, BlocksDoc, Inputs, Since};
 use crate::error::{TaosdumpError, TaosdumpResult};
-use crate::script::{self, CallsDoc, ScriptOptions, BLOCKS_FILE, CALLS_FILE, CALLS_FORMAT};
+use crate::script::{self, CallsDoc, ScriptOptions, BLOCKS_FILE, CALLS_FILE};
 use crate::verify;
 
 pub use restore::{restore, RestoreReport};
@@ -172,7 +172,7 @@ async fn store(
         ..Timings::default()
     };
     let phase = Instant::now();
-    let recorded = record_ddl(connections, started, engine.jobs.max(1)).await?;
+    let recorded = record_ddl(connections, started, engine.jobs).await?;
     timings.ddl = phase.elapsed().as_secs_f64();
 
     let phase = Instant::now();
@@ -267,14 +267,7 @@ fn prepare(dir: &Path, doc: &BlocksDoc, calls: &[script::Call]) -> TaosdumpResul
         std::fs::remove_dir_all(dir).map_err(|e| TaosdumpError::io("empty", dir, e))?;
     }
     std::fs::create_dir_all(dir).map_err(|e| TaosdumpError::io("create", dir, e))?;
-    let calls_doc = CallsDoc {
-        format: CALLS_FORMAT.into(),
-        version: 1,
-        database: doc.database.clone(),
-        calls: calls.to_vec(),
-    };
-    let mut calls_json = serde_json::to_vec_pretty(&calls_doc).unwrap_or_default();
-    calls_json.push(b'\n');
+    let calls_json = CallsDoc::new(&doc.database, calls.to_vec()).to_json();
     for (name, bytes) in [(BLOCKS_FILE, doc.to_json()), (CALLS_FILE, calls_json)] {
         let path = dir.join(name);
         tdibt_core::durable::write_atomic(&path, &bytes)

@@ -15,7 +15,7 @@ use super::{files, run, TaosdumpEngine};
 use crate::apply;
 use crate::blocks::BlocksDoc;
 use crate::error::{TaosdumpError, TaosdumpResult};
-use crate::script::{CallsDoc, BLOCKS_FILE, CALLS_FILE};
+use crate::script::{CallsDoc, BLOCKS_FILE};
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RestoreReport {
@@ -81,7 +81,7 @@ pub async fn restore(
         let dir = scratch.path().join(format!("{:04}-{}", i, m.id));
         files::extract(repo, &m.files, &dir)?;
         report.files += m.files.len() as u64;
-        let (doc, calls) = read_plan(&dir, &m.id)?;
+        let (doc, calls) = read_plan(&dir)?;
         let applied = apply::apply(&conn, &doc, None).await?;
         report.dropped_tables += applied.dropped_tables;
         report.ranges_deleted += applied.ranges_deleted;
@@ -111,12 +111,8 @@ pub async fn restore(
 }
 
 /// The plan and the calls a backup stored beside its dumps.
-fn read_plan(dir: &Path, id: &BackupId) -> TaosdumpResult<(BlocksDoc, CallsDoc)> {
+fn read_plan(dir: &Path) -> TaosdumpResult<(BlocksDoc, CallsDoc)> {
     let doc = BlocksDoc::read(&dir.join(BLOCKS_FILE))?;
-    let path = dir.join(CALLS_FILE);
-    let bytes = std::fs::read(&path).map_err(|e| TaosdumpError::io("read", &path, e))?;
-    let calls: CallsDoc = serde_json::from_slice(&bytes).map_err(|e| {
-        TaosdumpError::bad_file(&path, format!("backup {id}'s list of taosdump calls: {e}"))
-    })?;
+    let calls = crate::verify::read_calls(dir, &doc)?;
     Ok((doc, calls))
 }
